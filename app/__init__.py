@@ -1,0 +1,1 @@
+"""smartcom-tracker: a customer-data platform for online shops."""

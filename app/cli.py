@@ -1,0 +1,51 @@
+"""`python -m app` / `tracker-server`: run the server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import uvicorn
+
+from app.asgi import create_app
+from app.settings import Settings
+
+
+def banner(settings: Settings, demo: tuple[int, str | None] | None) -> str:
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [
+        "",
+        "  smartcom-tracker is running",
+        f"  GraphiQL:   {base}/graphql" + ("" if settings.graphiql else " (GraphiQL off)"),
+        f"  Demo shop:  {base}/demo",
+        f"  Storage:    {settings.mongodb_url}    Broker: {settings.redis_url}",
+    ]
+    if "admin_key" in settings.generated:
+        lines.append(f"  Admin key:  {settings.admin_key}   (generated; set TRACKER_ADMIN_KEY)")
+    if demo:
+        shop_id, key = demo
+        key_note = f", shop key: {key}" if key else ""
+        lines.append(f"  Demo shop {shop_id}, source 'site'{key_note}")
+    lines.append(
+        '  Try it:     {"Authorization": "Bearer <key>"} in GraphiQL\'s headers, then '
+        "query { events(shopId: 1) { nodes { type occurredAt } } }"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="tracker-server", description=__doc__)
+    parser.add_argument("--host", help="interface to listen on (TRACKER_HOST)")
+    parser.add_argument("--port", type=int, help="port to listen on (TRACKER_PORT)")
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    if args.host:
+        settings = settings.with_(host=args.host)
+    if args.port:
+        settings = settings.with_(port=args.port)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    app = create_app(settings, on_started=lambda demo: print(banner(settings, demo), flush=True))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
+                proxy_headers=True)
+

@@ -1,0 +1,25 @@
+"""A customer's whole record, and erasing it on request (right to be forgotten)."""
+
+from __future__ import annotations
+
+from app.platform import Platform
+from app.storage import cart_key, customer_key, owner_of
+
+
+async def forget(platform: Platform, shop_id: int, user_id: str) -> bool:
+    """Erase the customer, its events, sessions, cart, orders, interests and triggers.
+
+    Its devices are unlinked and start again as anonymous visitors. True if
+    there was anything to erase.
+    """
+    storage = platform.storage
+    found = await storage.customers.find_one_and_delete({"_id": customer_key(shop_id, user_id)})
+    owned = {"shopId": shop_id, "userId": user_id}
+    events = await storage.events.delete_many(owned)
+    await storage.sessions.delete_many(owned)
+    await storage.orders.delete_many(owned)
+    await storage.interests.delete_many(owned)
+    await storage.triggers.delete_many(owned)
+    cart = await storage.carts.delete_one({"_id": cart_key(shop_id, owner_of(user_id, ""))})
+    await storage.visitors.update_many(owned, {"$set": {"userId": None}})
+    return bool(found) or events.deleted_count > 0 or cart.deleted_count > 0

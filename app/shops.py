@@ -1,0 +1,267 @@
+"""Shops, their event sources, settings and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from app.errors import BadInput, NotFound
+from app.storage import Storage
+
+SOURCE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "categoryView": 1.0,
+    "productViewProduct": 2.0,
+    "productViewCategory": 1.0,
+    "cartAddProduct": 5.0,
+    "cartAddCategory": 2.0,
+    "purchaseProduct": 10.0,
+    "purchaseCategory": 4.0,
+}
+
+
+@dataclass
+class ShopSettings:
+    session_timeout_seconds: int = 1800
+    abandoned_cart_delay_seconds: int = 3600
+    anonymous_history_days: int = 60
+    allowed_origins: list[str] = field(default_factory=list)
+    require_signed_identify: bool = False
+    interest_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> ShopSettings:
+        weights = dict(DEFAULT_WEIGHTS)
+        weights.update(doc.get("interestWeights") or {})
+        return cls(
+            session_timeout_seconds=doc.get("sessionTimeoutSeconds", 1800),
+            abandoned_cart_delay_seconds=doc.get("abandonedCartDelaySeconds", 3600),
+            anonymous_history_days=doc.get("anonymousHistoryDays", 60),
+            allowed_origins=list(doc.get("allowedOrigins", [])),
+            require_signed_identify=doc.get("requireSignedIdentify", False),
+            interest_weights=weights,
+        )
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "sessionTimeoutSeconds": self.session_timeout_seconds,
+            "abandonedCartDelaySeconds": self.abandoned_cart_delay_seconds,
+            "anonymousHistoryDays": self.anonymous_history_days,
+            "allowedOrigins": self.allowed_origins,
+            "requireSignedIdentify": self.require_signed_identify,
+            "interestWeights": self.interest_weights,
+        }
+
+
+@dataclass
+class Source:
+    source_id: str
+    name: str
+    domain: str | None = None
+    active: bool = True
+
+
+@dataclass
+class Shop:
+    shop_id: int
+    name: str
+    default_source_id: str
+    sources: list[Source]
+    settings: ShopSettings
+    identify_secret: str
+    key_hashes: list[str]
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Shop:
+        return cls(
+            shop_id=doc["_id"],
+            name=doc["name"],
+            default_source_id=doc["defaultSourceId"],
+            sources=[
+                Source(s["sourceId"], s["name"], s.get("domain"), s.get("active", True))
+                for s in doc.get("sources", [])
+            ],
+            settings=ShopSettings.from_doc(doc.get("settings", {})),
+            identify_secret=doc["identifySecret"],
+            key_hashes=list(doc.get("keyHashes", [])),
+        )
+
+    def resolve_source(self, source_id: str | None) -> str:
+        """The source an event is filed under; unknown or inactive sources are refused."""
+        wanted = source_id or self.default_source_id
+        for source in self.sources:
+            if source.source_id == wanted:
+                if not source.active:
+                    raise BadInput(f"event source {wanted!r} of shop {self.shop_id} is inactive")
+                return wanted
+        raise BadInput(f"shop {self.shop_id} has no event source {wanted!r}")
+
+    def accepts_key(self, key: str) -> bool:
+        digest = hash_key(key)
+        return any(hmac.compare_digest(digest, h) for h in self.key_hashes)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_shop_key(shop_id: int) -> str:
+    # The shop id in the key lets us find the shop without a lookup by hash.
+    return f"sk_{shop_id}_{secrets.token_urlsafe(24)}"
+
+
+def shop_id_of_key(key: str) -> int | None:
+    parts = key.split("_", 2)
+    if len(parts) == 3 and parts[0] == "sk" and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+class Shops:
+    """Shop documents, read through a short-lived in-process cache.
+
+    Every tracked event needs its shop; shops change rarely. Changes made by this
+    process are visible at once, changes made by another process within `ttl`.
+    """
+
+    def __init__(self, storage: Storage, ttl: float = 5.0) -> None:
+        self.storage = storage
+        self.ttl = ttl
+        self._cache: dict[int, tuple[float, Shop | None]] = {}
+
+    async def get(self, shop_id: int) -> Shop | None:
+        hit = self._cache.get(shop_id)
+        if hit and time.monotonic() - hit[0] < self.ttl:
+            return hit[1]
+        doc = await self.storage.shops.find_one({"_id": shop_id})
+        shop = Shop.from_doc(doc) if doc else None
+        self._cache[shop_id] = (time.monotonic(), shop)
+        return shop
+
+    async def require(self, shop_id: int) -> Shop:
+        shop = await self.get(shop_id)
+        if shop is None:
+            raise BadInput(f"unknown shop {shop_id}", field="shopId")
+        return shop
+
+    async def require_existing(self, shop_id: int) -> Shop:
+        shop = await self.get(shop_id)
+        if shop is None:
+            raise NotFound(f"shop {shop_id} does not exist")
+        return shop
+
+    def forget(self, shop_id: int) -> None:
+        self._cache.pop(shop_id, None)
+
+    async def create(
+        self, name: str, shop_id: int | None = None, source_id: str = "site"
+    ) -> tuple[Shop, str]:
+        """Create a shop with one default source; returns it and its key (shown once)."""
+        name = name.strip()
+        if not 1 <= len(name) <= 200:
+            raise BadInput("name must be 1 to 200 characters", field="name")
+        if shop_id is None:
+            last = await self.storage.shops.find({}).sort("_id", -1).limit(1).to_list(1)
+            shop_id = (last[0]["_id"] + 1) if last else 1
+        if not 1 <= shop_id <= 2**31 - 1:
+            raise BadInput("shopId must be a positive 32-bit integer", field="shopId")
+        key = new_shop_key(shop_id)
+        doc = {
+            "_id": shop_id,
+            "name": name,
+            "defaultSourceId": source_id,
+            "sources": [{"sourceId": source_id, "name": "Website", "domain": None, "active": True}],
+            "settings": ShopSettings().to_doc(),
+            "identifySecret": secrets.token_hex(32),
+            "keyHashes": [hash_key(key)],
+        }
+        try:
+            await self.storage.shops.insert_one(doc)
+        except DuplicateKeyError:
+            raise BadInput(f"shop {shop_id} already exists", field="shopId") from None
+        self.forget(shop_id)
+        return Shop.from_doc(doc), key
+
+    async def add_source(
+        self,
+        shop_id: int,
+        source_id: str,
+        name: str,
+        domain: str | None,
+        make_default: bool,
+        active: bool = True,
+    ) -> Shop:
+        if not SOURCE_ID.match(source_id):
+            raise BadInput("sourceId must be 1 to 64 characters of [A-Za-z0-9_.-]",
+                           field="sourceId")
+        if not 1 <= len(name) <= 200:
+            raise BadInput("name must be 1 to 200 characters", field="name")
+        if domain is not None and len(domain) > 253:
+            raise BadInput("domain is too long", field="domain")
+        shop = await self.require_existing(shop_id)
+        sources = [s for s in shop.sources if s.source_id != source_id]
+        sources.append(Source(source_id, name, domain, active))
+        update: dict[str, Any] = {
+            "sources": [
+                {"sourceId": s.source_id, "name": s.name, "domain": s.domain, "active": s.active}
+                for s in sources
+            ]
+        }
+        if make_default:
+            update["defaultSourceId"] = source_id
+        await self.storage.shops.update_one({"_id": shop_id}, {"$set": update})
+        self.forget(shop_id)
+        return await self.require_existing(shop_id)
+
+    async def update_settings(self, shop_id: int, changes: dict[str, Any]) -> Shop:
+        """Apply the given settings (contract field names); others stay as they are."""
+        checks = {
+            "sessionTimeoutSeconds": lambda v: isinstance(v, int) and 1 <= v <= 31_536_000,
+            "abandonedCartDelaySeconds": lambda v: isinstance(v, int) and 1 <= v <= 31_536_000,
+            "anonymousHistoryDays": lambda v: isinstance(v, int) and 1 <= v <= 365,
+            "allowedOrigins": lambda v: isinstance(v, list)
+            and len(v) <= 100
+            and all(isinstance(o, str) and 0 < len(o) <= 255 for o in v),
+            "requireSignedIdentify": lambda v: isinstance(v, bool),
+            "interestWeights": lambda v: isinstance(v, dict)
+            and set(v) <= set(DEFAULT_WEIGHTS)
+            and all(isinstance(w, int | float) and 0 <= w <= 1000 for w in v.values()),
+        }
+        update = {}
+        for name, value in changes.items():
+            if value is None:
+                continue
+            if name not in checks or not checks[name](value):
+                raise BadInput(f"invalid setting {name}: {value!r}", field=name)
+            if name == "allowedOrigins":
+                value = [o.rstrip("/") for o in value]
+            if name == "interestWeights":
+                for weight, w in value.items():
+                    update[f"settings.interestWeights.{weight}"] = float(w)
+                continue
+            update[f"settings.{name}"] = value
+        shop = await self.require_existing(shop_id)
+        if update:
+            await self.storage.shops.update_one({"_id": shop.shop_id}, {"$set": update})
+            self.forget(shop_id)
+        return await self.require_existing(shop_id)
+
+    async def ensure_demo(self, shop_id: int = 1) -> tuple[Shop, str | None]:
+        """The demo shop: created once; a fresh key is added at every start so it can be shown."""
+        existing = await self.get(shop_id)
+        if existing is None:
+            return await self.create("Demo shop", shop_id=shop_id, source_id="site")
+        key = new_shop_key(shop_id)
+        await self.storage.shops.update_one(
+            {"_id": shop_id}, {"$push": {"keyHashes": hash_key(key)}}
+        )
+        self.forget(shop_id)
+        return await self.require_existing(shop_id), key

@@ -1,0 +1,48 @@
+"""Background work in every server process: abandoned carts, the trigger outbox, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from app.abandoned import fire_due
+from app.platform import Platform
+from app.retention import expire_anonymous
+
+log = logging.getLogger("tracker.workers")
+
+
+class Workers:
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        settings, triggers = self.platform.settings, self.platform.triggers
+        self._every("abandoned carts", settings.abandoned_cart_tick_seconds,
+                    lambda: fire_due(self.platform))
+        self._every("published marks", 0.2, triggers.flush_published)
+        self._every("outbox sweep", settings.outbox_sweep_seconds, triggers.sweep)
+        self._every("retention", settings.retention_interval_seconds,
+                    lambda: expire_anonymous(self.platform))
+
+    def _every(self, name: str, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+        async def loop() -> None:
+            while True:
+                try:
+                    await job()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # A storage or broker hiccup must not stop the loop; the next run retries.
+                    log.exception("%s failed; retrying in %.1fs", name, seconds)
+                await asyncio.sleep(seconds)
+
+        self._tasks.append(asyncio.create_task(loop(), name=name))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()

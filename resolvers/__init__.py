@@ -1,0 +1,1 @@
+"""Thin functions from GraphQL to the platform: translate, call, translate back."""

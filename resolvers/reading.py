@@ -1,0 +1,91 @@
+"""Dashboard queries: check the key, read, map to GraphQL types."""
+
+from __future__ import annotations
+
+from strawberry.types import Info
+
+from app import reading
+from schema import types
+
+
+def _page_info(page: reading.Page) -> types.PageInfo:
+    return types.PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor)
+
+
+async def shop(info: Info, shop_id: int) -> types.Shop | None:
+    await info.context.for_shop(shop_id)
+    found = await info.context.platform.shops.get(shop_id)
+    return types.Shop.of(found) if found else None
+
+
+async def customer(info: Info, shop_id: int, user_id: str) -> types.Customer | None:
+    await info.context.for_shop(shop_id)
+    doc = await reading.customer(info.context.platform, shop_id, user_id)
+    return types.Customer.of(doc) if doc else None
+
+
+async def customers(
+    info: Info, shop_id: int, first: int, after: str | None
+) -> types.CustomerConnection:
+    await info.context.for_shop(shop_id)
+    page = await reading.customers(info.context.platform, shop_id, first=first, after=after)
+    return types.CustomerConnection(nodes=[types.Customer.of(d) for d in page.nodes],
+                                    page_info=_page_info(page))
+
+
+async def visitor(info: Info, shop_id: int, visitor_id: str) -> types.Visitor | None:
+    await info.context.for_shop(shop_id)
+    doc = await reading.visitor(info.context.platform, shop_id, visitor_id)
+    return types.Visitor.of(doc) if doc else None
+
+
+async def sessions(
+    info: Info, shop_id: int, user_id: str | None, visitor_id: str | None, first: int,
+    after: str | None,
+) -> types.SessionConnection:
+    await info.context.for_shop(shop_id)
+    page = await reading.sessions(info.context.platform, shop_id, user_id=user_id,
+                                  visitor_id=visitor_id, first=first, after=after)
+    return types.SessionConnection(nodes=[types.Session.of(d) for d in page.nodes],
+                                   page_info=_page_info(page))
+
+
+async def events(
+    info: Info, shop_id: int, user_id: str | None, visitor_id: str | None,
+    event_types: list[types.EventType] | None, first: int, after: str | None,
+) -> types.EventConnection:
+    await info.context.for_shop(shop_id)
+    page = await reading.events(
+        info.context.platform, shop_id, user_id=user_id, visitor_id=visitor_id,
+        types=[t.value for t in event_types] if event_types else None, first=first, after=after)
+    return types.EventConnection(nodes=[types.Event.of(d) for d in page.nodes],
+                                 page_info=_page_info(page))
+
+
+async def interest_map(info: Info, shop_id: int, user_id: str, limit: int) -> types.InterestMap:
+    await info.context.for_shop(shop_id)
+    return types.InterestMap.of(
+        await reading.interest_map(info.context.platform, shop_id, user_id, limit))
+
+
+async def cart(
+    info: Info, shop_id: int, user_id: str | None, visitor_id: str | None
+) -> types.Cart | None:
+    await info.context.for_shop(shop_id)
+    doc = await reading.cart(info.context.platform, shop_id, user_id=user_id,
+                             visitor_id=visitor_id)
+    return types.Cart.of(doc) if doc else None
+
+
+async def triggers(
+    info: Info, shop_id: int, trigger_types: list[types.TriggerType] | None, after: str | None,
+    first: int,
+) -> types.TriggerConnection:
+    await info.context.for_shop(shop_id)
+    reading.check_first(first)
+    docs, more = await info.context.platform.triggers.page(
+        shop_id, [t.value for t in trigger_types] if trigger_types else None, after, first)
+    return types.TriggerConnection(
+        nodes=[types.Trigger.of(d) for d in docs],
+        page_info=types.PageInfo(has_next_page=more,
+                                 end_cursor=docs[-1]["sortKey"] if docs else None))

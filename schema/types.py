@@ -1,0 +1,342 @@
+"""GraphQL output types; each maps a stored document to the contract's fields."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from app import reading
+from app.clock import utc
+from app.events import EventType as DomainEventType
+from app.shops import Shop as DomainShop
+
+EventType = strawberry.enum(DomainEventType, name="EventType")
+
+
+@strawberry.enum
+class CartStatus(Enum):
+    EMPTY = "EMPTY"
+    ACTIVE = "ACTIVE"
+    ABANDONED = "ABANDONED"
+    ORDERED = "ORDERED"
+
+
+@strawberry.enum
+class TriggerType(Enum):
+    ABANDONED_CART = "ABANDONED_CART"
+    SECTION_VISITED = "SECTION_VISITED"
+    CUSTOM_EVENT = "CUSTOM_EVENT"
+    ORDER_COMPLETED = "ORDER_COMPLETED"
+
+
+def _time(value: datetime | None) -> datetime | None:
+    return utc(value) if value is not None else None
+
+
+def _json(value: str | None) -> Any:
+    return json.loads(value) if value else None
+
+
+@strawberry.type
+class TrackResult:
+    event_id: strawberry.ID
+    duplicate: bool
+    session_id: strawberry.ID
+    new_session: bool
+    user_id: str | None
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class EventSource:
+    source_id: str
+    name: str
+    domain: str | None
+    active: bool
+
+
+@strawberry.type
+class ShopSettings:
+    session_timeout_seconds: int
+    abandoned_cart_delay_seconds: int
+    anonymous_history_days: int
+    allowed_origins: list[str]
+    require_signed_identify: bool
+    interest_weights: JSON
+
+
+@strawberry.type
+class Shop:
+    shop_id: int
+    name: str
+    default_source_id: str
+    sources: list[EventSource]
+    settings: ShopSettings
+    identify_secret: str
+
+    @classmethod
+    def of(cls, shop: DomainShop) -> Shop:
+        s = shop.settings
+        return cls(
+            shop_id=shop.shop_id,
+            name=shop.name,
+            default_source_id=shop.default_source_id,
+            sources=[EventSource(source_id=x.source_id, name=x.name, domain=x.domain,
+                                 active=x.active) for x in shop.sources],
+            settings=ShopSettings(
+                session_timeout_seconds=s.session_timeout_seconds,
+                abandoned_cart_delay_seconds=s.abandoned_cart_delay_seconds,
+                anonymous_history_days=s.anonymous_history_days,
+                allowed_origins=s.allowed_origins,
+                require_signed_identify=s.require_signed_identify,
+                interest_weights=s.interest_weights,
+            ),
+            identify_secret=shop.identify_secret,
+        )
+
+
+@strawberry.type
+class ShopCreated:
+    shop: Shop
+    api_key: str
+
+
+@strawberry.type
+class CartItem:
+    product_id: str
+    category_id: str | None
+    quantity: int
+    price: float | None
+    added_at: datetime
+
+    @classmethod
+    def of(cls, d: dict[str, Any]) -> CartItem:
+        return cls(product_id=d["productId"], category_id=d.get("categoryId"),
+                   quantity=d["quantity"], price=d.get("price"), added_at=utc(d["addedAt"]))
+
+
+@strawberry.type
+class Cart:
+    items: list[CartItem]
+    status: CartStatus
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, doc: dict[str, Any] | None) -> Cart:
+        view = reading.cart_view(doc)
+        return cls(items=[CartItem.of(i) for i in view["items"]],
+                   status=CartStatus(view["status"]), updated_at=_time(view["updatedAt"]))
+
+    @classmethod
+    def of_view(cls, view: dict[str, Any]) -> Cart:
+        return cls(items=[CartItem.of(i) for i in view.get("items", [])],
+                   status=CartStatus(view.get("status", "ACTIVE")),
+                   updated_at=_time(view.get("updatedAt")))
+
+
+@strawberry.type
+class Order:
+    order_id: str
+    items: list[CartItem]
+    completed_at: datetime
+
+    @classmethod
+    def of(cls, d: dict[str, Any]) -> Order:
+        return cls(order_id=d["orderId"], items=[CartItem.of(i) for i in d.get("items", [])],
+                   completed_at=utc(d["completedAt"]))
+
+
+@strawberry.type
+class CategoryInterest:
+    category_id: str
+    score: float
+    views: int
+    product_views: int
+    cart_adds: int
+    purchases: int
+    last_interaction_at: datetime
+
+
+@strawberry.type
+class ProductInterest:
+    product_id: str
+    category_id: str | None
+    score: float
+    views: int
+    cart_adds: int
+    purchases: int
+    last_interaction_at: datetime
+
+
+@strawberry.type
+class InterestMap:
+    categories: list[CategoryInterest]
+    products: list[ProductInterest]
+
+    @classmethod
+    def of(cls, data: dict[str, list[dict[str, Any]]]) -> InterestMap:
+        return cls(
+            categories=[CategoryInterest(
+                category_id=d["itemId"], score=d["score"], views=d.get("views", 0),
+                product_views=d.get("productViews", 0), cart_adds=d.get("cartAdds", 0),
+                purchases=d.get("purchases", 0),
+                last_interaction_at=utc(d["lastInteractionAt"])) for d in data["categories"]],
+            products=[ProductInterest(
+                product_id=d["itemId"], category_id=d.get("categoryId"), score=d["score"],
+                views=d.get("views", 0), cart_adds=d.get("cartAdds", 0),
+                purchases=d.get("purchases", 0),
+                last_interaction_at=utc(d["lastInteractionAt"])) for d in data["products"]],
+        )
+
+
+@strawberry.type
+class Customer:
+    user_id: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    visitor_ids: list[str]
+    shop_id: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, d: dict[str, Any]) -> Customer:
+        return cls(user_id=d["userId"], first_seen_at=utc(d["firstSeenAt"]),
+                   last_seen_at=utc(d["lastSeenAt"]), visitor_ids=d.get("visitorIds", []),
+                   shop_id=d["shopId"])
+
+    @strawberry.field
+    async def cart(self, info: Info) -> Cart | None:
+        doc = await reading.cart(info.context.platform, self.shop_id, user_id=self.user_id)
+        return Cart.of(doc) if doc else None
+
+    @strawberry.field
+    async def interest_map(self, info: Info, limit: int = 20) -> InterestMap:
+        return InterestMap.of(await reading.interest_map(info.context.platform, self.shop_id,
+                                                         self.user_id, limit))
+
+    @strawberry.field
+    async def orders(self, info: Info) -> list[Order]:
+        return [Order.of(d) for d in await reading.orders(info.context.platform, self.shop_id,
+                                                          self.user_id)]
+
+
+@strawberry.type
+class Visitor:
+    visitor_id: str
+    user_id: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+    @classmethod
+    def of(cls, d: dict[str, Any]) -> Visitor:
+        return cls(visitor_id=d["visitorId"], user_id=d.get("userId"),
+                   first_seen_at=utc(d["firstSeenAt"]), last_seen_at=utc(d["lastSeenAt"]))
+
+
+@strawberry.type
+class Session:
+    session_id: strawberry.ID
+    visitor_id: str
+    user_id: str | None
+    source_id: str
+    started_at: datetime
+    last_event_at: datetime
+    events_count: int
+    landing_url: str | None
+    referrer: str | None
+
+    @classmethod
+    def of(cls, d: dict[str, Any]) -> Session:
+        return cls(session_id=d["sessionId"], visitor_id=d["visitorId"], user_id=d.get("userId"),
+                   source_id=d["sourceId"], started_at=utc(d["startedAt"]),
+                   last_event_at=utc(d["lastEventAt"]), events_count=d["eventsCount"],
+                   landing_url=d.get("landingUrl"), referrer=d.get("referrer"))
+
+
+@strawberry.type
+class Event:
+    event_id: strawberry.ID
+    type: EventType
+    visitor_id: str
+    user_id: str | None
+    session_id: strawberry.ID
+    source_id: str
+    occurred_at: datetime
+    received_at: datetime
+    category_id: str | None
+    product_id: str | None
+    page_name: str | None
+    order_id: str | None
+    event_name: str | None
+    quantity: int | None
+    price: float | None
+    properties: JSON | None
+    url: str | None
+
+    @classmethod
+    def of(cls, d: dict[str, Any]) -> Event:
+        return cls(
+            event_id=d["eventId"], type=DomainEventType(d["type"]), visitor_id=d["visitorId"],
+            user_id=d.get("userId"), session_id=d["sessionId"], source_id=d["sourceId"],
+            occurred_at=utc(d["occurredAt"]), received_at=utc(d["receivedAt"]),
+            category_id=d.get("categoryId"), product_id=d.get("productId"),
+            page_name=d.get("pageName"), order_id=d.get("orderId"),
+            event_name=d.get("eventName"), quantity=d.get("quantity"), price=d.get("price"),
+            properties=_json(d.get("properties")), url=d.get("url"),
+        )
+
+
+@strawberry.type
+class Trigger:
+    trigger_id: strawberry.ID
+    type: TriggerType
+    shop_id: int
+    user_id: str | None
+    visitor_id: str
+    name: str | None
+    fired_at: datetime
+    cart: Cart | None
+    properties: JSON | None
+
+    @classmethod
+    def of(cls, d: dict[str, Any]) -> Trigger:
+        return cls(
+            trigger_id=d["_id"], type=TriggerType(d["type"]), shop_id=d["shopId"],
+            user_id=d.get("userId"), visitor_id=d["visitorId"], name=d.get("name"),
+            fired_at=utc(d["firedAt"]), cart=Cart.of_view(d["cart"]) if d.get("cart") else None,
+            properties=_json(d.get("properties")),
+        )
+
+
+@strawberry.type
+class CustomerConnection:
+    nodes: list[Customer]
+    page_info: PageInfo
+
+
+@strawberry.type
+class SessionConnection:
+    nodes: list[Session]
+    page_info: PageInfo
+
+
+@strawberry.type
+class EventConnection:
+    nodes: list[Event]
+    page_info: PageInfo
+
+
+@strawberry.type
+class TriggerConnection:
+    nodes: list[Trigger]
+    page_info: PageInfo
