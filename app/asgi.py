@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 from cross_web import HTTPException
@@ -13,13 +14,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
 from app import web
 from app.clock import Clock
 from app.errors import TrackerError
+from app.middleware import BodyLimit, PlainTextJSON
 from app.platform import Platform
 from app.settings import Settings
 from app.workers import Workers
@@ -27,6 +29,8 @@ from schema import build_schema
 from schema.context import Context
 
 log = logging.getLogger("tracker")
+
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
 
 
 def _error_body(message: str, code: str) -> bytes:
@@ -82,28 +86,6 @@ class TrackerGraphQL(GraphQL):
         await response(scope, receive, send)
 
 
-class PlainTextJSON:
-    """Lets POST /graphql take a text/plain body holding JSON.
-
-    Browsers send text/plain (and navigator.sendBeacon only can) without a CORS
-    preflight, so the tracker never pays for one.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            headers = [
-                (b"content-type", b"application/json")
-                if name == b"content-type" and value.split(b";")[0].strip() == b"text/plain"
-                else (name, value)
-                for name, value in scope["headers"]
-            ]
-            scope = {**scope, "headers": headers}
-        await self.app(scope, receive, send)
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -145,6 +127,8 @@ def create_app(
         graphql_ide="graphiql" if settings.graphiql else None,
         keep_alive=True,
         keep_alive_interval=15,
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
+        max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
     )
 
     async def healthz(request: Request) -> JSONResponse:
@@ -166,5 +150,6 @@ def create_app(
     )
     app.state.settings = settings
     app.add_middleware(PlainTextJSON)
+    app.add_middleware(BodyLimit)
     app.add_middleware(web.TrackerCORS)
     return app

@@ -14,6 +14,10 @@ class Principal:
     admin: bool = False
     shop_id: int | None = None
 
+    @property
+    def key_id(self) -> str:
+        return "admin" if self.admin else f"shop:{self.shop_id}"
+
     def require_admin(self) -> None:
         if not self.admin:
             raise Forbidden("this operation needs the admin key (permission: admin)")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from app.broker import Broker, open_broker
 from app.clock import Clock
+from app.limits import Limiter, open_buckets
 from app.settings import Settings
 from app.shops import Shops
 from app.storage import Storage, open_storage
@@ -20,10 +21,12 @@ class Platform:
     clock: Clock
     shops: Shops = field(init=False)
     triggers: TriggerLog = field(init=False)
+    limiter: Limiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.shops = Shops(self.storage)
         self.triggers = TriggerLog(self.storage, self.broker, self.clock)
+        self.limiter = Limiter(self.settings, open_buckets(self.settings.redis_url))
 
     @classmethod
     async def start(
@@ -41,3 +44,4 @@ class Platform:
     async def stop(self) -> None:
         await self.triggers.flush_published()
         await self.broker.disconnect()
+        await self.limiter.buckets.close()

@@ -33,6 +33,7 @@ class Settings:
     burst_tracker_per_visitor: int = 100
     rate_api_per_key: float = 500.0
     burst_api_per_key: int = 1000
+    ws_init_timeout_seconds: float = 10.0
     # Background work
     abandoned_cart_tick_seconds: float = 1.0
     outbox_sweep_seconds: float = 2.0
@@ -76,6 +77,7 @@ class Settings:
             burst_tracker_per_visitor=int(env.get("TRACKER_BURST_PER_VISITOR") or 100),
             rate_api_per_key=float(env.get("TRACKER_RATE_PER_KEY") or 500),
             burst_api_per_key=int(env.get("TRACKER_BURST_PER_KEY") or 1000),
+            ws_init_timeout_seconds=float(env.get("TRACKER_WS_INIT_TIMEOUT") or 10),
             generated=tuple(generated),
         )
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.auth import Principal, authenticate
+from app.errors import RateLimited
 from app.platform import Platform
 
 
@@ -40,8 +42,14 @@ class Context:
     async def principal(self) -> Principal:
         if self._principal is None:
             settings = self.platform.settings
-            self._principal = await authenticate(self.platform.shops, settings.admin_key,
-                                                 self.authorization())
+            principal = await authenticate(self.platform.shops, settings.admin_key,
+                                           self.authorization())
+            try:
+                await self.platform.limiter.check_key(principal.key_id)
+            except RateLimited:
+                self.set_status(429)
+                raise
+            self._principal = principal
         return self._principal
 
     async def for_shop(self, shop_id: int) -> Principal:
@@ -57,10 +65,12 @@ class Context:
 
     async def limit_tracker(self, events: list[Any]) -> None:
         """Apply the tracker's rate limits (per client address and per visitor)."""
-        limiter = getattr(self.platform, "limiter", None)
-        if limiter is not None:
-            visitors = {e.context.visitor_id for e in events}
-            await limiter.check_tracker(self.client_ip, visitors)
+        per_visitor = Counter(str(e.context.visitor_id) for e in events)
+        try:
+            await self.platform.limiter.check_tracker(self.client_ip, dict(per_visitor))
+        except RateLimited:
+            self.set_status(429)
+            raise
 
     def set_status(self, status: int) -> None:
         if self.response is not None and hasattr(self.response, "status_code"):

@@ -1,0 +1,113 @@
+"""Shared fixtures: a platform on the embedded store, and the app over real HTTP (httpx)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from app.asgi import create_app
+from app.clock import FakeClock
+from app.platform import Platform
+from app.settings import Settings
+from app.storage import open_storage
+
+pytest_plugins = ["tests.redis_server"]
+
+ADMIN_KEY = "test-admin-key"
+SECRET = "test-secret"
+
+
+def make_settings(**changes: Any) -> Settings:
+    base = Settings(
+        admin_key=ADMIN_KEY,
+        secret=SECRET,
+        demo_shop=False,
+        mongodb_url=os.environ.get("TRACKER_TEST_MONGODB_URL") or "mongomock://",
+        mongodb_db="tracker_test",
+    )
+    return base.with_(**changes)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def platform(clock: FakeClock) -> AsyncIterator[Platform]:
+    settings = make_settings()
+    storage = open_storage(settings.mongodb_url, settings.mongodb_db)
+    await storage.drop()
+    p = await Platform.start(settings, clock=clock, storage=storage)
+    try:
+        yield p
+    finally:
+        await p.stop()
+        await storage.drop()
+
+
+class Api:
+    """Talks GraphQL to the app over HTTP, as a client would."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None, key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        sent = dict(headers or {})
+        if key:
+            sent["authorization"] = f"Bearer {key}"
+        response = await self.http.post("/graphql", json={"query": query,
+                                                          "variables": variables or {}},
+                                        headers=sent)
+        assert response.status_code < 500, response.text
+        return response.json()
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None,
+                   key: str | None = None, **kw: Any) -> dict[str, Any]:
+        """The data of a call that must succeed."""
+        body = await self.post(query, variables, key, **kw)
+        assert not body.get("errors"), body["errors"]
+        return body["data"]
+
+    async def error(self, query: str, variables: dict[str, Any] | None = None,
+                    key: str | None = None, **kw: Any) -> dict[str, Any]:
+        """The first error of a call that must fail."""
+        body = await self.post(query, variables, key, **kw)
+        assert body.get("errors"), body
+        return body["errors"][0]
+
+    async def admin(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self.data(query, variables, ADMIN_KEY)
+
+
+@pytest.fixture
+async def app(platform: Platform):
+    application = create_app(platform.settings, platform=platform, run_workers=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def api(app: Any) -> AsyncIterator[Api]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield Api(http)
+
+
+@pytest.fixture
+async def shop(api: Api) -> dict[str, Any]:
+    """A fresh shop 1 with its key."""
+    data = await api.admin(
+        'mutation { createShop(name: "Test shop", shopId: 1) { apiKey shop { shopId '
+        "defaultSourceId identifySecret } } }"
+    )
+    created = data["createShop"]
+    return {"shopId": 1, "key": created["apiKey"], **created["shop"]}
