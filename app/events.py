@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from app.errors import BadInput
 
@@ -22,6 +23,7 @@ MAX_PROPERTIES_BYTES = 4096
 MAX_QUANTITY = 100_000
 MAX_PRICE = 1e12
 MAX_BATCH = 100
+TOKEN_PARAM = "smc_token"
 
 
 class EventType(Enum):
@@ -96,6 +98,15 @@ class EventInput:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def without_token(url: str | None) -> str | None:
+    """The address without a newsletter link's identity token, which must not be stored."""
+    if not url or TOKEN_PARAM not in url:
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != TOKEN_PARAM]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 def _text(value: str | None, name: str, limit: int) -> str | None:
     if value is None:
         return None
@@ -127,8 +138,8 @@ def validate(event: EventInput) -> EventInput:
     if ctx.event_id is not None and not EVENT_ID.match(ctx.event_id):
         raise BadInput("eventId must be 1 to 128 characters of [A-Za-z0-9_.:-]", field="eventId")
     ctx.source_id = _text(ctx.source_id, "sourceId", 64) or None
-    ctx.url = _text(ctx.url, "url", MAX_URL)
-    ctx.referrer = _text(ctx.referrer, "referrer", MAX_URL)
+    ctx.url = without_token(_text(ctx.url, "url", MAX_URL))
+    ctx.referrer = without_token(_text(ctx.referrer, "referrer", MAX_URL))
     ctx.identity_token = _text(ctx.identity_token, "identityToken", MAX_TOKEN) or None
     for name in ("category_id", "product_id", "user_id", "order_id"):
         setattr(event, name, _identifier(getattr(event, name), CAMEL[name]))
