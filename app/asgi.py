@@ -71,8 +71,17 @@ class TrackerGraphQL(GraphQL):
             await context.principal()
         except TrackerError as error:
             context.request.state.reject_reason = f"{error.code}: {error.message}"
-            raise ConnectionRejectionError({"code": error.code}) from None
+            raise ConnectionRejectionError({"code": error.code, "message": error.message}) from None
         return None
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return json.loads(data)
+        except UnicodeDecodeError:
+            # A body that is not UTF-8 is unparseable JSON (400), not a server error.
+            raise json.JSONDecodeError("the body is not UTF-8", "", 0) from None
+        except RecursionError:
+            raise json.JSONDecodeError("the body is nested too deeply", "", 0) from None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -178,6 +178,8 @@ async def _track_visitor(platform: Platform, items: list[_Item]) -> list[_Item]:
         item.doc = _event_doc(item, settings.anonymous_history_days, platform.clock.now())
 
     await _store_events(platform, items)
+    for seg in segments:  # duplicates were stored before, in their own session
+        seg.count -= sum(1 for i in items[seg.first : seg.first + seg.size] if i.duplicate)
     await _write_sessions(platform, shop, visitor_id, before, segments, items)
     await _apply_effects(platform, shop, visitor_id, previous_user, items)
     return items
@@ -232,15 +234,16 @@ async def _store_events(platform: Platform, items: list[_Item]) -> None:
             {"sessionId": 1, "userId": 1},
         ).to_list(None)
     }
+    # The visitor update counted them in the session they fell into; take that back
+    # (before they answer with the session they were first stored in).
+    current = items[-1].session_id
+    recount = sum(1 for i in duplicates if i.session_id == current)
     for item in duplicates:
         item.duplicate = True
         item.new_session = False
         original = stored.get(item.doc["_id"], {})
         item.session_id = original.get("sessionId", item.session_id)
         item.user_id = original.get("userId", item.user_id)
-    # The visitor update counted them in the current session; take that back.
-    current = items[-1].session_id
-    recount = sum(1 for i in duplicates if i.session_id == current)
     if recount:
         await platform.storage.visitors.update_one(
             {"_id": visitor_key(items[0].shop.shop_id, items[0].event.context.visitor_id),
@@ -459,11 +462,12 @@ async def link_visitor(
     )
     filed = await storage.events.find(
         {"shopId": shop_id, "visitorId": visitor_id, "filing": marker},
-        {"type": 1, "categoryId": 1, "productId": 1, "occurredAt": 1},
+        {"type": 1, "categoryId": 1, "productId": 1, "occurredAt": 1, "orderId": 1},
     ).to_list(None)
     deltas = [d for doc in filed
               for d in interests.from_event({**doc, "occurredAt": utc(doc["occurredAt"])},
                                             shop.settings.interest_weights)]
+    deltas += await _file_orders(platform, shop, user_id, filed)
     if deltas:
         await storage.interests.bulk_write(interests.updates(shop_id, user_id, deltas),
                                            ordered=False)
@@ -473,10 +477,12 @@ async def link_visitor(
             {"$set": {"userId": user_id}},
         )
     await _merge_carts(platform, shop, visitor_id, user_id, previous_user)
+    # The customer was first seen with the first event filed under it.
+    first_seen = min([at, *(utc(d["occurredAt"]) for d in filed)])
     await storage.customers.update_one(
         {"_id": f"{shop_id}:{user_id}"},
         {"$setOnInsert": {"shopId": shop_id, "userId": user_id},
-         "$min": {"firstSeenAt": at}, "$max": {"lastSeenAt": at},
+         "$min": {"firstSeenAt": first_seen}, "$max": {"lastSeenAt": at},
          "$addToSet": {"visitorIds": visitor_id}},
         upsert=True,
     )
@@ -484,6 +490,26 @@ async def link_visitor(
         await storage.customers.update_one(
             {"_id": f"{shop_id}:{previous_user}"}, {"$pull": {"visitorIds": visitor_id}}
         )
+
+
+async def _file_orders(
+    platform: Platform, shop: Shop, user_id: str, filed: list[dict[str, Any]]
+) -> list[interests.Delta]:
+    """The anonymous orders of filed checkouts become the customer's, with their purchases."""
+    ids = [order_key(shop.shop_id, d["orderId"]) for d in filed
+           if d["type"] == EventType.CHECKOUT.value and d.get("orderId")]
+    if not ids:
+        return []
+    orders = platform.storage.orders
+    found = await orders.find({"_id": {"$in": ids}, "userId": None}).to_list(None)
+    if not found:
+        return []
+    await orders.update_many({"_id": {"$in": [o["_id"] for o in found]}, "userId": None},
+                             {"$set": {"userId": user_id}})
+    return [d for o in found for line in o.get("items", [])
+            for d in interests.interactions("purchase", line.get("categoryId"), line["productId"],
+                                            utc(o["completedAt"]),
+                                            shop.settings.interest_weights)]
 
 
 async def _merge_carts(

@@ -252,6 +252,14 @@ class Shops:
         if update:
             await self.storage.shops.update_one({"_id": shop.shop_id}, {"$set": update})
             self.forget(shop_id)
+        days = update.get("settings.anonymousHistoryDays")
+        if days is not None and days != shop.settings.anonymous_history_days \
+                and self.storage.real_mongodb:
+            # The TTL index deletes anonymous events by `expireAt`: it follows the new
+            # window. (The embedded store has no TTL index; app/retention.py reads the window.)
+            await self.storage.events.update_many(
+                {"shopId": shop_id, "userId": None},
+                [{"$set": {"expireAt": {"$add": ["$occurredAt", days * 86_400_000]}}}])
         return await self.require_existing(shop_id)
 
     async def ensure_demo(self, shop_id: int = 1) -> tuple[Shop, str | None]:

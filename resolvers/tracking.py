@@ -7,7 +7,8 @@ from datetime import datetime
 from strawberry.types import Info
 
 from app import pipeline
-from app.events import EventInput
+from app.errors import BadInput
+from app.events import MAX_BATCH, EventInput
 from schema import types
 from schema.inputs import TrackInput
 
@@ -35,6 +36,8 @@ async def track_batch(
     info: Info, events: list[TrackInput], sent_at: datetime | None
 ) -> list[types.TrackResult | None]:
     ctx = info.context
+    if len(events) > MAX_BATCH:  # refused as too big before it costs rate-limit tokens
+        raise BadInput(f"a batch holds at most {MAX_BATCH} events", field="events")
     inputs = [e.to_domain() for e in events]
     await ctx.limit_tracker(inputs)
     outcomes = await pipeline.track(ctx.platform, inputs, sent_at=sent_at, origin=ctx.origin)
