@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -29,6 +30,12 @@ from schema import types
 from schema.inputs import ShopSettingsInput, TrackContext, TrackInput
 
 log = logging.getLogger("tracker.graphql")
+T = TypeVar("T")
+
+
+def _or(value: T | None, default: T) -> T:
+    """An optional argument sent as null means its default."""
+    return default if value is None else value
 
 
 def _event(kind: Kind, context: TrackContext, **fields: object) -> EventInput:
@@ -47,9 +54,9 @@ class Query:
 
     @strawberry.field
     async def customers(
-        self, info: Info, shop_id: int, first: int = 20, after: str | None = None
+        self, info: Info, shop_id: int, first: int | None = 20, after: str | None = None
     ) -> types.CustomerConnection:
-        return await reading.customers(info, shop_id, first, after)
+        return await reading.customers(info, shop_id, _or(first, 20), after)
 
     @strawberry.field
     async def visitor(self, info: Info, shop_id: int, visitor_id: str) -> types.Visitor | None:
@@ -58,23 +65,24 @@ class Query:
     @strawberry.field
     async def sessions(
         self, info: Info, shop_id: int, user_id: str | None = None,
-        visitor_id: str | None = None, first: int = 20, after: str | None = None,
+        visitor_id: str | None = None, first: int | None = 20, after: str | None = None,
     ) -> types.SessionConnection:
-        return await reading.sessions(info, shop_id, user_id, visitor_id, first, after)
+        return await reading.sessions(info, shop_id, user_id, visitor_id, _or(first, 20), after)
 
     @strawberry.field
     async def events(
         self, info: Info, shop_id: int, user_id: str | None = None,
         visitor_id: str | None = None, types: list[types.EventType] | None = None,
-        first: int = 50, after: str | None = None,
+        first: int | None = 50, after: str | None = None,
     ) -> types.EventConnection:
-        return await reading.events(info, shop_id, user_id, visitor_id, types, first, after)
+        return await reading.events(info, shop_id, user_id, visitor_id, types, _or(first, 50),
+                                    after)
 
     @strawberry.field
     async def interest_map(
-        self, info: Info, shop_id: int, user_id: str, limit: int = 20
+        self, info: Info, shop_id: int, user_id: str, limit: int | None = 20
     ) -> types.InterestMap:
-        return await reading.interest_map(info, shop_id, user_id, limit)
+        return await reading.interest_map(info, shop_id, user_id, _or(limit, 20))
 
     @strawberry.field
     async def cart(
@@ -85,9 +93,9 @@ class Query:
     @strawberry.field
     async def triggers(
         self, info: Info, shop_id: int, types: list[types.TriggerType] | None = None,
-        after: str | None = None, first: int = 50,
+        after: str | None = None, first: int | None = 50,
     ) -> types.TriggerConnection:
-        return await reading.triggers(info, shop_id, types, after, first)
+        return await reading.triggers(info, shop_id, types, after, _or(first, 50))
 
 
 @strawberry.type
@@ -187,16 +195,16 @@ class Mutation:
     @strawberry.mutation
     async def add_event_source(
         self, info: Info, shop_id: int, source_id: str, name: str, domain: str | None = None,
-        make_default: bool = False, active: bool = True,
+        make_default: bool | None = False, active: bool | None = True,
     ) -> types.Shop:
         return await admin.add_event_source(info, shop_id, source_id, name, domain,
-                                            make_default, active)
+                                            bool(make_default), _or(active, True))
 
     @strawberry.mutation
     async def issue_identity_token(
-        self, info: Info, shop_id: int, user_id: str, ttl_days: int = 30
+        self, info: Info, shop_id: int, user_id: str, ttl_days: int | None = 30
     ) -> str:
-        return await admin.issue_identity_token(info, shop_id, user_id, ttl_days)
+        return await admin.issue_identity_token(info, shop_id, user_id, _or(ttl_days, 30))
 
     @strawberry.mutation
     async def import_events(

@@ -220,9 +220,9 @@ class Customer:
         return Cart.of(doc) if doc else None
 
     @strawberry.field
-    async def interest_map(self, info: Info, limit: int = 20) -> InterestMap:
-        return InterestMap.of(await reading.interest_map(info.context.platform, self.shop_id,
-                                                         self.user_id, limit))
+    async def interest_map(self, info: Info, limit: int | None = 20) -> InterestMap:
+        return InterestMap.of(await reading.interest_map(
+            info.context.platform, self.shop_id, self.user_id, 20 if limit is None else limit))
 
     @strawberry.field
     async def orders(self, info: Info) -> list[Order]:
