@@ -394,6 +394,13 @@ async def test_signed_identify_links_with_the_right_hash(api: Api, shop: dict) -
     assert bob["userId"] == "bob"
 
 
+async def test_import_with_the_shop_key_needs_no_hash(api: Api, shop: dict) -> None:
+    await require_signed(api, shop)
+    data = await api.data(IMPORT, {"s": 1, "e": [
+        {"type": "LOGIN", "userId": "alice", "context": ctx("v1")}]}, key=shop["key"])
+    assert data["importEvents"][0]["userId"] == "alice"
+
+
 async def test_hash_is_not_needed_when_signed_identify_is_off(api: Api, shop: dict) -> None:
     assert (await login(api, "v1", "alice"))["userId"] == "alice"
 
