@@ -280,3 +280,17 @@ async def test_no_demo_shop_unless_asked(api: Api) -> None:
     assert (await api.admin("{ shop(shopId: 1) { shopId } }"))["shop"] is None
     body = await visit(api)
     assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+
+
+async def test_allowed_origins_refuse_events_from_other_sites(api: Api, shop: dict) -> None:
+    await api.data(UPDATE % "{ shopId }", {"s": {"allowedOrigins": ["https://shop.test"]}},
+                   key=shop["key"])
+    query = "mutation($c: TrackContext!) { startVisit(context: $c) { eventId } }"
+    ok = await api.post(query, {"c": {"shopId": 1, "visitorId": "v1"}},
+                        headers={"origin": "https://shop.test"})
+    assert not ok.get("errors"), ok
+    refused = await api.post(query, {"c": {"shopId": 1, "visitorId": "v2"}},
+                             headers={"origin": "https://evil.test"})
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    data = await api.data("{ events(shopId: 1) { nodes { visitorId } } }", key=shop["key"])
+    assert data["events"]["nodes"] == [{"visitorId": "v1"}]

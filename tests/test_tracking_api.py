@@ -456,6 +456,8 @@ MALFORMED = {
     "query not a string": ("application/json", b'{"query": 42}'),
     "a list": ("application/json", b"[1, 2]"),
     "bad utf-8": ("application/json", b'{"query": "\xff\xfe"}'),
+    "nested too deeply": ("text/plain", b'{"query": "{ __typename }", "variables": {"p": '
+                          + b"[" * 5000 + b"]" * 5000 + b"}}"),
 }
 
 
@@ -488,3 +490,16 @@ async def test_deeply_nested_document_is_refused(api: Api, shop: dict) -> None:
     body = await api.post(query, key=shop["key"])
     assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
     assert not body.get("data")
+
+
+async def test_session_last_event_time_follows_its_events(
+    api: Api, shop: dict, clock: FakeClock
+) -> None:
+    start = clock.now()
+    await track(api, "viewSection", ', pageName: "a"')
+    last = clock.advance(minutes=3)
+    await track(api, "viewSection", ', pageName: "b"')
+    data = await api.data("{ sessions(shopId: 1) { nodes { startedAt lastEventAt eventsCount } } }",
+                          key=shop["key"])
+    assert data["sessions"]["nodes"] == [{"startedAt": start.isoformat(),
+                                          "lastEventAt": last.isoformat(), "eventsCount": 2}]
