@@ -120,7 +120,7 @@
     clearTimeout(timer)
     timer = 0
     if (busy || !queue.length || !endpoint) return
-    const batch = (busy = queue.slice(0, CHUNK))
+    const batch = queue.slice(0, CHUNK)
     const text = body(batch)
     fetch(endpoint, {
       method: 'POST',
@@ -155,6 +155,7 @@
           later(Math.min(6e4, 1e3 * 2 ** ++fails) * (0.8 + Math.random() * 0.4))
         })
       )
+    busy = batch // after fetch(): if it threw, nothing is stuck in flight
   }
 
   // The page is going away (or hidden): hand what is left to sendBeacon. While
@@ -184,8 +185,8 @@
       visitorId: visitor(),
       eventId: rid(20),
       occurredAt: new Date(t).toISOString(),
-      url: location.href,
-      referrer: d.referrer || null,
+      url: location.href.slice(0, 2048), // the server refuses longer ones
+      referrer: d.referrer.slice(0, 2048) || null,
     }
     if (token) ev.context.identityToken = token
     token = 0
