@@ -107,6 +107,13 @@ def without_token(url: str | None) -> str | None:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _cut(value: str | None, name: str) -> str | None:
+    """Addresses are kept to MAX_URL characters: a long one is no reason to lose the event."""
+    if value is not None and not isinstance(value, str):
+        raise BadInput(f"{name} must be a string", field=name)
+    return value[:MAX_URL] if value else value
+
+
 def _text(value: str | None, name: str, limit: int) -> str | None:
     if value is None:
         return None
@@ -138,8 +145,8 @@ def validate(event: EventInput) -> EventInput:
     if ctx.event_id is not None and not EVENT_ID.match(ctx.event_id):
         raise BadInput("eventId must be 1 to 128 characters of [A-Za-z0-9_.:-]", field="eventId")
     ctx.source_id = _text(ctx.source_id, "sourceId", 64) or None
-    ctx.url = without_token(_text(ctx.url, "url", MAX_URL))
-    ctx.referrer = without_token(_text(ctx.referrer, "referrer", MAX_URL))
+    ctx.url = _cut(without_token(ctx.url), "url")
+    ctx.referrer = _cut(without_token(ctx.referrer), "referrer")
     ctx.identity_token = _text(ctx.identity_token, "identityToken", MAX_TOKEN) or None
     for name in ("category_id", "product_id", "user_id", "order_id"):
         setattr(event, name, _identifier(getattr(event, name), CAMEL[name]))
