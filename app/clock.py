@@ -57,7 +57,12 @@ def correct_skew(
     """
     if occurred_at is None:
         return received_at
-    occurred_at = utc(occurred_at)
-    if sent_at is not None:
-        occurred_at = occurred_at + (received_at - utc(sent_at))
+    try:
+        occurred_at = utc(occurred_at)
+        if sent_at is not None:
+            occurred_at = occurred_at + (received_at - utc(sent_at))
+    except OverflowError:
+        # A time at the calendar's edge, or a shift past it: the client's clock
+        # tells nothing usable, so the event is placed at its receipt.
+        return received_at
     return min(occurred_at, received_at)

@@ -15,7 +15,6 @@ numbers sort like the scores, an index orders them, and each interaction is one
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -103,6 +102,3 @@ def from_event(doc: dict[str, Any], weights: dict[str, float]) -> list[Delta]:
     return interactions(kind, doc.get("categoryId"), doc.get("productId"), doc["occurredAt"],
                         weights)
 
-
-def is_finite(value: float) -> bool:
-    return math.isfinite(value)

@@ -26,7 +26,15 @@ from app.errors import BadInput, Forbidden, TrackerError
 from app.events import IDENTIFY_TYPES, MAX_BATCH, EventInput, EventType, validate
 from app.platform import Platform
 from app.shops import Shop
-from app.storage import cart_key, event_key, order_key, owner_of, session_key, visitor_key
+from app.storage import (
+    cart_key,
+    customer_key,
+    event_key,
+    order_key,
+    owner_of,
+    session_key,
+    visitor_key,
+)
 
 
 @dataclass
@@ -116,7 +124,10 @@ async def _prepare(
                         field="origin")
     source_id = shop.resolve_source(ctx.source_id)
     if importing:
-        at = utc(ctx.occurred_at) if ctx.occurred_at else now
+        try:
+            at = utc(ctx.occurred_at) if ctx.occurred_at else now
+        except OverflowError:  # an offset at the calendar's edge, e.g. 0001-01-01T00:00+01:00
+            raise BadInput("occurredAt is out of range", field="occurredAt") from None
         if at > now:
             raise BadInput("occurredAt is in the future", field="occurredAt")
     else:
@@ -481,7 +492,7 @@ async def link_visitor(
     # The customer was first seen with the first event filed under it.
     first_seen = min([at, *(utc(d["occurredAt"]) for d in filed)])
     await storage.customers.update_one(
-        {"_id": f"{shop_id}:{user_id}"},
+        {"_id": customer_key(shop_id, user_id)},
         {"$setOnInsert": {"shopId": shop_id, "userId": user_id},
          "$min": {"firstSeenAt": first_seen}, "$max": {"lastSeenAt": at},
          "$addToSet": {"visitorIds": visitor_id}},
@@ -489,7 +500,7 @@ async def link_visitor(
     )
     if previous_user and previous_user != user_id:
         await storage.customers.update_one(
-            {"_id": f"{shop_id}:{previous_user}"}, {"$pull": {"visitorIds": visitor_id}}
+            {"_id": customer_key(shop_id, previous_user)}, {"$pull": {"visitorIds": visitor_id}}
         )
 
 

@@ -17,10 +17,6 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 # -- _id schemes ---------------------------------------------------------------
 
 
-def shop_id_key(shop_id: int) -> int:
-    return shop_id
-
-
 def visitor_key(shop_id: int, visitor_id: str) -> str:
     return f"{shop_id}:{visitor_id}"
 
