@@ -173,9 +173,11 @@ class Storage:
         return not self.url.startswith("mongomock://")
 
     def __getattr__(self, name: str) -> Collection:
-        if name in INDEXES:
-            return Collection(self.db[name], name, self.trips)
-        raise AttributeError(name)
+        if name not in INDEXES:
+            raise AttributeError(name)
+        collection = Collection(self.db[name], name, self.trips)
+        setattr(self, name, collection)  # built once; later lookups do not reach __getattr__
+        return collection
 
     async def create_indexes(self) -> None:
         for name, models in INDEXES.items():
