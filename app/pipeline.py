@@ -537,6 +537,10 @@ async def _merge_carts(
     anonymous = docs.get(anon_id)
     if anonymous is None:
         return
+    if not carts.items_of(anonymous):
+        # Nothing to add: the customer's cart, and its abandoned-cart clock, stay as they are.
+        await storage.carts.delete_one({"_id": anon_id})
+        return
     owner = {"shopId": shop.shop_id, "owner": owner_of(user_id, visitor_id),
              "userId": user_id, "visitorId": visitor_id}
     merged = carts.merged(anonymous, docs.get(mine_id), owner,

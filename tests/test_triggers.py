@@ -354,6 +354,23 @@ async def test_an_anonymous_cart_emptied_before_login_does_not_fire(
     assert await listed(api, shop) == []
 
 
+async def test_an_empty_anonymous_cart_does_not_revive_an_abandoned_one(
+    api: Api, shop: dict[str, Any], platform: Platform, clock: FakeClock, delay: int
+) -> None:
+    await login(api, "phone", "fay")
+    await add(api, "phone", "p1")
+    clock.advance(seconds=delay)
+    assert await fire_due(platform) == 1
+    await add(api, "laptop", "p2")  # another device, anonymous, changes its mind
+    await track(api, "CART_CLEAR", "laptop")
+    await login(api, "laptop", "fay")
+    assert await cart_of(api, shop, "fay") == {"status": "ABANDONED",
+                                               "items": [{"productId": "p1"}]}
+    clock.advance(seconds=delay * 3)
+    assert await fire_due(platform) == 0
+    assert len(await listed(api, shop)) == 1
+
+
 async def test_an_anonymous_cart_identified_before_its_delay_fires_when_due(
     api: Api, shop: dict[str, Any], platform: Platform, clock: FakeClock, delay: int
 ) -> None:
