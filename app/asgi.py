@@ -76,12 +76,15 @@ class TrackerGraphQL(GraphQL):
 
     def decode_json(self, data: str | bytes) -> object:
         try:
-            return json.loads(data)
+            value = json.loads(data)
         except UnicodeDecodeError:
             # A body that is not UTF-8 is unparseable JSON (400), not a server error.
             raise json.JSONDecodeError("the body is not UTF-8", "", 0) from None
         except RecursionError:
             raise json.JSONDecodeError("the body is nested too deeply", "", 0) from None
+        if not isinstance(value, dict | list):
+            raise json.JSONDecodeError("the body must be a JSON object", "", 0)
+        return value
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -39,7 +39,9 @@ def decode_cursor(cursor: str) -> tuple[Any, Any]:
     try:
         value, doc_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if isinstance(value, dict):
-            value = datetime.fromisoformat(value["t"])
+            # Normalised here, where a time at the calendar's edge (0001-01-01T00:00+01:00)
+            # is a bad cursor, not an OverflowError in the query.
+            value = utc(datetime.fromisoformat(value["t"]))
         return value, doc_id
     except Exception:
         raise BadInput("after is not a cursor this API gave out", field="after") from None

@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -19,7 +19,10 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.scalars import JSON
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, Info
+from strawberry.types import ExecutionResult as StrawberryExecutionResult
+from strawberry.types.graphql import OperationType
 
 from app.errors import TrackerError
 from app.events import EventInput
@@ -230,6 +233,14 @@ class Subscription:
 
 class TrackerSchema(strawberry.Schema):
     """Gives every error the contract's code; unexpected ones become INTERNAL with an id."""
+
+    async def execute(self, *args: Any, **kwargs: Any) -> StrawberryExecutionResult:
+        # A subscription is served by subscribe() (WebSocket) or stream() (multipart);
+        # a plain HTTP request would run its resolver as a field and fail. Refused here,
+        # it is a 400 BAD_INPUT ("subscriptions are not allowed when using POST").
+        allowed = kwargs.get("allowed_operation_types") or DEFAULT_ALLOWED_OPERATION_TYPES
+        kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
+        return await super().execute(*args, **kwargs)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

@@ -372,14 +372,9 @@ HOSTILE_BODIES = [
     (b'{"query": "{__typename}"}', "application/x-www-form-urlencoded"),
     (b'{"query": "{__typename}"}', "multipart/form-data; boundary=x"),
     (b'{"query": "{__typename}"}', ""),
-    # JSON that is no object: strawberry calls .get() on it (HTTP 500). The fix belongs in
-    # TrackerGraphQL.decode_json (app/asgi.py): refuse a non-object, non-list value with
-    # json.JSONDecodeError, so it is a 400 BAD_INPUT. Drop this mark when that lands.
-    *[pytest.param(body, ctype, marks=pytest.mark.xfail(
-        strict=True, reason="non-object JSON body is a 500 until app/asgi.py decode_json "
-        "refuses it"))
-      for body, ctype in ((b"null", "application/json"), (b'"x"', "text/plain"),
-                          (b"1", "application/json"), (b"true", "text/plain"))],
+    # JSON that is no object (strawberry would call .get() on it)
+    (b"null", "application/json"), (b'"x"', "text/plain"), (b"1", "application/json"),
+    (b"true", "text/plain"),
 ]
 
 
