@@ -343,11 +343,19 @@ class _Effects:
             self.shop.settings.interest_weights,
         ))
 
-    async def flush(self) -> None:
-        storage = self.platform.storage
+    def add_deltas(self, user_id: str, deltas: list[interests.Delta]) -> None:
+        self.deltas.setdefault(user_id, []).extend(deltas)
+
+    async def flush_carts(self) -> None:
+        """Write the cart changes so far: what comes next reads the cart."""
         if self.cart_ops:
             ops, self.cart_ops = self.cart_ops, []
-            await storage.carts.bulk_write(ops, ordered=True)
+            await self.platform.storage.carts.bulk_write(ops, ordered=True)
+
+    async def flush(self) -> None:
+        """Write everything; interest updates are increments, so one write at the end serves."""
+        storage = self.platform.storage
+        await self.flush_carts()
         ops = [op for user_id, deltas in self.deltas.items()
                for op in interests.updates(self.shop.shop_id, user_id, deltas)]
         self.deltas = {}
@@ -367,8 +375,9 @@ async def _apply_effects(
             continue
         event = item.event
         if item.links_to and item.links_to != user:
-            await effects.flush()
-            await link_visitor(platform, shop, visitor_id, item.links_to, user, item.at)
+            await effects.flush_carts()
+            effects.add_deltas(item.links_to, await link_visitor(
+                platform, shop, visitor_id, item.links_to, user, item.at))
             user = item.links_to
         cart_id, owner = effects.owner(user)
         kind = event.type
@@ -389,7 +398,7 @@ async def _apply_effects(
         elif kind == EventType.CART_CLEAR:
             effects.cart_ops.append(carts.clear(cart_id, owner, at=item.at))
         elif kind == EventType.CHECKOUT:
-            await effects.flush()
+            await effects.flush_carts()
             await _checkout(platform, effects, item, cart_id, owner, user)
         elif kind == EventType.SECTION_VIEW:
             effects.triggers.append(_event_trigger(item, triggers.SECTION_VISITED,
@@ -438,7 +447,7 @@ async def _checkout(
         return  # The same order again: it was completed once.
     for line in order_items:
         if user is not None:
-            effects.deltas.setdefault(user, []).extend(interests.interactions(
+            effects.add_deltas(user, interests.interactions(
                 "purchase", line.get("categoryId"), line["productId"], item.at,
                 effects.shop.settings.interest_weights))
     properties = {"orderId": event.order_id}
@@ -454,14 +463,15 @@ async def _checkout(
 async def link_visitor(
     platform: Platform, shop: Shop, visitor_id: str, user_id: str,
     previous_user: str | None, at: datetime,
-) -> None:
+) -> list[interests.Delta]:
     """Identity linking: the visitor is this customer from now on.
 
     The visitor's anonymous events of the shop's `anonymousHistoryDays` before
-    `at` are filed under the customer, with their effect on the interest map;
-    its anonymous cart is merged into the customer's. What was filed under an
-    earlier customer stays there. The cost is a fixed number of round trips,
-    whatever the number of events filed.
+    `at` are filed under the customer; its anonymous cart is merged into the
+    customer's. What was filed under an earlier customer stays there. Returns
+    what the filed history adds to the customer's interest map, for the caller
+    to write with its own interest updates. The cost is a fixed number of
+    round trips, whatever the number of events filed.
     """
     storage = platform.storage
     shop_id = shop.shop_id
@@ -480,9 +490,6 @@ async def link_visitor(
               for d in interests.from_event({**doc, "occurredAt": utc(doc["occurredAt"])},
                                             shop.settings.interest_weights)]
     deltas += await _file_orders(platform, shop, user_id, filed)
-    if deltas:
-        await storage.interests.bulk_write(interests.updates(shop_id, user_id, deltas),
-                                           ordered=False)
     if filed:
         await storage.sessions.update_many(
             {"shopId": shop_id, "visitorId": visitor_id, "userId": None},
@@ -502,6 +509,7 @@ async def link_visitor(
         await storage.customers.update_one(
             {"_id": customer_key(shop_id, previous_user)}, {"$pull": {"visitorIds": visitor_id}}
         )
+    return deltas
 
 
 async def _file_orders(
