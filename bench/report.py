@@ -1,0 +1,204 @@
+"""bench/RESULTS.md: the table of figures, their targets, and whether each is met."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.common import Row, fmt, fmt_runs, median
+
+ROUNDTRIP_CASES = ("anonymous, first of session", "anonymous, continuing",
+                   "identified, first of session", "identified, continuing")
+
+# Every row the table has, by id; the smoke test checks that each one is there.
+ROW_IDS = (
+    "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9", "1.10", "1.11", "1.12",
+    "1.13", "1.14", "1.15", "1.16",
+    "2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7", "2.8", "2.9", "2.10", "2.11", "2.12",
+    "2.13", "2.14", "2.15", "2.16", "2.17",
+    "3.1", "3.2",
+    "4.1", "4.2", "4.3", "4.4",
+    "5.1", "5.2", "5.3", "5.4", "5.5",
+)
+
+
+def _eps_row(rid: str, name: str, block: dict[str, Any], cpu: dict[str, Any] | None,
+             target: str = "", threshold: float | None = None) -> Row:
+    value = block["median"]
+    note = f"{fmt(cpu['median'])} per server CPU-second" if cpu else ""
+    met = None if threshold is None else value >= threshold
+    return Row(rid, name, fmt(value), target, met, block["runs"], note)
+
+
+def ingestion_rows(r: dict[str, Any]) -> list[Row]:
+    rows = []
+    b1, b10, b100 = r["batch1"], r["batch10"], r["batch100"]
+    rows.append(_eps_row("1.1", "Single-event mutations/s (`viewProduct`), GraphQL",
+                         b1["graphql_eps"], b1["graphql_eps_per_cpu"], ">= 3,000", 3000))
+    rows.append(_eps_row("1.2", "Events/s, batch `track` mutation, 10 per request, GraphQL",
+                         b10["graphql_eps"], b10["graphql_eps_per_cpu"]))
+    rows.append(_eps_row("1.3", "Events/s, batch `track` mutation, 100 per request, GraphQL",
+                         b100["graphql_eps"], b100["graphql_eps_per_cpu"], ">= 20,000", 20000))
+    rows.append(_eps_row("1.4", "Single events/s, bare endpoint (same `pipeline.track`)",
+                         b1["bare_eps"], b1["bare_eps_per_cpu"]))
+    rows.append(_eps_row("1.5", "Events/s, bare endpoint, 10 per request",
+                         b10["bare_eps"], b10["bare_eps_per_cpu"]))
+    rows.append(_eps_row("1.6", "Events/s, bare endpoint, 100 per request",
+                         b100["bare_eps"], b100["bare_eps_per_cpu"]))
+    for rid, label, block in (("1.7", "single event", b1), ("1.8", "10 per request", b10),
+                              ("1.9", "100 per request", b100)):
+        ratio = block["ratio"]
+        cpu_ratio = block["graphql_eps_per_cpu"]["median"] / block["bare_eps_per_cpu"]["median"]
+        rows.append(Row(rid, f"Ratio GraphQL / bare, {label}", fmt(ratio["median"], 2),
+                        ">= 0.6", ratio["median"] >= 0.6, ratio["runs"],
+                        f"per CPU-second: {fmt(cpu_ratio, 2)}"))
+    t1 = r["track1"]
+    rows.append(_eps_row("1.10", "Single events/s via batch `track` with 1 item (as the "
+                         "tracker sends), GraphQL", t1["graphql_eps"], t1["graphql_eps_per_cpu"]))
+    lat = r["latency"]
+    g, b = lat["graphql"], lat["bare"]
+    rate = fmt(r["config"]["rate"])
+    rows.append(Row("1.11", f"Latency p50 / p99 at {rate} requests/s (open loop), GraphQL "
+                    "`viewProduct`",
+                    f"{fmt(g['p50']['median'], 1)} / {fmt(g['p99']['median'], 1)} ms",
+                    "p99 < 20 ms", g["p99"]["median"] < 20, g["p99"]["runs"],
+                    f"max {fmt(g['max']['median'], 1)} ms; served "
+                    f"{fmt(g['achieved_rps']['median'])} req/s"))
+    rows.append(Row("1.12", f"Latency p50 / p99 at {rate} requests/s, bare endpoint",
+                    f"{fmt(b['p50']['median'], 1)} / {fmt(b['p99']['median'], 1)} ms", "", None,
+                    b["p99"]["runs"], f"max {fmt(b['max']['median'], 1)} ms"))
+    pre1, pre100 = r["preload_batch1"], r["preload_batch100"]
+    rid = 13
+    for pre, what in ((pre1, "Single-event mutations/s"),
+                      (pre100, "Events/s, 100 per request,")):
+        base, base_cpu = pre["0"]["eps"]["median"], pre["0"]["eps_per_cpu"]["median"]
+        for n in r["config"]["preloads"]:
+            block = pre[str(n)]
+            value, cpu = block["eps"]["median"], block["eps_per_cpu"]["median"]
+            rel = cpu / base_cpu if base_cpu else float("nan")
+            rows.append(Row(f"1.{rid}", f"{what} GraphQL, {n:,} events already stored",
+                            fmt(value), "per CPU-second within 15% of the empty store's",
+                            abs(rel - 1) <= 0.15, block["eps"]["runs"],
+                            f"{fmt(cpu)} per CPU-second = {fmt(100 * rel)}% of the empty "
+                            f"store's {fmt(base_cpu)} (wall: {fmt(base)}/s) in the same runs"))
+            rid += 1
+    return rows
+
+
+def roundtrip_rows(r: dict[str, Any]) -> list[Row]:
+    rows = []
+    for i, (type_, row) in enumerate(r["table"].items(), start=1):
+        counts = [row[c].trips for c in ROUNDTRIP_CASES]
+        worst = max(counts)
+        rows.append(Row(f"2.{i}", f"Round trips per tracked `{type_}` (worst case)",
+                        str(worst), "<= 3", worst <= 3, [],
+                        "anon first / anon cont. / ident. first / ident. cont.: "
+                        + " / ".join(map(str, counts))))
+    n = len(r["table"])
+    rows.append(Row(f"2.{n + 1}", "Round trips of a duplicate (same `eventId` again)",
+                    str(r["duplicate"].trips), "", None, [],
+                    ", ".join(f"{k} {v}" for k, v in r["duplicate"].by_collection.items())))
+    for j, (name, counted) in enumerate(r["batches"].items(), start=n + 2):
+        rows.append(Row(f"2.{j}", f"Round trips per batch of 100 from one visitor: {name}",
+                        str(counted.trips), "<= 10", counted.trips <= 10, [],
+                        ", ".join(f"{k} {v}" for k, v in counted.by_collection.items())))
+    return rows
+
+
+def trigger_rows(r: dict[str, Any]) -> list[Row]:
+    if "skipped" in r:
+        return [Row("3.1", "Trigger latency p50", "skipped", "", None, [], r["skipped"]),
+                Row("3.2", "Trigger latency p99", "skipped", "< 50 ms", None, [], r["skipped"])]
+    p50 = [x["p50"] for x in r["rounds"]]
+    p99 = [x["p99"] for x in r["rounds"]]
+    missing = sum(x["missing"] for x in r["rounds"])
+    samples = sum(x["samples"] for x in r["rounds"])
+    setup = (f"{r['subscribers']} subscribers over 2 processes, {fmt(r['rate'])} triggers/s, "
+             f"{samples:,} deliveries, {missing} missing")
+    cpu = r.get("server_cpu_ms_per_delivery")
+    return [
+        Row("3.1", "Trigger latency p50, mutation -> subscriber (real Redis)",
+            f"{fmt(median(p50), 1)} ms", "", None, p50, setup),
+        Row("3.2", "Trigger latency p99, mutation -> subscriber (real Redis)",
+            f"{fmt(median(p99), 1)} ms", "< 50 ms", median(p99) < 50 and not missing, p99,
+            f"servers' CPU per delivery {fmt(cpu or float('nan'), 2)} ms"),
+    ]
+
+
+def cart_rows(r: dict[str, Any], tick: float = 1.0) -> list[Row]:
+    runs = r["runs"]
+    trips = [x["trips"] for x in runs]
+    secs = [x["tick_seconds"] for x in runs]
+    p50 = [x["due_to_fired_p50"] for x in runs]
+    mx = [x["due_to_fired_max"] for x in runs]
+    # A cart due just after a tick began waits for that tick, the interval, then its publish.
+    worst = [s + m for s, m in zip(secs, mx, strict=True)]
+    by = runs[0]["by_collection"]
+    ok = all(x["fired"] == r["due"] and x["still_due"] == 0 for x in runs)
+    kept = f"{r['kept']:,} carts kept, {r['due']:,} due"
+    return [
+        Row("4.1", f"Storage round trips per worker tick ({kept})", fmt(median(trips)), "",
+            None, trips, ", ".join(f"{k} {v}" for k, v in by.items())
+            + ("" if ok else "; NOT ALL FIRED")),
+        Row("4.2", "Worker tick duration (`fire_due`, wall)", f"{fmt(median(secs), 2)} s", "",
+            None, secs, f"fired {runs[0]['fired']:,}"),
+        Row("4.3", f"Due -> fired, p50 / max ({fmt(tick, 0)} s tick)",
+            f"{fmt(median(p50), 2)} / {fmt(median(mx), 2)} s", "", None, mx,
+            "due during the last tick interval; fired = trigger published"),
+        Row("4.4", "Due -> fired, worst case when every tick is this busy",
+            f"{fmt(median(worst), 2)} s", "<= 5 s (contract)", median(worst) <= 5, worst,
+            "tick interval + previous tick's duration + publish offset"),
+    ]
+
+
+def size_rows(r: dict[str, Any]) -> list[Row]:
+    from bench.size import PEERS
+
+    rows = [Row("5.1", "Tracker `app/static/tracker.min.js`, bytes after gzip -9",
+                f"{r['gzip9']:,} B", "<= 3,000 B", r["gzip9"] <= 3000, [],
+                f"{r['raw']:,} B minified; measured with {r['how']}")]
+    for i, (name, path, size) in enumerate(PEERS, start=2):
+        rows.append(Row(f"5.{i}", f"{name} ({path}), gzip -9", f"{size:,} B", "", None, [],
+                        f"as measured by the issue author; ours is "
+                        f"{100 * r['gzip9'] / size:.0f}% of it"))
+    return rows
+
+
+def _digits(values: list[float]) -> int:
+    if not values or all(float(v).is_integer() for v in values):
+        return 0
+    top = max(abs(v) for v in values)
+    return 2 if top < 10 else 1 if top < 100 else 0
+
+
+def render(rows: list[Row], meta: dict[str, str], smoke: bool, extra: str = "") -> str:
+    out = ["# Benchmark results", ""]
+    if smoke:
+        out += ["**Smoke run**: tiny counts, nothing judged. `python -m bench` gives the "
+                "real figures.", ""]
+    out += [
+        "| machine | |", "|---|---|",
+        f"| CPU | {meta['cpu']} |", f"| cores | {meta['cores']} |",
+        f"| date | {meta['date']} |", f"| Python | {meta['python']} |",
+        f"| commit | {meta['commit']} (plus the working tree) |",
+        f"| load average (1/5/15 min) at start, at end | {meta['load_start']}; "
+        f"{meta['load_end']} |",
+        f"| command | `{meta['command']}` ({meta['elapsed']}) |", "",
+        "Each figure is the median of the runs listed beside it. Ingestion runs one uvicorn "
+        "process (embedded store `mongomock://`, `memory://` broker, no access log, rate limits "
+        "lifted) and a load generator (a minimal asyncio HTTP/1.1 client, 50 visitors on "
+        "keep-alive connections, each sending its own product views) in another process; "
+        "GraphQL and bare runs alternate and ratios are taken run by run. \"per server "
+        "CPU-second\" divides the events of a run by the CPU time the server process used: "
+        "what it does with a core to itself, whatever else the machine is running (this "
+        "machine is shared: see the load average).", "",
+        "| # | Benchmark | Result | Target | Verdict | Runs | Notes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        runs = fmt_runs(row.runs, _digits(row.runs))
+        out.append(f"| {row.section} | {row.name} | {row.value} | {row.target} | "
+                   f"{row.verdict(smoke)} | {runs} | {row.note} |")
+    out.append("")
+    if extra:
+        out += [extra, ""]
+    return "\n".join(out)
