@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +27,6 @@ SECRET = "bench-secret"
 SHOP_ID = 1
 SOURCE_ID = "site"
 HUGE = "1000000000"
-
-# Run in a bench server after start-up (and the preload), before it serves; filled by
-# bench/experiments.py. Here, not in bench/server.py, which runs as __main__.
-AFTER_STARTUP: list[Callable[[], None]] = []
-
 
 def server_env(redis_url: str = "memory://", **extra: str) -> dict[str, str]:
     """The environment of a bench server: embedded store, demo shop 1, no rate limits.

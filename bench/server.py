@@ -21,11 +21,11 @@ import uvicorn
 from starlette.applications import Starlette
 
 from app.asgi import create_app
+from app.cli import freeze_startup_heap
 from app.clock import to_ms
 from app.platform import Platform
 from app.settings import Settings
 from bench.bare import create_bare_app
-from bench.common import AFTER_STARTUP
 
 log = logging.getLogger("bench.server")
 
@@ -86,8 +86,7 @@ def build(kind: str, preload_events: int = 0) -> Starlette:
                 count = await application.state.platform.storage.events.raw \
                     .count_documents({})
                 print(f"bench: preloaded {count} events in {seconds:.1f}s", flush=True)
-            for hook in AFTER_STARTUP:
-                hook()
+            freeze_startup_heap()  # as the real server does once it has started
             yield state
 
     app.router.lifespan_context = lifespan
@@ -122,8 +121,7 @@ def watch_gc() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.server")
-    parser.add_argument("--app", default="graphql",
-                        help="graphql, bare, or graphql:VARIANT (bench/experiments.py)")
+    parser.add_argument("--app", default="graphql", choices=("graphql", "bare"))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--preload", type=int, default=0)
@@ -131,13 +129,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="print the garbage collector's pauses at exit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    kind, _, variant = args.app.partition(":")
-    if kind not in ("graphql", "bare"):
-        parser.error(f"unknown app {args.app!r}")
-    if variant:
-        from bench.experiments import apply
-
-        apply(variant)
+    kind = args.app
     # As `python -m app` serves, less the access log (one line per request).
     if args.gc_stats:
         watch_gc()
