@@ -478,14 +478,14 @@ async def link_visitor(
     cutoff = at - timedelta(days=shop.settings.anonymous_history_days)
     marker = f"{to_ms(platform.clock.now())}:{visitor_id}:{user_id}"
     anonymous = {"shopId": shop_id, "visitorId": visitor_id, "userId": None}
-    await storage.events.update_many(
+    filing = await storage.events.update_many(
         {**anonymous, "occurredAt": {"$gte": cutoff}},
         {"$set": {"userId": user_id, "filing": marker}, "$unset": {"expireAt": ""}},
     )
     filed = await storage.events.find(
         {"shopId": shop_id, "visitorId": visitor_id, "filing": marker},
         {"type": 1, "categoryId": 1, "productId": 1, "occurredAt": 1, "orderId": 1},
-    ).to_list(None)
+    ).to_list(None) if filing.modified_count else []
     deltas = [d for doc in filed
               for d in interests.from_event({**doc, "occurredAt": utc(doc["occurredAt"])},
                                             shop.settings.interest_weights)]
