@@ -495,6 +495,12 @@ async def link_visitor(
             {"shopId": shop_id, "visitorId": visitor_id, "userId": None},
             {"$set": {"userId": user_id}},
         )
+        # Triggers the filed events fired (sections, custom events) are the customer's too.
+        await storage.triggers.update_many(
+            {"shopId": shop_id, "visitorId": visitor_id, "userId": None,
+             "firedAt": {"$gte": cutoff}},
+            {"$set": {"userId": user_id}},
+        )
     await _merge_carts(platform, shop, visitor_id, user_id, previous_user)
     # The customer was first seen with the first event filed under it.
     first_seen = min([at, *(utc(d["occurredAt"]) for d in filed)])

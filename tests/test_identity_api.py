@@ -394,6 +394,16 @@ async def test_signed_identify_links_with_the_right_hash(api: Api, shop: dict) -
     assert bob["userId"] == "bob"
 
 
+async def test_triggers_fired_while_anonymous_are_filed_at_login(api: Api, shop: dict) -> None:
+    await api.data('mutation($c: TrackContext!) { viewSection(context: $c, pageName: "sale") '
+                   "{ eventId } }", {"c": ctx("v1")})
+    await login(api, "v1", "alice")
+    data = await api.data("{ triggers(shopId: 1) { nodes { type name userId } } }",
+                          key=shop["key"])
+    assert data["triggers"]["nodes"] == [{"type": "SECTION_VISITED", "name": "sale",
+                                          "userId": "alice"}]
+
+
 async def test_import_with_the_shop_key_needs_no_hash(api: Api, shop: dict) -> None:
     await require_signed(api, shop)
     data = await api.data(IMPORT, {"s": 1, "e": [
