@@ -34,7 +34,6 @@ import multiprocessing
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -47,6 +46,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench.redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP_ID = 1
@@ -257,12 +258,6 @@ def _client_process(index: int, url: str, visitor_ids: list[str], rate: float, s
 # ---- the server ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def server_env(admin_key: str = ADMIN_KEY) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
     env.update({
@@ -282,7 +277,7 @@ def server_env(admin_key: str = ADMIN_KEY) -> dict[str, str]:
 @contextlib.contextmanager
 def running_server(log_path: Path, port: int | None = None) -> Iterator[tuple[str, int]]:
     """`python -m app` on a free port; yields its base URL and process id."""
-    port = port or _free_port()
+    port = port or free_port()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port),

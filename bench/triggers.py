@@ -22,15 +22,9 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from bench.common import (
-    ADMIN_KEY,
-    ROOT,
-    RedisServer,
-    ServerProcess,
-    find_redis_server,
-    percentile,
-)
+from bench.common import ADMIN_KEY, ROOT, ServerProcess, percentile
 from bench.loadgen import Connection
+from bench.redis import RedisServer, find_redis_server
 
 SUBSCRIPTION = ("subscription { triggers(shopId: 1, types: [SECTION_VISITED]) "
                 "{ triggerId type name firedAt visitorId } }")
