@@ -203,67 +203,15 @@ class Storage:
         self.client.close()
 
 
-def _teach_mongomock_sort() -> None:
-    """pymongo >= 4.11 passes `sort` (unused by us) to bulk updates; mongomock predates it."""
-    from mongomock.collection import BulkOperationBuilder
-
-    if getattr(BulkOperationBuilder, "_takes_sort", False):
-        return
-    add_update, add_replace = BulkOperationBuilder.add_update, BulkOperationBuilder.add_replace
-
-    def update(self: Any, *args: Any, sort: Any = None, **kwargs: Any) -> Any:
-        return add_update(self, *args, **kwargs)
-
-    def replace(self: Any, *args: Any, sort: Any = None, **kwargs: Any) -> Any:
-        return add_replace(self, *args, **kwargs)
-
-    BulkOperationBuilder.add_update = update  # type: ignore[method-assign]
-    BulkOperationBuilder.add_replace = replace  # type: ignore[method-assign]
-    BulkOperationBuilder._takes_sort = True  # type: ignore[attr-defined]
-
-
-def _give_mongomock_an_id_index() -> None:
-    """Let the embedded store find documents by `_id` the way MongoDB does, through its key.
-
-    mongomock otherwise tests every document of the collection against the
-    filter, even for `{"_id": …}`. Here the candidates of a filter on a plain
-    `_id` (or `_id` `$in` a list) come from its primary-key dict, and the whole
-    filter is still applied to them, so answers are unchanged.
-    """
-    from mongomock.collection import Collection as MockCollection
-    from mongomock.filtering import filter_applies
-
-    if getattr(MockCollection, "_finds_by_id", False):
-        return
-    scan = MockCollection._iter_documents
-
-    def by_key(self: Any, filter: Any) -> Any:
-        wanted = filter.get("_id") if isinstance(filter, dict) else None
-        if isinstance(wanted, dict) and set(wanted) == {"$in"} and isinstance(
-                wanted["$in"], list | tuple):
-            keys = list(wanted["$in"])
-        elif isinstance(wanted, str | int) and not isinstance(wanted, bool):
-            keys = [wanted]
-        else:
-            return scan(self, filter)
-        if not all(isinstance(k, str | int) and not isinstance(k, bool) for k in keys):
-            return scan(self, filter)
-        documents = self._store._documents
-        candidates = [documents[k] for k in dict.fromkeys(keys) if k in documents]
-        return (d for d in candidates if filter_applies(filter, d))
-
-    MockCollection._iter_documents = by_key  # type: ignore[method-assign]
-    MockCollection._finds_by_id = True  # type: ignore[attr-defined]
-
-
 def open_storage(url: str, db_name: str = "tracker") -> Storage:
     """Open the storage named by `url`: `mongomock://` (embedded) or `mongodb://…`."""
     scheme = urlparse(url).scheme
     if scheme == "mongomock":
         from mongomock_motor import AsyncMongoMockClient
 
-        _teach_mongomock_sort()
-        _give_mongomock_an_id_index()
+        from app.embedded import prepare_mongomock
+
+        prepare_mongomock()
         client: Any = AsyncMongoMockClient()
     elif scheme in {"mongodb", "mongodb+srv"}:
         from motor.motor_asyncio import AsyncIOMotorClient

@@ -126,7 +126,8 @@ async def test_event_triggers_carry_name_properties_and_order(
     order, custom, section = await listed(api, shop)
     assert section["type"] == "SECTION_VISITED"
     assert (section["name"], section["properties"]) == ("sale", {"banner": "top"})
-    assert (section["visitorId"], section["userId"], section["cart"]) == ("v1", None, None)
+    # Fired while anonymous, filed under the customer at login like its event.
+    assert (section["visitorId"], section["userId"], section["cart"]) == ("v1", "alice", None)
     assert custom["type"] == "CUSTOM_EVENT"
     assert (custom["name"], custom["properties"]) == ("newsletter", {"list": "weekly"})
     assert order["type"] == "ORDER_COMPLETED"
