@@ -23,13 +23,9 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import graphql
@@ -40,7 +36,8 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis.graphql import nodes
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.servers import ServerProcess
+
 ADMIN_KEY = "fuzz-admin-key"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "240"))
 NEGATIVE_EXAMPLES = max(1, EXAMPLES // 4)
@@ -103,47 +100,13 @@ schemathesis.graphql.scalar("JSON", _json_node())
 schemathesis.graphql.scalar("DateTime", _datetime_node())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("fuzz") / "server.log"
-    env = {
-        **os.environ,
-        **LIMITS_ENV,
-        "TRACKER_ADMIN_KEY": ADMIN_KEY,
-        "TRACKER_SECRET": "fuzz-secret",
-        "TRACKER_MONGODB_URL": "mongomock://",
-        "TRACKER_REDIS_URL": "memory://",
-        "TRACKER_DEMO_SHOP": "1",
-        "TRACKER_INTROSPECTION": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server did not start:\n{log_path.read_text()}")
-            time.sleep(0.1)
+def server() -> Iterator[dict[str, Any]]:
+    env = {**LIMITS_ENV, "TRACKER_ADMIN_KEY": ADMIN_KEY, "TRACKER_SECRET": "fuzz-secret",
+           "TRACKER_MONGODB_URL": "mongomock://", "TRACKER_REDIS_URL": "memory://",
+           "TRACKER_DEMO_SHOP": "1", "TRACKER_INTROSPECTION": "1", "PYTHONUNBUFFERED": "1"}
+    with ServerProcess(**env) as process:
+        base = process.url
         created = requests.post(
             f"{base}/graphql",
             json={"query": 'mutation { createShop(name: "Fuzz shop") { apiKey shop { shopId } } }'},
@@ -155,15 +118,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             "url": f"{base}/graphql",
             "shop_id": created["shop"]["shopId"],
             "shop_key": created["apiKey"],
-            "log": log_path,
+            "process": process,
         }
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -325,7 +281,7 @@ def test_fuzz_graphql_operations(schema: Any, server: dict[str, Any]) -> None:
     elapsed = time.monotonic() - started
     print(f"\nfuzzed {len(totals)} operations, {sum(totals.values())} cases in {elapsed:.0f}s: "
           + ", ".join(f"{k}={v}" for k, v in totals.items()))
-    log = server["log"].read_text()
+    log = server["process"].output
     assert not failures, "\n\n".join(failures) + "\n\nserver log:\n" + log[-5000:]
     assert "Traceback" not in log, log[-5000:]
 
