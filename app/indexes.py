@@ -34,4 +34,15 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("shopId", ASCENDING), ("sortKey", ASCENDING)]),
         IndexModel([("published", ASCENDING), ("firedAt", ASCENDING)]),
     ],
+    "webhooks": [],  # one document per shop (`_id` = shopId): its endpoints
+    "webhook_deliveries": [
+        IndexModel([("status", ASCENDING), ("nextAttemptAt", ASCENDING)]),  # the due ones
+        IndexModel([("shopId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("shopId", ASCENDING), ("endpointId", ASCENDING), ("createdAt", DESCENDING),
+                    ("_id", DESCENDING)]),
+        IndexModel([("shopId", ASCENDING), ("status", ASCENDING), ("createdAt", DESCENDING),
+                    ("_id", DESCENDING)]),
+        # Delivered and failed ones carry `expireAt` (30 days on).
+        IndexModel([("expireAt", ASCENDING)], expireAfterSeconds=0, name="webhook_log_ttl"),
+    ],
 }

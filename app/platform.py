@@ -14,6 +14,7 @@ from app.limits import Limiter
 from app.outbox import Outbox
 from app.settings import Settings
 from app.shops import Shops
+from app.webhooks import Webhooks
 
 
 def open_store(url: str, db_name: str = "tracker") -> Storage:
@@ -31,10 +32,12 @@ class Platform:
     outbox: Outbox = field(init=False)
     feed: TriggerFeed = field(init=False)
     limiter: Limiter = field(init=False)
+    webhooks: Webhooks = field(init=False)
 
     def __post_init__(self) -> None:
         self.shops = Shops(self.storage)
-        self.outbox = Outbox(self.storage, self.broker, self.clock)
+        self.webhooks = Webhooks(self.storage, self.clock, self.settings)
+        self.outbox = Outbox(self.storage, self.broker, self.clock, self.webhooks)
         self.feed = TriggerFeed(self.storage, self.broker, self.clock)
         self.limiter = Limiter(self.settings, open_buckets(self.settings.redis_url))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import admin, reading, subscriptions, tracking
+from resolvers import admin, reading, subscriptions, tracking, webhooks
 
 
 @strawberry.type
@@ -18,6 +18,8 @@ class Query:
     interest_map = strawberry.field(resolver=reading.interest_map)
     cart = strawberry.field(resolver=reading.cart)
     triggers = strawberry.field(resolver=reading.triggers)
+    webhook_endpoints = strawberry.field(resolver=webhooks.webhook_endpoints)
+    webhook_deliveries = strawberry.field(resolver=webhooks.webhook_deliveries)
 
 
 @strawberry.type
@@ -41,6 +43,11 @@ class Mutation:
     issue_identity_token = strawberry.mutation(resolver=admin.issue_identity_token)
     import_events = strawberry.mutation(resolver=tracking.import_events)
     forget_customer = strawberry.mutation(resolver=admin.forget_customer)
+    add_webhook_endpoint = strawberry.mutation(resolver=webhooks.add_webhook_endpoint)
+    update_webhook_endpoint = strawberry.mutation(resolver=webhooks.update_webhook_endpoint)
+    delete_webhook_endpoint = strawberry.mutation(resolver=webhooks.delete_webhook_endpoint)
+    rotate_webhook_secret = strawberry.mutation(resolver=webhooks.rotate_webhook_secret)
+    redeliver_webhooks = strawberry.mutation(resolver=webhooks.redeliver_webhooks)
 
 
 @strawberry.type

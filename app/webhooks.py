@@ -1,0 +1,254 @@
+"""Webhook endpoints of a shop, and the deliveries queued for every trigger.
+
+A shop's endpoints live in one document (`webhooks`, `_id` = the shop id), so the
+limit of MAX_ENDPOINTS is one conditional `$push` and the hot path reads a shop's
+endpoints in one round trip, through a short cache.
+
+Deliveries are an outbox of the trigger outbox: `Webhooks.queue` is called by
+`Outbox` in the step that stores triggers, before any is published, and stores a
+delivery per (trigger, matching endpoint) with the id `"<triggerId>:<endpointId>"`,
+so that queueing the same triggers again (a retry, the sweeper) adds nothing.
+The sender (app/webhooks_send.py) attempts them; the log and replay are in
+app/webhooks_log.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from app.backends.storage import Storage
+from app.clock import Clock
+from app.errors import BadInput, NotFound
+from app.settings import Settings
+from app.webhooks_net import check_destination, check_url
+
+MAX_ENDPOINTS = 20
+MAX_NAMES = 100
+MAX_NAME = 256
+SECRET_BYTES = 24  # as Svix: 192 bits
+CACHE_SECONDS = 2.0  # how long another process's endpoint change may go unseen by queueing
+PENDING, DELIVERED, FAILED = "PENDING", "DELIVERED", "FAILED"
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # `leaseUntil` of a delivery nobody holds
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def delivery_id(trigger_id: str, endpoint_id: str) -> str:
+    return f"{trigger_id}:{endpoint_id}"
+
+
+def matches(endpoint: dict[str, Any], trigger: dict[str, Any]) -> bool:
+    """An enabled endpoint takes a trigger of one of its types and names (empty = all)."""
+    return bool(endpoint.get("enabled")) \
+        and (not endpoint.get("types") or trigger.get("type") in endpoint["types"]) \
+        and (not endpoint.get("names") or trigger.get("name") in endpoint["names"])
+
+
+def new_delivery(trigger: dict[str, Any], endpoint_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "_id": delivery_id(trigger["_id"], endpoint_id),
+        "shopId": trigger["shopId"],
+        "endpointId": endpoint_id,
+        "triggerId": trigger["_id"],
+        "status": PENDING,
+        "attempts": 0,
+        "createdAt": now,
+        "nextAttemptAt": now,
+        "leaseUntil": NEVER,
+        "lastAttemptAt": None,
+        "lastStatusCode": None,
+        "lastError": None,
+        "deliveredAt": None,
+    }
+
+
+def _names(names: Iterable[str] | None) -> list[str]:
+    given = list(names or ())
+    if len(given) > MAX_NAMES or any(not 0 < len(n) <= MAX_NAME for n in given):
+        raise BadInput(f"names: at most {MAX_NAMES}, each 1 to {MAX_NAME} characters",
+                       field="names")
+    return list(dict.fromkeys(given))
+
+
+class Webhooks:
+    """The shops' endpoints (read through a short cache) and the deliveries queue."""
+
+    def __init__(self, storage: Storage, clock: Clock, settings: Settings) -> None:
+        self.storage = storage
+        self.clock = clock
+        self.settings = settings
+        self._cache: dict[int, tuple[float, list[dict[str, Any]]]] = {}
+        self.wake = asyncio.Event()  # set when this process queued deliveries
+
+    # -- the hot path -----------------------------------------------------------------
+
+    async def queue(self, triggers: list[dict[str, Any]]) -> int:
+        """Store a delivery per (trigger, matching endpoint); how many were new.
+
+        No round trip when the triggers' shops have no endpoint (once cached), one
+        insert otherwise. Deliveries already queued are duplicates and stay as they are.
+        """
+        if not triggers:
+            return 0
+        endpoints = await self.endpoints_of({t["shopId"] for t in triggers})
+        now = self.clock.now()
+        deliveries = [new_delivery(t, e["endpointId"], now) for t in triggers
+                      for e in endpoints.get(t["shopId"], ()) if matches(e, t)]
+        if not deliveries:
+            return 0
+        fresh = len(deliveries)
+        try:
+            await self.storage.webhook_deliveries.insert_many(deliveries, ordered=False)
+        except BulkWriteError as error:
+            errors = error.details["writeErrors"]
+            if any(e["code"] != 11000 for e in errors):
+                raise
+            fresh -= len(errors)
+        self.wake.set()
+        return fresh
+
+    async def endpoints_of(self, shop_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+        """The endpoints of each shop, from the cache; the stale ones in one round trip."""
+        fresh_until = time.monotonic()
+        out: dict[int, list[dict[str, Any]]] = {}
+        stale = []
+        for shop_id in shop_ids:
+            hit = self._cache.get(shop_id)
+            if hit and hit[0] > fresh_until:
+                out[shop_id] = hit[1]
+            else:
+                stale.append(shop_id)
+        if stale:
+            docs = await self.storage.webhooks.find(
+                {"_id": {"$in": stale}, "shopId": {"$in": stale}}).to_list(None)
+            found = {d["_id"]: d.get("endpoints", []) for d in docs}
+            until = time.monotonic() + CACHE_SECONDS
+            for shop_id in stale:
+                out[shop_id] = found.get(shop_id, [])
+                self._cache[shop_id] = (until, out[shop_id])
+        return out
+
+    def forget(self, shop_id: int) -> None:
+        self._cache.pop(shop_id, None)
+
+    # -- endpoints --------------------------------------------------------------------
+
+    async def list(self, shop_id: int) -> list[dict[str, Any]]:
+        doc = await self.storage.webhooks.find_one({"_id": shop_id, "shopId": shop_id})
+        return list((doc or {}).get("endpoints", []))
+
+    async def get(self, shop_id: int, endpoint_id: str) -> dict[str, Any]:
+        for endpoint in await self.list(shop_id):
+            if endpoint["endpointId"] == endpoint_id:
+                return endpoint
+        raise NotFound(f"shop {shop_id} has no webhook endpoint {endpoint_id!r}",
+                       field="endpointId")
+
+    async def add(
+        self, shop_id: int, url: str, types: list[str] | None, names: list[str] | None
+    ) -> tuple[dict[str, Any], str]:
+        """A new endpoint and its secret (shown once)."""
+        url = check_url(url)
+        names = _names(names)
+        await check_destination(url, self.settings.webhook_allow_private)
+        secret = new_secret()
+        endpoint = {
+            "endpointId": "ep_" + secrets.token_hex(8),
+            "url": url,
+            "types": list(dict.fromkeys(types or ())),
+            "names": names,
+            "enabled": True,
+            "disabledReason": None,
+            "createdAt": self.clock.now(),
+            "secret": secret,
+            "failingSince": None,
+        }
+        try:
+            # The filter holds only while the shop has fewer than MAX_ENDPOINTS: a full
+            # shop's document does not match, and the upsert then collides on `_id`.
+            await self.storage.webhooks.update_one(
+                {"_id": shop_id, "shopId": shop_id, f"endpoints.{MAX_ENDPOINTS - 1}":
+                    {"$exists": False}},
+                {"$push": {"endpoints": endpoint}}, upsert=True)
+        except DuplicateKeyError:
+            raise BadInput(f"a shop has at most {MAX_ENDPOINTS} webhook endpoints",
+                           field="url") from None
+        self.forget(shop_id)
+        return endpoint, secret
+
+    async def update(
+        self, shop_id: int, endpoint_id: str, *, url: str | None = None,
+        types: list[str] | None = None, names: list[str] | None = None,
+        enabled: bool | None = None,
+    ) -> dict[str, Any]:
+        """Change what is given; enabling clears the reason it was disabled."""
+        changes: dict[str, Any] = {}
+        if url is not None:
+            changes["url"] = check_url(url)
+        if types is not None:
+            changes["types"] = list(dict.fromkeys(types))
+        if names is not None:
+            changes["names"] = _names(names)
+        if enabled is not None:
+            changes["enabled"] = enabled
+            changes["disabledReason"] = None if enabled else "disabled by the shop"
+            changes["failingSince"] = None
+        if "url" in changes:
+            await check_destination(changes["url"], self.settings.webhook_allow_private)
+        return await self._set(shop_id, endpoint_id, changes)
+
+    async def rotate(self, shop_id: int, endpoint_id: str) -> tuple[dict[str, Any], str]:
+        """A new secret, used for every attempt from now on."""
+        secret = new_secret()
+        return await self._set(shop_id, endpoint_id, {"secret": secret}), secret
+
+    async def disable(self, shop_id: int, endpoint_id: str, reason: str) -> None:
+        await self._set(shop_id, endpoint_id, {"enabled": False, "disabledReason": reason})
+
+    async def mark_failing(self, shop_id: int, endpoint_id: str, since: datetime | None) -> None:
+        """Record since when every delivery to the endpoint failed (None: one succeeded).
+
+        A start is written only over none, so that two processes noting failures keep
+        the earlier one."""
+        match: dict[str, Any] = {"endpointId": endpoint_id}
+        if since is not None:
+            match["failingSince"] = None
+        await self.storage.webhooks.update_one(
+            {"_id": shop_id, "shopId": shop_id, "endpoints": {"$elemMatch": match}},
+            {"$set": {"endpoints.$.failingSince": since}})
+
+    async def delete(self, shop_id: int, endpoint_id: str) -> bool:
+        """Remove the endpoint and its deliveries; False if there was no such endpoint."""
+        result = await self.storage.webhooks.update_one(
+            {"_id": shop_id, "shopId": shop_id},
+            {"$pull": {"endpoints": {"endpointId": endpoint_id}}})
+        self.forget(shop_id)
+        # Deliveries queued meanwhile by a process that still had the endpoint cached
+        # are dropped by the sender when it finds no endpoint for them.
+        await self.storage.webhook_deliveries.delete_many(
+            {"shopId": shop_id, "endpointId": endpoint_id})
+        return result.modified_count > 0
+
+    async def _set(self, shop_id: int, endpoint_id: str, changes: dict[str, Any]
+                   ) -> dict[str, Any]:
+        doc = await self.storage.webhooks.find_one_and_update(
+            {"_id": shop_id, "shopId": shop_id, "endpoints.endpointId": endpoint_id},
+            {"$set": {f"endpoints.$.{k}": v for k, v in changes.items()}} if changes
+            else {"$set": {"shopId": shop_id}},
+            return_document=ReturnDocument.AFTER)
+        self.forget(shop_id)
+        if doc is None:
+            raise NotFound(f"shop {shop_id} has no webhook endpoint {endpoint_id!r}",
+                           field="endpointId")
+        return next(e for e in doc["endpoints"] if e["endpointId"] == endpoint_id)
