@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from app.backends.storage import Storage
@@ -242,13 +241,14 @@ class Webhooks:
 
     async def _set(self, shop_id: int, endpoint_id: str, changes: dict[str, Any]
                    ) -> dict[str, Any]:
-        doc = await self.storage.webhooks.find_one_and_update(
-            {"_id": shop_id, "shopId": shop_id, "endpoints.endpointId": endpoint_id},
-            {"$set": {f"endpoints.$.{k}": v for k, v in changes.items()}} if changes
-            else {"$set": {"shopId": shop_id}},
-            return_document=ReturnDocument.AFTER)
-        self.forget(shop_id)
-        if doc is None:
-            raise NotFound(f"shop {shop_id} has no webhook endpoint {endpoint_id!r}",
-                           field="endpointId")
-        return next(e for e in doc["endpoints"] if e["endpointId"] == endpoint_id)
+        # update_one, then a read: the embedded store's find_one_and_update ignores the
+        # positional `$` and would change the first endpoint instead.
+        if changes:
+            result = await self.storage.webhooks.update_one(
+                {"_id": shop_id, "shopId": shop_id, "endpoints.endpointId": endpoint_id},
+                {"$set": {f"endpoints.$.{k}": v for k, v in changes.items()}})
+            self.forget(shop_id)
+            if result.matched_count == 0:
+                raise NotFound(f"shop {shop_id} has no webhook endpoint {endpoint_id!r}",
+                               field="endpointId")
+        return await self.get(shop_id, endpoint_id)

@@ -105,8 +105,12 @@ async def test_private_addresses_are_allowed_when_the_setting_says_so(
     assert created["endpoint"]["url"] == "http://127.0.0.1:9/hook"
 
 
-async def test_an_endpoint_is_updated_field_by_field(api: Api, shop: dict) -> None:
+async def test_an_endpoint_is_updated_field_by_field(
+    api: Api, shop: dict, platform: Platform
+) -> None:
     key = shop["key"]
+    created = await add(api, key)  # changes to the second endpoint leave this one as it is
+    first = created["endpoint"]
     endpoint_id = (await add(api, key, types=["CUSTOM_EVENT"], names=["a"]))["endpoint"][
         "endpointId"]
     got = (await api.data(UPDATE, {"e": endpoint_id, "names": ["b", "c"]}, key=key))[
@@ -125,7 +129,15 @@ async def test_an_endpoint_is_updated_field_by_field(api: Api, shop: dict) -> No
                       {"names": [f"n{i}" for i in range(101)]}, {"names": ["x" * 257]}):
         error = await api.error(UPDATE, {"e": endpoint_id, **variables}, key=key)
         assert error["extensions"]["code"] == "BAD_INPUT", variables
-    assert (await endpoints(api, key))[0] == got
+    rotated = (await api.data(
+        "mutation($e: ID!) { rotateWebhookSecret(shopId: 1, endpointId: $e) { secret "
+        "endpoint { endpointId } } }", {"e": endpoint_id}, key=key))["rotateWebhookSecret"]
+    assert rotated["endpoint"]["endpointId"] == endpoint_id
+    assert (await platform.webhooks.get(1, endpoint_id))["secret"] == rotated["secret"]
+    assert (await platform.webhooks.get(1, first["endpointId"]))["secret"] == created["secret"]
+    listed = await endpoints(api, key)
+    assert listed[1] == got
+    assert listed[0] == {k: first[k] for k in listed[0]}
 
 
 async def test_unknown_endpoints_and_other_shops(api: Api, shop: dict) -> None:
