@@ -42,6 +42,7 @@ INDEXES: dict[str, list[IndexModel]] = {
                     ("_id", DESCENDING)]),
         IndexModel([("shopId", ASCENDING), ("status", ASCENDING), ("createdAt", DESCENDING),
                     ("_id", DESCENDING)]),
+        IndexModel([("shopId", ASCENDING), ("triggerId", ASCENDING)]),  # forgetCustomer
         # Delivered and failed ones carry `expireAt` (30 days on).
         IndexModel([("expireAt", ASCENDING)], expireAfterSeconds=0, name="webhook_log_ttl"),
     ],

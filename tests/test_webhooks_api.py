@@ -230,3 +230,18 @@ async def test_deleting_an_endpoint_deletes_its_deliveries(
     left = (await api.data(LOG, {}, key=key))["webhookDeliveries"]["nodes"]
     assert {d["endpointId"] for d in left} == {kept} and len(left) == 2
     assert [e["endpointId"] for e in await endpoints(api, key)] == [kept]
+
+
+async def test_forgetting_a_customer_deletes_the_deliveries_of_its_triggers(
+    api: Api, shop: dict, platform: Platform
+) -> None:
+    key = shop["key"]
+    await add(api, key)
+    now = platform.clock.now()
+    await platform.outbox.record([
+        triggers.make(f"1:u:{user}:1", triggers.ABANDONED_CART, 1, fired_at=now,
+                      visitor_id="v", user_id=user) for user in ("alice", "bob")])
+    assert len((await api.data(LOG, {}, key=key))["webhookDeliveries"]["nodes"]) == 2
+    await api.data('mutation { forgetCustomer(shopId: 1, userId: "alice") }', key=key)
+    left = (await api.data(LOG, {}, key=key))["webhookDeliveries"]["nodes"]
+    assert [d["triggerId"] for d in left] == ["1:u:bob:1"]
