@@ -28,6 +28,7 @@ from app.backends.storage import Storage
 from app.clock import Clock
 from app.errors import BadInput, NotFound
 from app.settings import Settings
+from app.webhooks_local import LocalQueue
 from app.webhooks_net import check_destination, check_url
 
 MAX_ENDPOINTS = 20
@@ -89,6 +90,7 @@ class Webhooks:
         self.settings = settings
         self._cache: dict[int, tuple[float, list[dict[str, Any]]]] = {}
         self.wake = asyncio.Event()  # set when this process queued deliveries
+        self.local = LocalQueue()  # ...and which: the sender takes them from here
 
     # -- the hot path -----------------------------------------------------------------
 
@@ -114,6 +116,8 @@ class Webhooks:
             if any(e["code"] != 11000 for e in errors):
                 raise
             fresh -= len(errors)
+        for delivery in deliveries:
+            self.local.add(delivery["_id"], delivery["shopId"], delivery["endpointId"])
         self.wake.set()
         return fresh
 

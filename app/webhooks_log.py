@@ -91,6 +91,9 @@ async def redeliver(webhooks: Webhooks, shop_id: int, endpoint_id: str,
                 if any(e["code"] != 11000 for e in error.details["writeErrors"]):
                     raise
             total += len(ops)
+            for t in batch:
+                if matches(endpoint, t):
+                    webhooks.local.add(delivery_id(t["_id"], endpoint_id), shop_id, endpoint_id)
             webhooks.wake.set()
         if len(batch) < REPLAY_PAGE:
             return total

@@ -1,4 +1,5 @@
-"""Where webhooks may go: URL rules, the address check, and the HTTP client that keeps them.
+"""Where webhooks may go and how: URL rules, the address check, the HTTP clients that keep
+to them, and one attempt.
 
 A webhook URL is chosen by a shop, and the server POSTs to it from inside the
 operator's network: without a check, `http://169.254.169.254/` or
@@ -18,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +31,8 @@ from app.errors import BadInput
 
 MAX_URL = 2048
 RESOLVE_SECONDS = 5.0
+BODY_LIMIT = 64 * 1024  # bytes of an answer read, at most
+ERROR_LIMIT = 300  # characters of `lastError`
 
 
 def check_url(url: str) -> str:
@@ -151,13 +156,14 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
-def make_client(timeout: float, allow_private: bool, connections: int) -> httpx.AsyncClient:
+def make_client(timeout: float, allow_private: bool, connections: int,
+                ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     """A keep-alive client that follows no redirects, reads no proxy settings from the
     environment, and connects through `GuardedBackend`."""
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     # The transport builds its pool with the default network backend; ours replaces it.
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=ssl_context or httpx.create_ssl_context(),
         max_connections=connections,
         max_keepalive_connections=connections,
         keepalive_expiry=30.0,
@@ -165,3 +171,82 @@ def make_client(timeout: float, allow_private: bool, connections: int) -> httpx.
     )
     return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False,
                              trust_env=False)
+
+
+class Clients:
+    """A keep-alive client per endpoint, the most recently used LIMIT of them.
+
+    One pool per endpoint, of at most `connections` connections: httpcore's pool
+    looks at each of its connections for every request, so one shared pool of a
+    hundred costs a hundred times that per request (bench/FINDINGS.md).
+    """
+
+    LIMIT = 256
+
+    def __init__(self, timeout: float, allow_private: bool, connections: int) -> None:
+        self.timeout = timeout
+        self.allow_private = allow_private
+        self.connections = connections
+        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()
+        self._ssl = httpx.create_ssl_context()  # reading the CA file takes ~15 ms: once
+
+    def get(self, endpoint_id: str) -> httpx.AsyncClient:
+        client = self._clients.get(endpoint_id)
+        if client is None:
+            client = make_client(self.timeout, self.allow_private, self.connections, self._ssl)
+            self._clients[endpoint_id] = client
+            if len(self._clients) > self.LIMIT:
+                _, oldest = self._clients.popitem(last=False)
+                self._close_later(oldest)
+        else:
+            self._clients.move_to_end(endpoint_id)
+        return client
+
+    def _close_later(self, client: httpx.AsyncClient) -> None:
+        async def close() -> None:
+            await asyncio.sleep(self.timeout + 1)  # after the attempts it may still carry
+            await client.aclose()
+
+        task = asyncio.create_task(close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def aclose(self) -> None:
+        for task in self._closing:
+            task.cancel()
+        clients, self._clients = list(self._clients.values()), OrderedDict()
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+
+
+async def attempt(client: httpx.AsyncClient, url: str, content: bytes, headers: dict[str, str],
+                  timeout: float) -> tuple[int | None, str | None]:
+    """POST once: (status, None) on a 2xx answer within `timeout`, else (status or None,
+    why it failed). Redirects are failures; at most BODY_LIMIT bytes of the answer are read."""
+    try:
+        async with asyncio.timeout(timeout), client.stream(
+                "POST", url, content=content, headers=headers) as response:
+            answer = await _read_some(response)
+    except TimeoutError:
+        return None, f"no answer within {timeout:g} s"
+    except httpx.HTTPError as error:
+        return None, f"{type(error).__name__}: {error}"[:ERROR_LIMIT]
+    status = response.status_code
+    if 200 <= status < 300:
+        return status, None
+    if 300 <= status < 400:
+        return status, f"HTTP {status}: redirects are not followed"
+    text = answer.decode("utf-8", "replace").strip()
+    return status, (f"HTTP {status}" + (f": {text}" if text else ""))[:ERROR_LIMIT]
+
+
+async def _read_some(response: httpx.Response) -> bytes:
+    """Up to BODY_LIMIT bytes of the answer (raw: a compressed bomb is not unpacked)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= BODY_LIMIT:
+            break
+    return b"".join(chunks)[:BODY_LIMIT]

@@ -18,25 +18,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
+from pymongo import UpdateOne
 
 from app import webhooks_payload as payload
 from app.backends.storage import Storage
 from app.clock import Clock, utc
 from app.settings import Settings
 from app.webhooks import DELIVERED, FAILED, NEVER, PENDING, Webhooks
-from app.webhooks_net import make_client
+from app.webhooks_net import ERROR_LIMIT, Clients, attempt
 
 log = logging.getLogger("tracker.webhooks")
 
 BATCH = 500  # due deliveries read per round trip
-BODY_LIMIT = 64 * 1024  # bytes of an answer read, at most
-ERROR_LIMIT = 300  # characters of `lastError`
 DISABLE_AFTER = timedelta(days=5)  # an endpoint failing everything this long is disabled
 KEEP = timedelta(days=30)  # a finished delivery stays in the log this long (TTL index)
 
@@ -69,17 +68,22 @@ class Sender:
         self.timeout = settings.webhook_timeout_seconds
         # Longer than any attempt can take, so a lease ends only when its holder is gone.
         self.lease = timedelta(seconds=2 * self.timeout + 5)
-        self.client: httpx.AsyncClient | None = None
+        self.clients: Clients | None = None
         self.attempts = 0  # made by this process (benchmarks read it)
         self._per_endpoint: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: dict[str, str] = {}  # delivery id -> claim token, while attempted
-        self._starved = False  # the last look stopped at a bound: look again when one ends
+        self._writes: list[UpdateOne] = []  # results of attempts, to be written together
+        self._retries: list[tuple[str, int, str, datetime]] = []  # ...and their next attempts
+        self._cap = settings.webhook_concurrency_per_endpoint
+        self._next_search = 0.0  # time.monotonic() of the next search of storage
+        self._backlog = False  # the last search found a full batch: more may be due
+        self.local = webhooks.local if webhooks is not None else None  # type: ignore[assignment]
 
     def open(self) -> None:
-        if self.client is None:
-            self.client = make_client(self.timeout, self.settings.webhook_allow_private,
-                                      self.settings.webhook_concurrency)
+        if self.clients is None:
+            self.clients = Clients(self.timeout, self.settings.webhook_allow_private,
+                                   self._cap)
 
     async def run(self) -> None:
         """Claim and attempt until cancelled; then give the leases held back."""
@@ -96,14 +100,29 @@ class Sender:
                     more = False
                 if not more:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), self.settings.webhook_poll_seconds)
+                        await asyncio.wait_for(wake.wait(), self._pause())
         finally:
             await self.stop()
+
+    def _pause(self) -> float:
+        """Until the next look: a search due, or the next retry this process knows of."""
+        poll = self.settings.webhook_poll_seconds
+        if self._free() <= 0:
+            return poll  # an attempt that ends wakes the loop
+        if self._backlog and not self.local.ready():
+            return 0.0
+        pause = max(0.0, self._next_search - time.monotonic())
+        retry = self.local.next_due()
+        if retry is not None:
+            pause = min(pause, max(0.0, (retry - self.clock.now()).total_seconds()))
+        return min(pause, poll)
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._flush(), 2.0)
         if self._held:
             # Attempts cut short: another process may take them at once, not after the lease.
             held, self._held = self._held, {}
@@ -111,56 +130,74 @@ class Sender:
                 await asyncio.wait_for(self.storage.webhook_deliveries.update_many(
                     {"_id": {"$in": list(held)}, "claim": {"$in": list(set(held.values()))}},
                     {"$set": {"leaseUntil": NEVER}, "$unset": {"claim": ""}}), 2.0)
-        if self.client is not None:
-            await self.client.aclose()
-            self.client = None
+        if self.clients is not None:
+            await self.clients.aclose()
+            self.clients = None
 
     async def settle(self) -> None:
-        """Until the attempts started so far are done (tests and benchmarks)."""
+        """Until the attempts started so far are done and written (tests and benchmarks)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._flush()
 
-    async def tick(self) -> bool:
-        """Claim what is due, within the bounds, and start the attempts. True if more is due."""
-        claimed, more = await self.claim()
+    async def tick(self, search: bool | None = None) -> bool:
+        """Write the results of the attempts that ended; claim what is due, within the
+        bounds, and start the attempts. True if more is due."""
+        await self._flush()
+        claimed = await self.claim(search)
         if claimed:
             await self._start(claimed)
-        return more
+        return self._free() > 0 and self.local.ready(self._per_endpoint, self._cap)
 
-    async def claim(self) -> tuple[list[dict[str, Any]], bool]:
-        """Lease due deliveries: (the claimed ones, whether more may be due now)."""
-        free = self.settings.webhook_concurrency - len(self._tasks)
-        cap = self.settings.webhook_concurrency_per_endpoint
-        full = [e for e, n in self._per_endpoint.items() if n >= cap]
-        self._starved = free <= 0 or bool(full)
+    def _free(self) -> int:
+        return self.settings.webhook_concurrency - len(self._tasks)
+
+    async def claim(self, search: bool | None = None) -> list[dict[str, Any]]:
+        """Lease due deliveries, within the bounds: those this process knows of, and
+        (`search`; by default now and then) those storage holds. Returns the claimed ones."""
+        free = self._free()
         if free <= 0:
-            return [], False
+            return []
         now = self.clock.now()
+        if search is None:
+            search = time.monotonic() >= self._next_search or (
+                self._backlog and not self.local.ready())
+        if search:
+            await self._search(now)
+        picked = {d[0]: d for d in self.local.take(now, free, self._cap, self._per_endpoint)}
+        if not picked:
+            return []
+        token = uuid.uuid4().hex
+        ids, shops = list(picked), sorted({d[1] for d in picked.values()})
+        result = await self.storage.webhook_deliveries.update_many(
+            {"_id": {"$in": ids}, "shopId": {"$in": shops}, **due(now)},
+            {"$set": {"leaseUntil": now + self.lease, "claim": token}})
+        if result.modified_count == 0:
+            return []  # another process has them, or they are no longer due
+        claimed = await self.storage.webhook_deliveries.find(
+            {"_id": {"$in": ids}, "shopId": {"$in": shops}, "claim": token}).to_list(None)
+        for doc in claimed:
+            self._held[doc["_id"]] = token
+        return claimed
+
+    async def _search(self, now: datetime) -> None:
+        """Find due deliveries in storage (what no process remembers) and remember them.
+
+        How often: every `webhook_poll_seconds`, but never more than a tenth of the time
+        (a search of the embedded store reads every delivery it holds); sooner when the
+        last one found a full batch and what it found is taken.
+        """
+        began = time.monotonic()
+        full = [e for e, n in self._per_endpoint.items() if n >= self._cap]
         query = due(now) | ({"endpointId": {"$nin": full}} if full else {})
         found = await self.storage.webhook_deliveries.find(
             query, {"_id": 1, "shopId": 1, "endpointId": 1}
         ).sort("nextAttemptAt", 1).limit(BATCH).to_list(BATCH)
-        picked, counts = [], dict(self._per_endpoint)
         for doc in found:
-            if len(picked) < free and counts.get(doc["endpointId"], 0) < cap:
-                counts[doc["endpointId"]] = counts.get(doc["endpointId"], 0) + 1
-                picked.append(doc["_id"])
-        self._starved |= len(picked) < len(found)
-        if not picked:
-            return [], False
-        token = uuid.uuid4().hex
-        shops = sorted({d["shopId"] for d in found})
-        result = await self.storage.webhook_deliveries.update_many(
-            {"_id": {"$in": picked}, "shopId": {"$in": shops}, **due(now)},
-            {"$set": {"leaseUntil": now + self.lease, "claim": token}})
-        more = len(found) == BATCH and len(picked) < free
-        if result.modified_count == 0:
-            return [], more
-        claimed = await self.storage.webhook_deliveries.find(
-            {"_id": {"$in": picked}, "shopId": {"$in": shops}, "claim": token}).to_list(None)
-        for doc in claimed:
-            self._held[doc["_id"]] = token
-        return claimed, more
+            self.local.add(doc["_id"], doc["shopId"], doc["endpointId"])
+        took = time.monotonic() - began
+        self._backlog = len(found) == BATCH
+        self._next_search = began + max(self.settings.webhook_poll_seconds, 10 * took)
 
     async def _start(self, claimed: list[dict[str, Any]]) -> None:
         """Read the triggers and the endpoints (fresh: a rotated secret applies at once)."""
@@ -190,7 +227,7 @@ class Sender:
                     {"_id": delivery["_id"], "shopId": delivery["shopId"],
                      "claim": delivery["claim"]})
             elif not endpoint.get("enabled"):
-                await self._finish(delivery, {
+                self._finish(delivery, {
                     "status": FAILED, "nextAttemptAt": None,
                     "lastError": f"endpoint disabled: {endpoint.get('disabledReason')}"[
                         :ERROR_LIMIT]}, attempted=False)
@@ -209,32 +246,18 @@ class Sender:
             self._per_endpoint[endpoint_id] -= 1
             if not self._per_endpoint[endpoint_id]:
                 del self._per_endpoint[endpoint_id]
-            if self._starved:
-                self.webhooks.wake.set()
+            self.webhooks.wake.set()  # its result is to be written, and a slot is free
 
     async def post(self, endpoint: dict[str, Any], trigger: dict[str, Any]
                    ) -> tuple[int | None, str | None]:
         """One attempt: (the status code, None) if delivered, else (code or None, why not)."""
-        assert self.client is not None
+        assert self.clients is not None
         content = payload.body(trigger, self.fields)
-        timestamp = int(self.clock.now().timestamp())
-        headers = payload.headers(endpoint["secret"], trigger["_id"], timestamp, content)
+        headers = payload.headers(endpoint["secret"], trigger["_id"],
+                                  int(self.clock.now().timestamp()), content)
         self.attempts += 1
-        try:
-            async with asyncio.timeout(self.timeout), self.client.stream(
-                    "POST", endpoint["url"], content=content, headers=headers) as response:
-                answer = await _read_some(response)
-        except TimeoutError:
-            return None, f"no answer within {self.timeout:g} s"
-        except httpx.HTTPError as error:
-            return None, f"{type(error).__name__}: {error}"[:ERROR_LIMIT]
-        status = response.status_code
-        if 200 <= status < 300:
-            return status, None
-        if 300 <= status < 400:
-            return status, f"HTTP {status}: redirects are not followed"
-        text = answer.decode("utf-8", "replace").strip()
-        return status, (f"HTTP {status}" + (f": {text}" if text else ""))[:ERROR_LIMIT]
+        return await attempt(self.clients.get(endpoint["endpointId"]), endpoint["url"],
+                             content, headers, self.timeout)
 
     async def _record(self, delivery: dict[str, Any], endpoint: dict[str, Any],
                       status: int | None, error: str | None) -> None:
@@ -247,11 +270,14 @@ class Sender:
             change |= {"status": FAILED, "nextAttemptAt": None}
         else:
             change["nextAttemptAt"] = now + timedelta(seconds=self.schedule[attempts - 1])
-        await self._finish(delivery, change, attempted=True)
+        self._finish(delivery, change, attempted=True)
+        if change.get("nextAttemptAt"):
+            self._retries.append((delivery["_id"], delivery["shopId"], delivery["endpointId"],
+                                  change["nextAttemptAt"]))
         await self._note_health(delivery["shopId"], endpoint, now, error)
 
-    async def _finish(self, delivery: dict[str, Any], change: dict[str, Any],
-                      attempted: bool) -> None:
+    def _finish(self, delivery: dict[str, Any], change: dict[str, Any], attempted: bool) -> None:
+        """Queue the write of an attempt's result (`_flush` makes it, with the others')."""
         now = self.clock.now()
         change = {**change, "leaseUntil": NEVER}
         if attempted:
@@ -261,9 +287,23 @@ class Sender:
         update: dict[str, Any] = {"$set": change, "$unset": {"claim": ""}}
         if attempted:
             update["$inc"] = {"attempts": 1}
-        await self.storage.webhook_deliveries.update_one(
+        self._writes.append(UpdateOne(
             {"_id": delivery["_id"], "shopId": delivery["shopId"], "claim": delivery["claim"]},
-            update)
+            update))
+
+    async def _flush(self) -> None:
+        """Write the results of the attempts that ended, in one round trip.
+
+        Until written, a delivery stays leased: no process attempts it again. Should the
+        write fail, the lease runs out and the delivery is attempted again (at least once).
+        """
+        if not self._writes:
+            return
+        writes, self._writes = self._writes, []
+        retries, self._retries = self._retries, []
+        await self.storage.webhook_deliveries.bulk_write(writes, ordered=False)
+        for retry in retries:  # claimable only now that `nextAttemptAt` is written
+            self.local.add(*retry)
 
     async def _note_health(self, shop_id: int, endpoint: dict[str, Any], now: datetime,
                            error: str | None) -> None:
@@ -282,15 +322,3 @@ class Sender:
             await self.webhooks.disable(
                 shop_id, endpoint_id, f"every delivery failed since {utc(since).isoformat()} "
                 f"(5 days); last error: {error}"[:ERROR_LIMIT])
-
-
-async def _read_some(response: httpx.Response) -> bytes:
-    """Up to BODY_LIMIT bytes of the answer (raw: a compressed bomb is not unpacked)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_raw():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= BODY_LIMIT:
-            break
-    return b"".join(chunks)[:BODY_LIMIT]

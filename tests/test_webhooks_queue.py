@@ -94,13 +94,13 @@ async def test_a_claim_holds_until_its_lease_ends(platform: Platform, clock: Fak
     await platform.outbox.record([trigger(platform, f"t{i}") for i in range(5)])
     one = Sender(platform.storage, clock, platform.settings, platform.webhooks)
     other = Sender(platform.storage, clock, platform.settings, platform.webhooks)
-    claimed, _ = await one.claim()  # ...and the process dies before attempting
+    claimed = await one.claim(search=True)  # ...and the process dies before attempting
     assert len(claimed) == 5
-    assert (await other.claim())[0] == []
+    assert await other.claim(search=True) == []
     clock.advance(seconds=one.lease.total_seconds() - 1)
-    assert (await other.claim())[0] == []
+    assert await other.claim(search=True) == []
     clock.advance(seconds=1)
-    assert sorted(d["_id"] for d in (await other.claim())[0]) == sorted(
+    assert sorted(d["_id"] for d in await other.claim(search=True)) == sorted(
         d["_id"] for d in claimed)
 
 
@@ -111,7 +111,7 @@ async def test_bounds_on_attempts_in_flight(platform: Platform) -> None:
     calm = await endpoint(platform)
     await platform.outbox.record([trigger(platform, f"t{i}") for i in range(4)])
     sender = Sender(platform.storage, platform.clock, settings, platform.webhooks)
-    claimed, _ = await sender.claim()
+    claimed = await sender.claim()
     assert sorted(d["endpointId"] for d in claimed) == sorted([busy, busy, calm, calm])
 
 
