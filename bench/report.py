@@ -18,6 +18,7 @@ ROW_IDS = (
     "3.1", "3.2",
     "4.1", "4.2", "4.3", "4.4",
     "5.1", "5.2", "5.3", "5.4", "5.5",
+    "6.1", "6.2",
 )
 
 
@@ -161,6 +162,23 @@ def size_rows(r: dict[str, Any]) -> list[Row]:
                         f"as measured by the issue author; ours is "
                         f"{100 * r['gzip9'] / size:.0f}% of it"))
     return rows
+
+
+def webhook_rows(r: dict[str, Any]) -> list[Row]:
+    lat, out = r["latency"], r["throughput"]
+    cpu = r.get("server_cpu_ms_per_delivery")
+    return [
+        Row("6.1", f"Webhook latency p50 / p99, mutation -> webhook received, "
+            f"{r['endpoints']} endpoints, {fmt(lat['rate'])} triggers/s",
+            f"{fmt(lat['p50'], 1)} / {fmt(lat['p99'], 1)} ms", "", None, [lat["p99"]],
+            f"{lat['samples']:,} deliveries ({fmt(lat['rate'] * r['endpoints'])}/s), "
+            f"{lat['missing']} missing, max {fmt(lat['max'], 1)} ms"),
+        Row("6.2", "Webhook deliveries per second, one server process (a backlog drained)",
+            fmt(out["per_second"]), "", None, [out["per_second"]],
+            f"{out['deliveries']:,} deliveries in {fmt(out['seconds'], 1)} s, "
+            f"{out['missing']} missing; server CPU per delivery (both phases) "
+            f"{fmt(cpu or float('nan'), 2)} ms"),
+    ]
 
 
 def _digits(values: list[float]) -> int:

@@ -82,9 +82,15 @@ async def client(spec: dict[str, Any]) -> dict[str, Any]:
     sent: dict[str, float] = {}
 
     async def post(query: str, variables: dict[str, Any]) -> None:
+        body = json.dumps({"query": query, "variables": variables}).encode()
         connection = idle.pop() if idle else Connection(base + "/graphql")
-        status, text = await connection.post(json.dumps(
-            {"query": query, "variables": variables}).encode())
+        try:
+            status, text = await connection.post(body)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            # The server closed a connection left idle: once more on a new one.
+            await connection.close()
+            connection = Connection(base + "/graphql")
+            status, text = await connection.post(body)
         idle.append(connection)
         if status != 200 or b'"errors"' in text:
             raise RuntimeError(f"mutation failed: {text[:300]!r}")
