@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -28,12 +28,16 @@ from app.errors import TrackerError
 from app.events import EventInput
 from app.events import EventType as Kind
 from app.settings import Settings
-from resolvers import admin, reading, subscriptions, tracking
+from resolvers import admin, analytics, reading, subscriptions, tracking
 from schema import types
+from schema.analytics import CategoryStat, Funnel, ProductStat, Stats, StatsInterval
 from schema.inputs import ShopSettingsInput, TrackContext, TrackInput
 
 log = logging.getLogger("tracker.graphql")
 T = TypeVar("T")
+# `from` is a Python keyword: the argument keeps its contract name in the schema.
+From = Annotated[datetime, strawberry.argument(name="from")]
+To = Annotated[datetime, strawberry.argument(name="to")]
 
 
 def _or(value: T | None, default: T) -> T:
@@ -99,6 +103,29 @@ class Query:
         after: str | None = None, first: int | None = 50,
     ) -> types.TriggerConnection:
         return await reading.triggers(info, shop_id, types, after, _or(first, 50))
+
+    @strawberry.field(description="Traffic per hour or day in [from, to), UTC buckets.")
+    async def stats(
+        self, info: Info, shop_id: int, start: From, end: To,
+        interval: StatsInterval | None = StatsInterval.DAY,
+    ) -> Stats:
+        return await analytics.stats(info, shop_id, start, end, _or(interval, StatsInterval.DAY))
+
+    @strawberry.field(description="Products by views in [from, to).")
+    async def top_products(
+        self, info: Info, shop_id: int, start: From, end: To, limit: int | None = 10
+    ) -> list[ProductStat]:
+        return await analytics.top_products(info, shop_id, start, end, _or(limit, 10))
+
+    @strawberry.field(description="Categories by views in [from, to).")
+    async def top_categories(
+        self, info: Info, shop_id: int, start: From, end: To, limit: int | None = 10
+    ) -> list[CategoryStat]:
+        return await analytics.top_categories(info, shop_id, start, end, _or(limit, 10))
+
+    @strawberry.field
+    async def funnel(self, info: Info, shop_id: int, start: From, end: To) -> Funnel:
+        return await analytics.funnel(info, shop_id, start, end)
 
 
 @strawberry.type
