@@ -59,3 +59,38 @@ async def test_lookups_by_id_answer_as_a_scan_does() -> None:
     assert await storage.events.find_one({"_id": "1:2"}) == {"_id": "1:2", "n": 2}
     assert await storage.events.find_one({"_id": "1:2", "n": 3}) is None
     await storage.drop()
+
+
+PIPELINES = [
+    [{"$match": {"k": {"$in": ["a", "b"]}}},
+     {"$group": {"_id": {"k": "$k", "odd": {"$mod": ["$n", 2]}}, "n": {"$sum": 1},
+                 "top": {"$max": "$n"}, "all": {"$push": "$n"}}}],
+    [{"$group": {"_id": "$k", "n": {"$sum": "$n"}}}, {"$sort": {"n": -1}}],
+    [{"$group": {"_id": "$tags", "n": {"$sum": 1}}}],  # array keys: the original's way
+    [{"$group": {"_id": None, "n": {"$sum": 1}}}],
+    [{"$match": {"n": {"$gte": 3}}}, {"$match": {"k": "a"}}, {"$project": {"_id": 0, "n": 1}}],
+    [{"$project": {"k": 1}}, {"$match": {"k": "b"}}],
+]
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+async def test_aggregations_answer_as_mongomock_does(pipeline: list) -> None:
+    from mongomock.aggregate import process_pipeline
+
+    storage = open_storage("mongomock://", "embedded_test")
+    await storage.drop()
+    docs = [{"_id": i, "k": "abc"[i % 3] if i != 4 else None, "n": i,
+             "tags": ["x", "y"][: i % 3]} for i in range(12)]
+    await storage.events.insert_many(docs)
+    ours = await storage.events.aggregate(pipeline).to_list(None)
+    # mongomock's own way: every document, each stage by its original handler.
+    import mongomock.aggregate as agg
+
+    patched = agg._PIPELINE_HANDLERS["$group"]
+    agg._PIPELINE_HANDLERS["$group"] = patched.original
+    try:
+        theirs = list(process_pipeline([dict(d) for d in docs], None, pipeline, None))
+    finally:
+        agg._PIPELINE_HANDLERS["$group"] = patched
+    assert ours == theirs
+    await storage.drop()
