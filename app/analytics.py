@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.backends.storage import Storage
 from app.clock import to_ms, utc
 from app.errors import BadInput
 from app.sessions import start_ms_of
-from app.storage import Storage
 
 HOUR, DAY = "HOUR", "DAY"
 STEPS = {HOUR: timedelta(hours=1), DAY: timedelta(days=1)}

@@ -1,4 +1,4 @@
-"""The browser side of the server: the tracker script, the demo shop, and CORS.
+"""The browser side of the server: the tracker script and the demo shop.
 
 - ``GET /tracker.js``: ``app/static/tracker.min.js`` (built from ``tracker_js/``
   and committed), with a strong ``ETag`` (a hash of the content), a day of
@@ -7,11 +7,6 @@
 - ``GET /dashboard`` (+ ``/dashboard.js``, ``/dashboard.css``): the shop's
   dashboard, built from ``dashboard_js/`` and committed; revalidated by ETag on
   every load (``no-cache``) so a new build shows at once, under a strict CSP.
-- :class:`TrackerCORS`: pure ASGI middleware answering the browser's CORS needs
-  on ``/graphql``. The tracker itself sends ``text/plain`` bodies, so it never
-  triggers a preflight; dashboards on other origins that send
-  ``Authorization`` do, and get one here. Refusing tracker events from origins
-  outside a shop's ``allowedOrigins`` is done in the pipeline, not here.
 """
 
 from __future__ import annotations
@@ -24,22 +19,17 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).resolve().parent.parent / "static"
 TRACKER_FILE = STATIC / "tracker.min.js"
 DEMO_FILE = STATIC / "demo.html"
+
+TRACKER_CACHE_CONTROL = "public, max-age=86400"
 # The dashboard holds an API key: it runs only its own script, talks only to its
 # own origin (HTTP and WebSocket), and cannot be framed.
 DASHBOARD_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                  "connect-src 'self'; base-uri 'none'; form-action 'none'; "
                  "frame-ancestors 'none'")
-
-TRACKER_CACHE_CONTROL = "public, max-age=86400"
-CORS_PATHS = frozenset({"/graphql", "/graphql/"})
-CORS_ALLOW_HEADERS = "content-type, authorization"
-CORS_ALLOW_METHODS = "POST, GET, OPTIONS"
-CORS_MAX_AGE = "86400"
 
 
 @dataclass(frozen=True)
@@ -129,68 +119,3 @@ routes: list = [
     Route("/dashboard.css", _dashboard_file("dashboard.css", "text/css"),
           methods=["GET", "HEAD"], name="dashboard_css"),
 ]
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers") or ():
-        if key == name:
-            return value.decode("latin-1")
-    return None
-
-
-class TrackerCORS:
-    """CORS for ``/graphql``: echoes the request's ``Origin`` and answers preflights.
-
-    Pure ASGI, so it does not buffer or touch streaming responses and leaves
-    WebSocket and lifespan traffic alone.
-    """
-
-    def __init__(self, app: ASGIApp, paths: frozenset[str] = CORS_PATHS) -> None:
-        self.app = app
-        self.paths = paths
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") not in self.paths:
-            await self.app(scope, receive, send)
-            return
-        origin = _header(scope, b"origin")
-        if (
-            origin
-            and scope.get("method") == "OPTIONS"
-            and _header(scope, b"access-control-request-method") is not None
-        ):
-            await self._preflight(origin, send)
-            return
-
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = []
-                vary: list[str] = []
-                for key, value in message.get("headers", []):
-                    name = key.lower()
-                    if name == b"vary":
-                        vary += [p.strip() for p in value.decode("latin-1").split(",") if p.strip()]
-                    elif name != b"access-control-allow-origin":
-                        headers.append((key, value))
-                if not any(p.lower() == "origin" for p in vary):
-                    vary.append("Origin")
-                headers.append((b"vary", ", ".join(vary).encode("latin-1")))
-                if origin:
-                    headers.append((b"access-control-allow-origin", origin.encode("latin-1")))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_cors)
-
-    @staticmethod
-    async def _preflight(origin: str, send: Send) -> None:
-        headers = [
-            (b"access-control-allow-origin", origin.encode("latin-1")),
-            (b"access-control-allow-headers", CORS_ALLOW_HEADERS.encode()),
-            (b"access-control-allow-methods", CORS_ALLOW_METHODS.encode()),
-            (b"access-control-max-age", CORS_MAX_AGE.encode()),
-            (b"vary", b"Origin"),
-            (b"content-length", b"0"),
-        ]
-        await send({"type": "http.response.start", "status": 204, "headers": headers})
-        await send({"type": "http.response.body", "body": b""})
