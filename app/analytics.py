@@ -123,6 +123,11 @@ def check_limit(limit: int) -> None:
         raise BadInput(f"limit must be from 1 to {MAX_LIMIT}", field="limit")
 
 
+def _keep(*fields: str) -> dict[str, Any]:
+    """A `$project` of the fields a pipeline reads, right after its `$match`."""
+    return {"$project": dict.fromkeys(fields, 1)}
+
+
 def _is(event_type: str) -> dict[str, Any]:
     return {"$cond": [{"$eq": ["$type", event_type]}, 1, 0]}
 
@@ -143,6 +148,7 @@ async def stats(storage: Storage, shop_id: int, cut: Buckets) -> dict[str, Any]:
     events = {"shopId": shop_id, **cut.span.match("occurredAt")}
     per_bucket = [
         {"$match": events},
+        _keep("occurredAt", "visitorId", "userId", "type"),
         {"$group": {"_id": {"b": cut.index_of("occurredAt"), "v": "$visitorId"},
                     "identified": {"$max": _IDENTIFIED},
                     **{name: {"$sum": _is(kind)} for name, kind in COUNTED.items()}}},
@@ -152,6 +158,7 @@ async def stats(storage: Storage, shop_id: int, cut: Buckets) -> dict[str, Any]:
     ]
     distinct = [
         {"$match": events},
+        _keep("visitorId", "userId"),
         {"$group": {"_id": "$visitorId", "identified": {"$max": _IDENTIFIED}}},
         {"$group": {"_id": None, "visitors": {"$sum": 1},
                     "identifiedVisitors": {"$sum": "$identified"}}},
@@ -178,6 +185,7 @@ async def stats(storage: Storage, shop_id: int, cut: Buckets) -> dict[str, Any]:
 def _count_per_bucket(shop_id: int, cut: Buckets, field: str) -> list[dict[str, Any]]:
     return [
         {"$match": {"shopId": shop_id, **cut.span.match(field)}},
+        _keep(field),
         {"$group": {"_id": cut.index_of(field), "n": {"$sum": 1}}},
     ]
 
@@ -193,6 +201,7 @@ async def _purchases(
         return {}
     docs = await _aggregate(storage.orders, [
         {"$match": {"shopId": shop_id, **within.match("completedAt")}},
+        _keep(f"items.{field}"),
         {"$unwind": "$items"},
         {"$match": {f"items.{field}": {"$in": ids}}},
         {"$group": {"_id": f"$items.{field}", "n": {"$sum": 1}}},
@@ -208,6 +217,7 @@ async def top_products(
     docs = await _aggregate(storage.events, [
         {"$match": {"shopId": shop_id, "type": {"$in": [PRODUCT_VIEW, CART_ADD]},
                     **within.match("occurredAt")}},
+        _keep("productId", "type"),
         {"$group": {"_id": "$productId", "views": {"$sum": _is(PRODUCT_VIEW)},
                     "cartAdds": {"$sum": _is(CART_ADD)}}},
         {"$sort": {"views": -1, "cartAdds": -1, "_id": 1}},
@@ -226,6 +236,7 @@ async def top_categories(
     docs = await _aggregate(storage.events, [
         {"$match": {"shopId": shop_id, "type": {"$in": [CATEGORY_VIEW, PRODUCT_VIEW, CART_ADD]},
                     **within.match("occurredAt")}},
+        _keep("categoryId", "type"),
         {"$group": {"_id": "$categoryId", "views": {"$sum": _is(CATEGORY_VIEW)},
                     "productViews": {"$sum": _is(PRODUCT_VIEW)},
                     "cartAdds": {"$sum": _is(CART_ADD)}}},
@@ -246,6 +257,7 @@ async def funnel(storage: Storage, shop_id: int, within: Span) -> dict[str, int]
     steps = [
         {"$match": {"shopId": shop_id, "type": {"$in": [PRODUCT_VIEW, CART_ADD, CHECKOUT]},
                     **within.match("occurredAt")}},
+        _keep("sessionId", "type"),
         {"$group": {"_id": "$sessionId", "p": {"$max": _is(PRODUCT_VIEW)},
                     "c": {"$max": _is(CART_ADD)}, "o": {"$max": _is(CHECKOUT)}}},
         # Events in the span may belong to a session that began before it.

@@ -70,6 +70,10 @@ PIPELINES = [
     [{"$group": {"_id": None, "n": {"$sum": 1}}}],
     [{"$match": {"n": {"$gte": 3}}}, {"$match": {"k": "a"}}, {"$project": {"_id": 0, "n": 1}}],
     [{"$project": {"k": 1}}, {"$match": {"k": "b"}}],
+    [{"$match": {"n": {"$lt": 9}}}, {"$project": {"k": 1, "tags": True}},
+     {"$group": {"_id": "$k", "t": {"$push": "$tags"}, "n": {"$sum": "$n"}}}],
+    [{"$match": {"n": {"$lt": 9}}}, {"$project": {"k": 1, "_id": 0}}],
+    [{"$match": {"n": {"$lt": 9}}}, {"$project": {"k": 0}}],
 ]
 
 
@@ -94,3 +98,28 @@ async def test_aggregations_answer_as_mongomock_does(pipeline: list) -> None:
         agg._PIPELINE_HANDLERS["$group"] = patched
     assert ours == theirs
     await storage.drop()
+
+
+@pytest.mark.parametrize(("skip", "limit", "sort"), [
+    (0, 0, None), (3, 0, None), (0, 4, None), (2, 5, -1), (9, 5, 1), (20, 0, None), (0, -3, 1),
+])
+def test_cursors_read_what_they_did(skip: int, limit: int, sort: int | None) -> None:
+    import mongomock
+    from mongomock.collection import Cursor
+
+    collection = mongomock.MongoClient().db.events
+    collection.insert_many([{"_id": i, "n": (i * 7) % 12} for i in range(12)])
+
+    def read() -> list:
+        cursor = collection.find({"n": {"$gte": 2}}, skip=skip, limit=limit)
+        return list(cursor.sort("n", sort) if sort else cursor)
+
+    ours = read()
+    assert ours or skip >= 10
+    patched = Cursor.__next__
+    Cursor.__next__ = patched.original  # type: ignore[attr-defined]
+    try:
+        theirs = read()
+    finally:
+        Cursor.__next__ = patched
+    assert ours == theirs

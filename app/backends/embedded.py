@@ -21,6 +21,7 @@ def prepare_mongomock() -> None:
     _give_mongomock_an_id_index()
     _speed_up_date_patching()
     _match_before_copying()
+    _iterate_cursors_without_slicing()
     _group_in_one_pass()
     mongomock.helpers._prepared_by_tracker = True  # type: ignore[attr-defined]
 
@@ -108,11 +109,12 @@ def _give_mongomock_an_id_index() -> None:
 
 
 def _match_before_copying() -> None:
-    """Run an aggregation's leading `$match` as a query, as MongoDB does with an index.
+    """Run an aggregation's leading `$match` (and `$project` of kept fields) as a query.
 
-    mongomock copies every document of the collection before the first stage;
-    here only those the `$match` selects are copied (it is the same filter, on
-    the same documents).
+    mongomock copies every document of the collection, whole, before the first
+    stage; here only those the `$match` selects are copied, and of them only the
+    fields a following `$project` keeps (the same filter and projection, on the
+    same documents).
     """
     from mongomock.aggregate import process_pipeline
     from mongomock.collection import Collection as MockCollection
@@ -123,8 +125,14 @@ def _match_before_copying() -> None:
         head = pipeline[0] if pipeline else None
         if not (isinstance(head, dict) and list(head) == ["$match"]) or session:
             return original(self, pipeline, session, **kwargs)
-        selected = list(self.find(head["$match"]))
-        return process_pipeline(selected, self.database, pipeline[1:], session)
+        rest = pipeline[1:]
+        keep = rest[0].get("$project") if rest and list(rest[0]) == ["$project"] else None
+        if keep and all(v in (1, True) for v in keep.values()):
+            selected = list(self.find(head["$match"], keep))
+            rest = rest[1:]
+        else:
+            selected = list(self.find(head["$match"]))
+        return process_pipeline(selected, self.database, rest, session)
 
     MockCollection.aggregate = aggregate  # type: ignore[method-assign]
 
@@ -179,3 +187,26 @@ def _group_in_one_pass() -> None:
 
     group.original = original  # type: ignore[attr-defined]
     agg._PIPELINE_HANDLERS["$group"] = group
+
+
+def _iterate_cursors_without_slicing() -> None:
+    """A cursor's next document by its index, instead of slicing the results per document.
+
+    mongomock's `Cursor.__next__` slices the whole result list (skip, then
+    limit) for every document it returns, which makes reading n documents cost
+    n^2; here the same document is found by its index.
+    """
+    from mongomock.collection import Cursor
+
+    def next_document(self: Any) -> Any:
+        if self._limit and self._emitted >= abs(self._limit):
+            raise StopIteration
+        results = self._compute_results()
+        index = self._skip + self._emitted
+        if index >= len(results):
+            raise StopIteration
+        self._emitted += 1
+        return results[index]
+
+    next_document.original = Cursor.__next__  # type: ignore[attr-defined]
+    Cursor.__next__ = next_document  # type: ignore[method-assign]
