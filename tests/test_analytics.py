@@ -216,3 +216,21 @@ async def test_a_key_reads_only_its_own_shop(api: Api, seeded: dict) -> None:
     assert error["extensions"]["code"] == "FORBIDDEN"
     data = await api.data(TOP_PRODUCTS, span, key=ADMIN_KEY)
     assert data["topProducts"][0]["productId"] == "p1"
+
+
+async def test_the_overview_costs_a_fixed_number_of_round_trips(
+        api: Api, seeded: dict, platform: Any) -> None:
+    """However many events, buckets or products: one aggregation per collection and figure."""
+    span = {"from": "2026-02-27T00:00:00Z", "to": "2026-03-01T00:00:00Z"}
+    platform.storage.trips.reset()
+    await ask(api, STATS, seeded["key"], i="HOUR", **span)
+    stats = dict(platform.storage.trips.by_collection)
+    platform.storage.trips.reset()
+    await ask(api, TOP_PRODUCTS, seeded["key"], **span)
+    await ask(api, TOP_CATEGORIES, seeded["key"], **span)
+    await ask(api, FUNNEL, seeded["key"], **span)
+    rest = dict(platform.storage.trips.by_collection)
+    shops = stats.pop("shops", 0) + rest.pop("shops", 0)  # the key's shop, when not cached
+    assert stats == {"events": 2, "sessions": 1, "triggers": 1}
+    assert rest == {"events": 3, "orders": 2, "sessions": 1}
+    assert shops <= 4
