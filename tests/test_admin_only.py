@@ -39,7 +39,7 @@ ADMIN_ONLY: dict[str, AdminCall] = {
                             shops_known),
 }
 
-# How a resolver asks for the admin (app/auth.py, schema/context.py).
+# How a resolver asks for the admin (app/auth.py, resolvers/context.py).
 ASKS_FOR_ADMIN = re.compile(r"\.admin\(\)|require_admin\(")
 
 

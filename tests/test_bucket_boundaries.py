@@ -17,9 +17,13 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.asgi import create_app
-from app.limits import Limiter, MemoryBuckets, RedisBuckets, open_buckets
+from app.backends.buckets import open_buckets
+from app.backends.buckets.memory import MemoryBuckets
+from app.backends.buckets.redis import RedisBuckets
+from app.limits import Limiter
 from app.platform import Platform
+from app.server.asgi import create_app
+from tests.conftest import with_state
 from tests.redis_server import RedisServer
 
 SLOW = 0.001  # tokens a second: none come back while a test runs
@@ -151,7 +155,8 @@ async def test_a_batch_of_exactly_the_visitor_burst_is_taken_and_one_more_refuse
         rate_tracker_per_ip=1000, burst_tracker_per_ip=1000,
         rate_tracker_per_visitor=SLOW, burst_tracker_per_visitor=7)
     platform.limiter = Limiter(platform.settings, open_buckets(buckets_url))
-    app = create_app(platform.settings, platform=platform, run_workers=False)
+    app = with_state(create_app(platform.settings, platform=platform, run_workers=False),
+                     {"platform": platform})
     query = "mutation($e: [TrackInput!]!) { track(events: $e) { eventId } }"
 
     def batch(visitor: str, size: int) -> dict[str, Any]:

@@ -19,10 +19,10 @@ import pytest
 
 from app import triggers
 from app.abandoned import fire_due
-from app.asgi import create_app
 from app.clock import FakeClock
 from app.platform import Platform
-from tests.conftest import Api, make_settings
+from app.server.asgi import create_app
+from tests.conftest import Api, make_settings, running
 
 DELAY = 60
 DEADLINE = 10.0  # seconds to wait for something that must come; never reached when it works
@@ -110,7 +110,7 @@ async def test_a_cart_changed_between_find_and_settle_stays_active_and_fires_on_
 
     # The worker has found the cart due and stored its trigger; before it settles the
     # cart, the customer comes back and adds a product.
-    record = platform.triggers.record
+    record = platform.outbox.record
     changed: list[bool] = []
 
     async def record_then_customer_returns(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -120,7 +120,7 @@ async def test_a_cart_changed_between_find_and_settle_stays_active_and_fires_on_
             await one(api, "CART_ADD", "v1", productId="p2", **add)
         return fresh
 
-    monkeypatch.setattr(platform.triggers, "record", record_then_customer_returns)
+    monkeypatch.setattr(platform.outbox, "record", record_then_customer_returns)
     assert await fire_due(platform) == 1
     monkeypatch.undo()
     assert changed == [True]
@@ -154,8 +154,8 @@ async def live(broker_url: str, clock: FakeClock) -> AsyncIterator[Live]:
     await platform.storage.create_indexes()
     app = create_app(platform.settings, platform=platform, run_workers=False)
     try:
-        async with app.router.lifespan_context(app), httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with running(app) as served, httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=served), base_url="http://t") as http:
             api = Api(http)
             await api.admin('mutation { createShop(name: "Test shop", shopId: 1) { apiKey } }')
             yield Live(platform, api)
@@ -216,7 +216,7 @@ async def test_a_trigger_stored_between_subscribe_and_log_read_arrives_exactly_o
     start = await section(live.api, "start")
     subscribers = before_first_log_read(live.platform, monkeypatch,
                                         lambda: section(live.api, "between"))
-    following = live.platform.triggers.follow(1, after=start)
+    following = live.platform.feed.follow(1, after=start)
     try:
         first = await asyncio.wait_for(anext(following), DEADLINE)
         assert subscribers == [1], "the trigger must be stored after subscribing"
