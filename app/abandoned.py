@@ -76,6 +76,6 @@ async def _fire_batch(platform: Platform, limit: int) -> tuple[int, int]:
             update["status"] = carts.ABANDONED
         settle.append(UpdateOne({"_id": cart["_id"], "version": cart.get("version", 0)},
                                 {"$set": update}))
-    fresh = await platform.triggers.record(fired)
+    fresh = await platform.outbox.record(fired)
     await storage.carts.bulk_write(settle, ordered=False)
     return len(due), len(fresh)

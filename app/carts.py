@@ -19,10 +19,6 @@ def item_key(product_id: str) -> str:
     return product_id.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
 
 
-def _owner_fields(shop_id: int, owner: str, user_id: str | None, visitor_id: str) -> dict:
-    return {"shopId": shop_id, "owner": owner, "userId": user_id, "visitorId": visitor_id}
-
-
 def add(
     cart_id: str, owner: dict[str, Any], *, product_id: str, category_id: str | None,
     quantity: int, price: float | None, at: datetime, delay_seconds: int,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from app.keys import cart_key, customer_key, owner_of
 from app.platform import Platform
-from app.storage import cart_key, customer_key, owner_of
 
 
 async def forget(platform: Platform, shop_id: int, user_id: str) -> bool:

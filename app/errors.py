@@ -5,6 +5,7 @@ from __future__ import annotations
 
 class TrackerError(Exception):
     code = "INTERNAL"
+    status: int | None = None  # the HTTP status of a response carrying this error, if not 200
 
     def __init__(self, message: str, **details: object) -> None:
         super().__init__(message)
@@ -34,3 +35,15 @@ class NotFound(TrackerError):
 
 class RateLimited(TrackerError):
     code = "RATE_LIMITED"
+    status = 429
+
+
+STATUS_BY_CODE = {cls.code: cls.status for cls in TrackerError.__subclasses__() if cls.status}
+
+
+def http_status(response: object) -> int | None:
+    """The HTTP status a GraphQL response answers with: set by its errors' classes, else None."""
+    if not isinstance(response, dict):
+        return None
+    codes = {(e.get("extensions") or {}).get("code") for e in response.get("errors") or ()}
+    return next((STATUS_BY_CODE[c] for c in codes if c in STATUS_BY_CODE), None)

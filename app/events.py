@@ -40,7 +40,6 @@ class EventType(Enum):
     CUSTOM = "CUSTOM"
 
 
-CART_TYPES = {EventType.CART_ADD, EventType.CART_REMOVE, EventType.CART_CLEAR, EventType.CHECKOUT}
 IDENTIFY_TYPES = {EventType.LOGIN, EventType.REGISTRATION}
 
 # The fields each type needs; the others must be absent or are ignored.

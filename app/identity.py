@@ -1,22 +1,17 @@
-"""Who a visitor is: newsletter tokens, signed identify, and linking visitors to customers."""
+"""Who a visitor says it is: newsletter tokens and signed identify (`userHash`).
+
+Linking a visitor to its customer once identified is app/linking.py.
+"""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
 from datetime import datetime, timedelta
 
+from app import b64
 from app.errors import BadInput, Forbidden
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def issue_token(secret: str, shop_id: int, user_id: str, now: datetime, ttl_days: int) -> str:
@@ -24,13 +19,13 @@ def issue_token(secret: str, shop_id: int, user_id: str, now: datetime, ttl_days
     if not 1 <= ttl_days <= 365:
         raise BadInput("ttlDays must be from 1 to 365", field="ttlDays")
     expires = int((now + timedelta(days=ttl_days)).timestamp())
-    payload = _b64(json.dumps({"s": shop_id, "u": user_id, "e": expires},
+    payload = b64.encode(json.dumps({"s": shop_id, "u": user_id, "e": expires},
                               separators=(",", ":")).encode())
     return f"{payload}.{_sign(secret, payload)}"
 
 
 def _sign(secret: str, payload: str) -> str:
-    return _b64(hmac.new(secret.encode(), b"smc-token:" + payload.encode(),
+    return b64.encode(hmac.new(secret.encode(), b"smc-token:" + payload.encode(),
                          hashlib.sha256).digest())
 
 
@@ -40,7 +35,7 @@ def verify_token(secret: str, token: str, shop_id: int, now: datetime) -> str:
         payload, signature = token.split(".")
         if not hmac.compare_digest(_sign(secret, payload), signature):
             raise ValueError("signature")
-        claims = json.loads(_unb64(payload))
+        claims = json.loads(b64.decode(payload))
         user_id, token_shop, expires = claims["u"], claims["s"], claims["e"]
     except (ValueError, KeyError, TypeError, json.JSONDecodeError):
         raise Forbidden("identity token is not valid", field="identityToken") from None

@@ -22,7 +22,7 @@ from typing import Any
 
 from pymongo import UpdateOne
 
-from app.storage import interest_key
+from app.keys import interest_key
 
 HALF_LIFE_SECONDS = 30 * 24 * 3600
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.broker import Broker, open_broker
+from app.backends.broker import Broker, open_broker
+from app.backends.buckets import open_buckets
+from app.backends.storage import Storage, open_storage
 from app.clock import Clock
-from app.limits import Limiter, open_buckets
+from app.feed import TriggerFeed
+from app.indexes import INDEXES
+from app.limits import Limiter
+from app.outbox import Outbox
 from app.settings import Settings
 from app.shops import Shops
-from app.storage import Storage, open_storage
-from app.triggers import TriggerLog
+
+
+def open_store(url: str, db_name: str = "tracker") -> Storage:
+    """The storage named by `url`, with every collection this platform uses."""
+    return open_storage(url, INDEXES, db_name)
 
 
 @dataclass
@@ -20,12 +28,14 @@ class Platform:
     broker: Broker
     clock: Clock
     shops: Shops = field(init=False)
-    triggers: TriggerLog = field(init=False)
+    outbox: Outbox = field(init=False)
+    feed: TriggerFeed = field(init=False)
     limiter: Limiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.shops = Shops(self.storage)
-        self.triggers = TriggerLog(self.storage, self.broker, self.clock)
+        self.outbox = Outbox(self.storage, self.broker, self.clock)
+        self.feed = TriggerFeed(self.storage, self.broker, self.clock)
         self.limiter = Limiter(self.settings, open_buckets(self.settings.redis_url))
 
     @classmethod
@@ -35,13 +45,13 @@ class Platform:
         clock: Clock | None = None,
         storage: Storage | None = None,
     ) -> Platform:
-        storage = storage or open_storage(settings.mongodb_url, settings.mongodb_db)
+        storage = storage or open_store(settings.mongodb_url, settings.mongodb_db)
         await storage.create_indexes()
         broker = open_broker(settings.redis_url)
         await broker.connect()
         return cls(settings=settings, storage=storage, broker=broker, clock=clock or Clock())
 
     async def stop(self) -> None:
-        await self.triggers.flush_published()
+        await self.outbox.flush_published()
         await self.broker.disconnect()
         await self.limiter.buckets.close()

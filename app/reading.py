@@ -6,17 +6,16 @@ seen by its sort value and `_id`, so a page stays correct while events arrive.
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app import carts, interests
+from app import b64, carts, interests
 from app.clock import from_ms, utc
 from app.errors import BadInput
+from app.keys import cart_key, customer_key, owner_of, visitor_key
 from app.platform import Platform
-from app.storage import cart_key, customer_key, owner_of, visitor_key
 
 MAX_PAGE = 500
 
@@ -32,12 +31,12 @@ def encode_cursor(value: Any, doc_id: Any) -> str:
     if isinstance(value, datetime):
         value = {"t": utc(value).isoformat()}
     raw = json.dumps([value, doc_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return b64.encode(raw)
 
 
 def decode_cursor(cursor: str) -> tuple[Any, Any]:
     try:
-        value, doc_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        value, doc_id = json.loads(b64.decode(cursor))
         if isinstance(value, dict):
             # Normalised here, where a time at the calendar's edge (0001-01-01T00:00+01:00)
             # is a bad cursor, not an OverflowError in the query.

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.platform import Platform
+from app.shops import ShopSettings
 
 
 async def expire_anonymous(platform: Platform) -> int:
@@ -19,7 +20,7 @@ async def expire_anonymous(platform: Platform) -> int:
     storage, now = platform.storage, platform.clock.now()
     shops_by_window: dict[int, list[int]] = {}
     for doc in await storage.shops.find({}, {"settings.anonymousHistoryDays": 1}).to_list(None):
-        days = (doc.get("settings") or {}).get("anonymousHistoryDays", 60)
+        days = ShopSettings.from_doc(doc.get("settings") or {}).anonymous_history_days
         shops_by_window.setdefault(days, []).append(doc["_id"])
     if not shops_by_window:
         return 0

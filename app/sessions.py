@@ -15,7 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pymongo import UpdateOne
+
+from app.clock import from_ms
+from app.keys import session_key
+
+if TYPE_CHECKING:
+    from app.backends.storage import Storage
+    from app.tracking import Item
 
 
 @dataclass(frozen=True)
@@ -159,3 +168,58 @@ def visitor_update(
     if user_id is not None:
         fields["userId"] = _lit(user_id)
     return [{"$set": {"_continues": continues}}, {"$set": fields}, {"$project": {"_continues": 0}}]
+
+
+async def write(
+    storage: Storage,
+    shop_id: int,
+    visitor_id: str,
+    before: dict[str, Any] | None,
+    segments: list[Segment],
+    items: list[Item],
+) -> None:
+    """Record sessions that open, and close the ones they follow.
+
+    The current session's counters live on the visitor document; a session
+    document gets its final counters when the next one opens.
+    """
+    ops: list[UpdateOne] = []
+    previous = Current.from_visitor(before)
+    opened = [s for s in segments if not s.continues_stored]
+    if not opened:
+        return
+    if previous and not segments[0].continues_stored:
+        ops.append(_close(shop_id, previous.session_id, previous.last_ms, previous.events))
+    for seg in segments:
+        if seg is segments[-1]:
+            break
+        if seg.continues_stored:
+            ops.append(_close(shop_id, seg.session_id, seg.last_ms, seg.count))
+    for seg in opened:
+        head = items[seg.first]
+        doc = {
+            "sessionId": seg.session_id,
+            "shopId": shop_id,
+            "visitorId": visitor_id,
+            "userId": head.user_id,
+            "sourceId": head.source_id,
+            "startedAt": from_ms(seg.start_ms),
+            "landingUrl": head.event.context.url,
+            "referrer": head.event.context.referrer,
+        }
+        counters = {"lastEventAt": from_ms(seg.last_ms), "eventsCount": seg.count}
+        ops.append(UpdateOne(
+            {"_id": session_key(shop_id, seg.session_id)},
+            {"$setOnInsert": doc, "$set": counters},
+            upsert=True,
+        ))
+    await storage.sessions.bulk_write(ops, ordered=True)
+
+
+def _close(shop_id: int, session_id: str, last_ms: int, events: int) -> UpdateOne:
+    return UpdateOne(
+        {"_id": session_key(shop_id, session_id)},
+        {"$set": {"lastEventAt": from_ms(last_ms), "eventsCount": events}},
+    )
+
+

@@ -7,13 +7,13 @@ import hmac
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from app.backends.storage import Storage
 from app.errors import BadInput, NotFound
-from app.storage import Storage
 
 SOURCE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -39,26 +39,40 @@ class ShopSettings:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> ShopSettings:
-        weights = dict(DEFAULT_WEIGHTS)
-        weights.update(doc.get("interestWeights") or {})
-        return cls(
-            session_timeout_seconds=doc.get("sessionTimeoutSeconds", 1800),
-            abandoned_cart_delay_seconds=doc.get("abandonedCartDelaySeconds", 3600),
-            anonymous_history_days=doc.get("anonymousHistoryDays", 60),
-            allowed_origins=list(doc.get("allowedOrigins", [])),
-            require_signed_identify=doc.get("requireSignedIdentify", False),
-            interest_weights=weights,
-        )
+        """The settings as stored (contract names); what is not stored takes its default."""
+        settings = cls()
+        for name, stored in STORED_NAMES.items():
+            if stored in doc:
+                setattr(settings, name, doc[stored])
+        settings.allowed_origins = list(settings.allowed_origins)
+        settings.interest_weights = {**DEFAULT_WEIGHTS, **(doc.get("interestWeights") or {})}
+        return settings
 
     def to_doc(self) -> dict[str, Any]:
-        return {
-            "sessionTimeoutSeconds": self.session_timeout_seconds,
-            "abandonedCartDelaySeconds": self.abandoned_cart_delay_seconds,
-            "anonymousHistoryDays": self.anonymous_history_days,
-            "allowedOrigins": self.allowed_origins,
-            "requireSignedIdentify": self.require_signed_identify,
-            "interestWeights": self.interest_weights,
-        }
+        return {stored: getattr(self, name) for name, stored in STORED_NAMES.items()}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+# Each setting's name in storage and in the API (the contract's camelCase).
+STORED_NAMES = {f.name: _camel(f.name) for f in fields(ShopSettings)}
+
+
+SETTING_CHECKS = {
+    "session_timeout_seconds": lambda v: isinstance(v, int) and 1 <= v <= 31_536_000,
+    "abandoned_cart_delay_seconds": lambda v: isinstance(v, int) and 1 <= v <= 31_536_000,
+    "anonymous_history_days": lambda v: isinstance(v, int) and 1 <= v <= 365,
+    "allowed_origins": lambda v: isinstance(v, list)
+    and len(v) <= 100
+    and all(isinstance(o, str) and 0 < len(o) <= 255 for o in v),
+    "require_signed_identify": lambda v: isinstance(v, bool),
+    "interest_weights": lambda v: isinstance(v, dict)
+    and set(v) <= set(DEFAULT_WEIGHTS)
+    and all(isinstance(w, int | float) and 0 <= w <= 1000 for w in v.values()),
+}
 
 
 @dataclass
@@ -222,32 +236,21 @@ class Shops:
         return await self.require_existing(shop_id)
 
     async def update_settings(self, shop_id: int, changes: dict[str, Any]) -> Shop:
-        """Apply the given settings (contract field names); others stay as they are."""
-        checks = {
-            "sessionTimeoutSeconds": lambda v: isinstance(v, int) and 1 <= v <= 31_536_000,
-            "abandonedCartDelaySeconds": lambda v: isinstance(v, int) and 1 <= v <= 31_536_000,
-            "anonymousHistoryDays": lambda v: isinstance(v, int) and 1 <= v <= 365,
-            "allowedOrigins": lambda v: isinstance(v, list)
-            and len(v) <= 100
-            and all(isinstance(o, str) and 0 < len(o) <= 255 for o in v),
-            "requireSignedIdentify": lambda v: isinstance(v, bool),
-            "interestWeights": lambda v: isinstance(v, dict)
-            and set(v) <= set(DEFAULT_WEIGHTS)
-            and all(isinstance(w, int | float) and 0 <= w <= 1000 for w in v.values()),
-        }
+        """Apply the given settings (ShopSettings field names; None = unchanged)."""
         update = {}
         for name, value in changes.items():
             if value is None:
                 continue
-            if name not in checks or not checks[name](value):
-                raise BadInput(f"invalid setting {name}: {value!r}", field=name)
-            if name == "allowedOrigins":
+            stored = STORED_NAMES.get(name)
+            if stored is None or not SETTING_CHECKS[name](value):
+                raise BadInput(f"invalid setting {stored or name}: {value!r}", field=stored or name)
+            if name == "allowed_origins":
                 value = [o.rstrip("/") for o in value]
-            if name == "interestWeights":
+            if name == "interest_weights":
                 for weight, w in value.items():
                     update[f"settings.interestWeights.{weight}"] = float(w)
                 continue
-            update[f"settings.{name}"] = value
+            update[f"settings.{stored}"] = value
         shop = await self.require_existing(shop_id)
         if update:
             await self.storage.shops.update_one({"_id": shop.shop_id}, {"$set": update})

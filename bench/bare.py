@@ -3,7 +3,7 @@
 `POST /track` takes `{"events": [TrackInput as JSON], "sentAt": ...}` (the
 variables the tracker sends to the `track` mutation), turns each item straight
 into an `app.events.EventInput`, applies the same tracker rate limits as the
-GraphQL resolvers, calls `app.pipeline.track` and answers the same five
+GraphQL resolvers, calls `app.tracking.track` and answers the same five
 TrackResult fields as JSON. The Platform and its background workers start as in
 the real server. What GraphQL costs is the difference.
 """
@@ -21,13 +21,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app import pipeline
+from app import tracking
 from app.errors import BadInput, TrackerError
 from app.events import Context, EventInput, EventType
 from app.platform import Platform
+from app.server.workers import Workers
 from app.settings import Settings
-from app.workers import Workers
-from schema.context import Context as RequestContext
 
 FIELDS = {
     "categoryId": "category_id", "productId": "product_id", "pageName": "page_name",
@@ -58,7 +57,7 @@ def event_input(item: dict[str, Any], sent_at: datetime | None = None) -> EventI
     return EventInput(type=EventType(item["type"]), context=context, **fields)
 
 
-def _result(outcome: pipeline.Outcome) -> dict[str, Any]:
+def _result(outcome: tracking.Outcome) -> dict[str, Any]:
     if outcome.error is not None:
         return {"error": {"message": outcome.error.message, "code": outcome.error.code}}
     r = outcome.result
@@ -71,31 +70,31 @@ def create_bare_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         platform = await Platform.start(settings)
-        app.state.platform = platform
         if settings.demo_shop:
             await platform.shops.ensure_demo()
         workers = Workers(platform)
         workers.start()
         try:
-            yield
+            yield {"platform": platform}
         finally:
             await workers.stop()
             await platform.stop()
 
     async def track(request: Request) -> Response:
-        platform: Platform = request.app.state.platform
+        platform: Platform = request.state.platform
         try:
             body = json.loads(await request.body())
             sent_at = _time(body.get("sentAt"))
             inputs = [event_input(item) for item in body["events"]]
-            await RequestContext(platform=platform, request=request).limit_tracker(inputs)
-            outcomes = await pipeline.track(platform, inputs, sent_at=sent_at,
+            client = request.client.host if request.client else "unknown"
+            await platform.limiter.check_tracker(client, (e.context.visitor_id for e in inputs))
+            outcomes = await tracking.track(platform, inputs, sent_at=sent_at,
                                             origin=request.headers.get("origin"))
         except TrackerError as error:
             return JSONResponse({"error": {"message": error.message, "code": error.code}},
-                                status_code=429 if error.code == "RATE_LIMITED" else 400)
+                                status_code=error.status or 400)
         except (ValueError, KeyError, TypeError) as error:
             return JSONResponse({"error": {"message": str(error), "code": "BAD_INPUT"}},
                                 status_code=400)

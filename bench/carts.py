@@ -23,9 +23,8 @@ from typing import Any
 from app import triggers as trigger_log
 from app.abandoned import fire_due
 from app.clock import FakeClock
-from app.platform import Platform
+from app.platform import Platform, open_store
 from app.settings import Settings
-from app.storage import open_storage
 from bench.common import ADMIN_KEY, SECRET, percentile
 
 
@@ -54,7 +53,7 @@ async def one_tick(kept: int, due: int, tick: float = 1.0) -> dict[str, Any]:
     clock = FakeClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
     settings = Settings(admin_key=ADMIN_KEY, secret=SECRET, demo_shop=False,
                         mongodb_db=f"bench_carts_{uuid.uuid4().hex[:8]}")
-    storage = open_storage(settings.mongodb_url, settings.mongodb_db)
+    storage = open_store(settings.mongodb_url, settings.mongodb_db)
     platform = await Platform.start(settings, clock=clock, storage=storage)
     try:
         now = clock.now()

@@ -38,7 +38,7 @@ def ingestion_rows(r: dict[str, Any]) -> list[Row]:
                          b10["graphql_eps"], b10["graphql_eps_per_cpu"]))
     rows.append(_eps_row("1.3", "Events/s, batch `track` mutation, 100 per request, GraphQL",
                          b100["graphql_eps"], b100["graphql_eps_per_cpu"], ">= 20,000", 20000))
-    rows.append(_eps_row("1.4", "Single events/s, bare endpoint (same `pipeline.track`)",
+    rows.append(_eps_row("1.4", "Single events/s, bare endpoint (same `tracking.track`)",
                          b1["bare_eps"], b1["bare_eps_per_cpu"]))
     rows.append(_eps_row("1.5", "Events/s, bare endpoint, 10 per request",
                          b10["bare_eps"], b10["bare_eps_per_cpu"]))

@@ -1,6 +1,6 @@
 """Storage round trips per tracked event, per event type, and per batch of 100.
 
-In-process: `app.pipeline.track` on a Platform with the embedded store, the
+In-process: `app.tracking.track` on a Platform with the embedded store, the
 memory broker and a FakeClock; `platform.storage.trips` counts every storage
 call (one call = one round trip on MongoDB). Each case uses a fresh visitor.
 The shop is read once before counting (the shop cache holds it for 5 s), so a
@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app import pipeline
+from app import tracking
 from app.clock import FakeClock
 from app.events import Context, EventInput, EventType
-from app.platform import Platform
+from app.platform import Platform, open_store
 from app.settings import Settings
-from app.storage import open_storage
 from bench.common import ADMIN_KEY, SECRET
 
 FIELDS: dict[EventType, dict[str, Any]] = {
@@ -72,7 +71,7 @@ class Counter_:
         await self.platform.shops.require(1)  # warm the shop cache: not the event's cost
         trips = self.platform.storage.trips
         trips.reset()
-        outcomes = await pipeline.track(self.platform, events)
+        outcomes = await tracking.track(self.platform, events)
         errors = [o.error for o in outcomes if o.error is not None]
         if errors:
             raise RuntimeError(f"tracking failed: {errors[0]}")
@@ -100,7 +99,7 @@ async def start_platform() -> tuple[Platform, FakeClock]:
                         mongodb_db=f"bench_{uuid.uuid4().hex[:8]}",
                         rate_tracker_per_ip=1e9, burst_tracker_per_ip=10**9,
                         rate_tracker_per_visitor=1e9, burst_tracker_per_visitor=10**9)
-    storage = open_storage(settings.mongodb_url, settings.mongodb_db)
+    storage = open_store(settings.mongodb_url, settings.mongodb_db)
     platform = await Platform.start(settings, clock=clock, storage=storage)
     await platform.shops.ensure_demo()
     return platform, clock

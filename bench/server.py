@@ -1,6 +1,6 @@
 """A bench server: `python -m bench.server --app graphql|bare --port N [--preload N]`.
 
-The GraphQL server is the real one (`app.asgi.create_app`, settings from the
+The GraphQL server is the real one (`app.server.asgi.create_app`, settings from the
 environment); the bare one is bench/bare.py. With `--preload N`, N synthetic
 event documents, shaped like the pipeline's, are bulk-inserted into the
 server's own (embedded) store after it starts and before it serves, so that
@@ -20,10 +20,10 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from app.asgi import create_app
-from app.cli import freeze_startup_heap
 from app.clock import to_ms
 from app.platform import Platform
+from app.server.asgi import create_app
+from app.server.cli import freeze_startup_heap
 from app.settings import Settings
 from bench.bare import create_bare_app
 
@@ -34,7 +34,7 @@ TYPES = ("PRODUCT_VIEW", "PRODUCT_VIEW", "PRODUCT_VIEW", "CATEGORY_VIEW", "SECTI
 
 
 def synthetic_events(platform: Platform, n: int, visitors: int = 2000) -> list[dict[str, Any]]:
-    """N event documents as `app.pipeline._event_doc` writes them, over the last 30 days."""
+    """N event documents as `app.tracking._event_doc` writes them, over the last 30 days."""
     now = platform.clock.now()
     span_ms = 30 * 86_400_000
     docs = []
@@ -82,9 +82,8 @@ def build(kind: str, preload_events: int = 0) -> Starlette:
     async def lifespan(application: Starlette) -> AsyncIterator[Any]:
         async with inner(application) as state:
             if preload_events:
-                seconds = await preload(application.state.platform, preload_events)
-                count = await application.state.platform.storage.events.raw \
-                    .count_documents({})
+                seconds = await preload(state["platform"], preload_events)
+                count = await state["platform"].storage.events.raw.count_documents({})
                 print(f"bench: preloaded {count} events in {seconds:.1f}s", flush=True)
             freeze_startup_heap()  # as the real server does once it has started
             yield state

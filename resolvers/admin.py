@@ -5,11 +5,12 @@ from __future__ import annotations
 from strawberry.types import Info
 
 from app import customers, identity
+from resolvers import null_means_default
 from schema import types
 from schema.inputs import ShopSettingsInput
 
 
-async def create_shop(info: Info, name: str, shop_id: int | None) -> types.ShopCreated:
+async def create_shop(info: Info, name: str, shop_id: int | None = None) -> types.ShopCreated:
     await info.context.admin()
     shop, key = await info.context.platform.shops.create(name, shop_id)
     return types.ShopCreated(shop=types.Shop.of(shop), api_key=key)
@@ -23,17 +24,21 @@ async def update_shop_settings(
     return types.Shop.of(shop)
 
 
+@null_means_default
 async def add_event_source(
-    info: Info, shop_id: int, source_id: str, name: str, domain: str | None, make_default: bool,
-    active: bool,
+    info: Info, shop_id: int, source_id: str, name: str, domain: str | None = None,
+    make_default: bool | None = False, active: bool | None = True,
 ) -> types.Shop:
     await info.context.for_shop(shop_id)
     shop = await info.context.platform.shops.add_source(shop_id, source_id, name, domain,
-                                                        make_default, active)
+                                                        bool(make_default), bool(active))
     return types.Shop.of(shop)
 
 
-async def issue_identity_token(info: Info, shop_id: int, user_id: str, ttl_days: int) -> str:
+@null_means_default
+async def issue_identity_token(
+    info: Info, shop_id: int, user_id: str, ttl_days: int | None = 30
+) -> str:
     await info.context.for_shop(shop_id)
     platform = info.context.platform
     await platform.shops.require_existing(shop_id)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from strawberry.types import Info
 
 from app import reading
+from resolvers import null_means_default
 from schema import types
+
+_types = types  # the `types` argument (the contract's name) shadows the module in two resolvers
 
 
 def _page_info(page: reading.Page) -> types.PageInfo:
@@ -24,8 +27,9 @@ async def customer(info: Info, shop_id: int, user_id: str) -> types.Customer | N
     return types.Customer.of(doc) if doc else None
 
 
+@null_means_default
 async def customers(
-    info: Info, shop_id: int, first: int, after: str | None
+    info: Info, shop_id: int, first: int | None = 20, after: str | None = None
 ) -> types.CustomerConnection:
     await info.context.for_shop(shop_id)
     page = await reading.customers(info.context.platform, shop_id, first=first, after=after)
@@ -39,9 +43,10 @@ async def visitor(info: Info, shop_id: int, visitor_id: str) -> types.Visitor | 
     return types.Visitor.of(doc) if doc else None
 
 
+@null_means_default
 async def sessions(
-    info: Info, shop_id: int, user_id: str | None, visitor_id: str | None, first: int,
-    after: str | None,
+    info: Info, shop_id: int, user_id: str | None = None, visitor_id: str | None = None,
+    first: int | None = 20, after: str | None = None,
 ) -> types.SessionConnection:
     await info.context.for_shop(shop_id)
     page = await reading.sessions(info.context.platform, shop_id, user_id=user_id,
@@ -50,26 +55,31 @@ async def sessions(
                                    page_info=_page_info(page))
 
 
+@null_means_default
 async def events(
-    info: Info, shop_id: int, user_id: str | None, visitor_id: str | None,
-    event_types: list[types.EventType] | None, first: int, after: str | None,
+    info: Info, shop_id: int, user_id: str | None = None, visitor_id: str | None = None,
+    types: list[types.EventType] | None = None, first: int | None = 50,
+    after: str | None = None,
 ) -> types.EventConnection:
     await info.context.for_shop(shop_id)
     page = await reading.events(
         info.context.platform, shop_id, user_id=user_id, visitor_id=visitor_id,
-        types=[t.value for t in event_types] if event_types else None, first=first, after=after)
-    return types.EventConnection(nodes=[types.Event.of(d) for d in page.nodes],
-                                 page_info=_page_info(page))
+        types=[t.value for t in types] if types else None, first=first, after=after)
+    return _types.EventConnection(nodes=[_types.Event.of(d) for d in page.nodes],
+                                  page_info=_page_info(page))
 
 
-async def interest_map(info: Info, shop_id: int, user_id: str, limit: int) -> types.InterestMap:
+@null_means_default
+async def interest_map(
+    info: Info, shop_id: int, user_id: str, limit: int | None = 20
+) -> types.InterestMap:
     await info.context.for_shop(shop_id)
     return types.InterestMap.of(
         await reading.interest_map(info.context.platform, shop_id, user_id, limit))
 
 
 async def cart(
-    info: Info, shop_id: int, user_id: str | None, visitor_id: str | None
+    info: Info, shop_id: int, user_id: str | None = None, visitor_id: str | None = None
 ) -> types.Cart | None:
     await info.context.for_shop(shop_id)
     doc = await reading.cart(info.context.platform, shop_id, user_id=user_id,
@@ -77,15 +87,17 @@ async def cart(
     return types.Cart.of(doc) if doc else None
 
 
+@null_means_default
 async def triggers(
-    info: Info, shop_id: int, trigger_types: list[types.TriggerType] | None, after: str | None,
-    first: int,
+    info: Info, shop_id: int, types: list[types.TriggerType] | None = None,
+    after: str | None = None, first: int | None = 50,
 ) -> types.TriggerConnection:
     await info.context.for_shop(shop_id)
     reading.check_first(first)
-    docs, more = await info.context.platform.triggers.page(
-        shop_id, [t.value for t in trigger_types] if trigger_types else None, after, first)
-    return types.TriggerConnection(
-        nodes=[types.Trigger.of(d) for d in docs],
-        page_info=types.PageInfo(has_next_page=more,
-                                 end_cursor=docs[-1]["sortKey"] if docs else None))
+    docs, more = await info.context.platform.feed.page(
+        shop_id, [t.value for t in types] if types else None, after, first)
+    return _types.TriggerConnection(
+        nodes=[_types.Trigger.of(d) for d in docs],
+        page_info=_types.PageInfo(has_next_page=more,
+                                  end_cursor=docs[-1]["sortKey"] if docs else None))
+

@@ -1,26 +1,29 @@
-"""Live triggers for integrations, with replay from a cursor (app/triggers.py `follow`)."""
+"""Live triggers for integrations, with replay from a cursor (app/feed.py `follow`)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 
+import strawberry
 from strawberry.types import Info
 
 from schema import types
 
+_types = types  # the `types` argument (the contract's name) shadows the module
+
 
 async def triggers(
-    info: Info, shop_id: int, trigger_types: list[types.TriggerType] | None,
-    names: list[str] | None, after: str | None,
+    info: Info, shop_id: int, types: list[types.TriggerType] | None = None,
+    names: list[str] | None = None, after: strawberry.ID | None = None,
 ) -> AsyncGenerator[types.Trigger, None]:
     await info.context.for_shop(shop_id)
-    feed = info.context.platform.triggers.follow(
+    feed = info.context.platform.feed.follow(
         shop_id, after,
-        types=[t.value for t in trigger_types] if trigger_types else None,
+        types=[t.value for t in types] if types else None,
         names=names or None,
     )
     try:
         async for doc in feed:
-            yield types.Trigger.of(doc)
+            yield _types.Trigger.of(doc)
     finally:
         await feed.aclose()  # leaves the broker channel at once, not when collected

@@ -1,5 +1,4 @@
-"""The GraphQL schema (Strawberry): the public contract, in code."""
+"""The GraphQL types of the public contract (Strawberry): outputs, inputs and enums.
 
-from schema.build import build_schema
-
-__all__ = ["build_schema"]
+The root Query, Mutation and Subscription are assembled in `resolvers.root`.
+"""

@@ -75,14 +75,9 @@ class ShopSettingsInput:
     )
 
     def to_changes(self) -> dict[str, object]:
-        return {
-            "sessionTimeoutSeconds": self.session_timeout_seconds,
-            "abandonedCartDelaySeconds": self.abandoned_cart_delay_seconds,
-            "anonymousHistoryDays": self.anonymous_history_days,
-            "allowedOrigins": self.allowed_origins,
-            "requireSignedIdentify": self.require_signed_identify,
-            "interestWeights": self.interest_weights,
-        }
+        """The settings given, by their ShopSettings field names (None = unchanged)."""
+        return {f.python_name: getattr(self, f.python_name)
+                for f in self.__strawberry_definition__.fields}  # type: ignore[attr-defined]
 
 
 def _fast_input(cls: type, nested: dict[str, type]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from enum import Enum
@@ -11,12 +12,11 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from app import reading
+from app import events, reading, triggers
 from app.clock import utc
-from app.events import EventType as DomainEventType
 from app.shops import Shop as DomainShop
 
-EventType = strawberry.enum(DomainEventType, name="EventType")
+EventType = strawberry.enum(events.EventType)
 
 
 @strawberry.enum
@@ -27,12 +27,7 @@ class CartStatus(Enum):
     ORDERED = "ORDERED"
 
 
-@strawberry.enum
-class TriggerType(Enum):
-    ABANDONED_CART = "ABANDONED_CART"
-    SECTION_VISITED = "SECTION_VISITED"
-    CUSTOM_EVENT = "CUSTOM_EVENT"
-    ORDER_COMPLETED = "ORDER_COMPLETED"
+TriggerType = strawberry.enum(Enum("TriggerType", {t: t for t in triggers.TYPES}))
 
 
 def _time(value: datetime | None) -> datetime | None:
@@ -87,21 +82,13 @@ class Shop:
 
     @classmethod
     def of(cls, shop: DomainShop) -> Shop:
-        s = shop.settings
         return cls(
             shop_id=shop.shop_id,
             name=shop.name,
             default_source_id=shop.default_source_id,
             sources=[EventSource(source_id=x.source_id, name=x.name, domain=x.domain,
                                  active=x.active) for x in shop.sources],
-            settings=ShopSettings(
-                session_timeout_seconds=s.session_timeout_seconds,
-                abandoned_cart_delay_seconds=s.abandoned_cart_delay_seconds,
-                anonymous_history_days=s.anonymous_history_days,
-                allowed_origins=s.allowed_origins,
-                require_signed_identify=s.require_signed_identify,
-                interest_weights=s.interest_weights,
-            ),
+            settings=ShopSettings(**dataclasses.asdict(shop.settings)),
             identify_secret=shop.identify_secret,
         )
 
@@ -286,7 +273,7 @@ class Event:
     @classmethod
     def of(cls, d: dict[str, Any]) -> Event:
         return cls(
-            event_id=d["eventId"], type=DomainEventType(d["type"]), visitor_id=d["visitorId"],
+            event_id=d["eventId"], type=EventType(d["type"]), visitor_id=d["visitorId"],
             user_id=d.get("userId"), session_id=d["sessionId"], source_id=d["sourceId"],
             occurred_at=utc(d["occurredAt"]), received_at=utc(d["receivedAt"]),
             category_id=d.get("categoryId"), product_id=d.get("productId"),

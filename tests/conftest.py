@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -10,11 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.asgi import create_app
 from app.clock import FakeClock
-from app.platform import Platform
+from app.platform import Platform, open_store
+from app.server.asgi import create_app
 from app.settings import Settings
-from app.storage import open_storage
 
 pytest_plugins = ["tests.redis_server"]
 
@@ -41,7 +41,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def platform(clock: FakeClock) -> AsyncIterator[Platform]:
     settings = make_settings()
-    storage = open_storage(settings.mongodb_url, settings.mongodb_db)
+    storage = open_store(settings.mongodb_url, settings.mongodb_db)
     await storage.drop()
     p = await Platform.start(settings, clock=clock, storage=storage)
     try:
@@ -88,11 +88,27 @@ class Api:
         return await self.data(query, variables, ADMIN_KEY)
 
 
+def with_state(app: Any, state: dict[str, Any]) -> Any:
+    """The app as a server runs it: the lifespan's state is in every request's scope."""
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        await app({**scope, "state": dict(state)}, receive, send)
+
+    return asgi
+
+
+@contextlib.asynccontextmanager
+async def running(app: Any) -> AsyncIterator[Any]:
+    """Run the app's lifespan, as a server would; yields the app to send requests to."""
+    async with app.router.lifespan_context(app) as state:
+        yield with_state(app, state or {})
+
+
 @pytest.fixture
 async def app(platform: Platform):
     application = create_app(platform.settings, platform=platform, run_workers=False)
-    async with application.router.lifespan_context(application):
-        yield application
+    async with running(application) as served:
+        yield served
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ from gql.transport.websockets import WebsocketsTransport
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from app.asgi import create_app
-from app.platform import Platform
-from app.storage import Storage, open_storage
+from app.backends.storage import Storage
+from app.platform import Platform, open_store
+from app.server.asgi import create_app
 from tests.conftest import ADMIN_KEY, make_settings
 from tests.redis_server import free_port
 
@@ -119,7 +119,7 @@ async def serving(redis_url: str = "memory://", storage: Storage | None = None,
                                 "outbox_sweep_seconds": 0.3, **unlimited, **changes})
     own = storage is None
     if storage is None:
-        storage = open_storage(settings.mongodb_url, settings.mongodb_db)
+        storage = open_store(settings.mongodb_url, settings.mongodb_db)
         await storage.drop()
     platform = await Platform.start(settings, storage=storage)
     try:

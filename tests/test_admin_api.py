@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.asgi import create_app
 from app.platform import Platform
+from app.server.asgi import create_app
 from app.shops import hash_key
-from tests.conftest import ADMIN_KEY, Api
+from tests.conftest import ADMIN_KEY, Api, running
 
 SHOP = "{ shopId name defaultSourceId sources { sourceId name domain active } }"
 SETTINGS = ("{ settings { sessionTimeoutSeconds abandonedCartDelaySeconds anonymousHistoryDays "
@@ -248,10 +248,10 @@ async def start_demo(platform: Platform) -> tuple[Any, list[Any]]:
 
 async def test_demo_shop_is_ready_at_start(platform: Platform) -> None:
     app, started = await start_demo(platform)
-    async with app.router.lifespan_context(app):
+    async with running(app) as served:
         [(shop_id, key)] = started
         assert shop_id == 1
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=served)
         async with httpx.AsyncClient(transport=transport, base_url="http://demo") as http:
             api = Api(http)
             assert not (await visit(api, sourceId="site")).get("errors")
@@ -263,12 +263,12 @@ async def test_demo_shop_is_ready_at_start(platform: Platform) -> None:
 
 async def test_demo_shop_survives_a_restart_with_a_fresh_key(platform: Platform) -> None:
     app, started = await start_demo(platform)
-    async with app.router.lifespan_context(app):
+    async with running(app):
         pass
-    await platform.shops.update_settings(1, {"sessionTimeoutSeconds": 7})
+    await platform.shops.update_settings(1, {"session_timeout_seconds": 7})
     again, restarted = await start_demo(platform)
-    async with again.router.lifespan_context(again):
-        transport = httpx.ASGITransport(app=again)
+    async with running(again) as served:
+        transport = httpx.ASGITransport(app=served)
         async with httpx.AsyncClient(transport=transport, base_url="http://demo") as http:
             data = await Api(http).data("{ shop(shopId: 1) { settings { sessionTimeoutSeconds } "
                                         "} }", key=restarted[0][1])

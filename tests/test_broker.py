@@ -11,14 +11,9 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis
 
-from app.broker import (
-    Broker,
-    BrokerUnavailable,
-    MemoryBroker,
-    RedisBroker,
-    Subscription,
-    open_broker,
-)
+from app.backends.broker import Broker, BrokerUnavailable, Subscription, open_broker
+from app.backends.broker.memory import MemoryBroker
+from app.backends.broker.redis import RedisBroker
 from tests.redis_server import RedisServer
 
 # Generous on purpose: it only bounds how long a broken broker can make a test hang.

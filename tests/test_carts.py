@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app import carts, pipeline, reading
+from app import carts, reading, tracking
 from app.clock import FakeClock
 from app.events import Context, EventInput, EventType
 from app.platform import Platform
@@ -113,9 +113,9 @@ async def shop(platform: Platform) -> int:
 
 
 async def track(platform: Platform, kind: EventType, visitor: str = "v1",
-                **fields: Any) -> pipeline.Outcome:
+                **fields: Any) -> tracking.Outcome:
     event = EventInput(type=kind, context=Context(shop_id=1, visitor_id=visitor), **fields)
-    [outcome] = await pipeline.track(platform, [event])
+    [outcome] = await tracking.track(platform, [event])
     assert outcome.error is None, outcome.error
     return outcome
 

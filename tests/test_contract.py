@@ -19,8 +19,8 @@ from graphql.language import (
     ObjectTypeDefinitionNode,
 )
 
+from app.server.graphql import build_schema
 from app.settings import Settings
-from schema import build_schema
 
 CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "CONTRACT.md"
 

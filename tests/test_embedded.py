@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import mongomock.helpers
 import pytest
 
-from app.embedded import prepare_mongomock
-from app.storage import open_storage
+from app.backends.embedded import prepare_mongomock
+from app.platform import open_store
 
 prepare_mongomock()
 PATCHED = mongomock.helpers.patch_datetime_awareness_in_document
@@ -50,7 +50,7 @@ def test_dates_are_normalised_as_mongomock_does(doc: object) -> None:
 
 
 async def test_lookups_by_id_answer_as_a_scan_does() -> None:
-    storage = open_storage("mongomock://", "embedded_test")
+    storage = open_store("mongomock://", "embedded_test")
     await storage.drop()
     await storage.events.insert_many([{"_id": f"1:{i}", "n": i} for i in range(10)])
     by_key = await storage.events.find({"_id": {"$in": ["1:3", "1:7", "nope"]},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app import pipeline, reading
+from app import reading, tracking
 from app.clock import FakeClock
 from app.events import Context, EventInput, EventType
 from app.platform import Platform
@@ -26,13 +26,13 @@ async def seed(platform: Platform, clock: FakeClock, visitor: str, count: int) -
                 category_id=f"c{n % 7}", product_id=f"p{n % 50}")
             for n in range(first, min(first + BATCH, count))
         ]
-        outcomes = await pipeline.track(platform, batch, importing=True)
+        outcomes = await tracking.track(platform, batch, importing=True)
         assert all(o.error is None for o in outcomes)
 
 
 async def login_trips(platform: Platform, visitor: str, user: str) -> dict[str, int]:
     platform.storage.trips.reset()
-    [outcome] = await pipeline.track(platform, [EventInput(
+    [outcome] = await tracking.track(platform, [EventInput(
         type=EventType.LOGIN, context=Context(shop_id=1, visitor_id=visitor), user_id=user)])
     assert outcome.error is None and outcome.result.user_id == user
     return {"total": platform.storage.trips.total, **platform.storage.trips.by_collection}

@@ -10,8 +10,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.arguments import convert_argument
 
 from app.events import EventType
+from app.server.graphql import build_schema
 from app.settings import Settings
-from schema import build_schema
 from schema.inputs import TrackContext, TrackInput
 
 FULL = {

@@ -10,10 +10,12 @@ import httpx
 import pytest
 import websockets
 
-from app.asgi import create_app
-from app.limits import Limiter, MemoryBuckets, RedisBuckets
+from app.backends.buckets.memory import MemoryBuckets
+from app.backends.buckets.redis import RedisBuckets
+from app.limits import Limiter
 from app.platform import Platform
-from tests.conftest import ADMIN_KEY, Api
+from app.server.asgi import create_app
+from tests.conftest import ADMIN_KEY, Api, with_state
 from tests.redis_server import RedisServer
 from tests.servers import ServerProcess
 
@@ -25,7 +27,8 @@ async def _api_with(platform: Platform, **limits: Any) -> tuple[Any, httpx.Async
     platform.settings = platform.settings.with_(**limits)
     platform.limiter = Limiter(platform.settings, MemoryBuckets())
     app = create_app(platform.settings, platform=platform, run_workers=False)
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+    served = with_state(app, {"platform": platform})
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=served), base_url="http://t")
     return app, http
 
 

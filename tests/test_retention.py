@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from app.clock import FakeClock
+from app.indexes import INDEXES
 from app.platform import Platform
 from app.retention import expire_anonymous
-from app.storage import INDEXES
-from app.workers import Workers
+from app.server.workers import Workers
 from tests.conftest import Api
 
 VIEW = """mutation($c: TrackContext!) {

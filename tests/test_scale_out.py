@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from app.storage import Storage, open_storage
+from app.backends.storage import Storage
+from app.platform import open_store
 from tests.conftest import make_settings
 from tests.live import (
     GRAPHQL_TRANSPORT_WS,
@@ -33,7 +34,7 @@ from tests.redis_server import RedisServer
 @pytest.fixture
 async def storage() -> AsyncIterator[Storage]:
     settings = make_settings()
-    shared = open_storage(settings.mongodb_url, settings.mongodb_db)
+    shared = open_store(settings.mongodb_url, settings.mongodb_db)
     await shared.drop()
     yield shared
     await shared.drop()

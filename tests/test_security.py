@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from app import reading
-from app.asgi import create_app
 from app.platform import Platform
-from tests.conftest import ADMIN_KEY, Api
+from app.server.asgi import create_app
+from tests.conftest import ADMIN_KEY, Api, running
 
 
 async def test_shop_keys_are_stored_only_as_hashes(api: Api, shop: dict,
@@ -66,8 +66,8 @@ async def locked_down(platform: Platform) -> Any:
     settings = platform.settings.with_(graphiql=False, introspection=False)
     platform.settings = settings
     app = create_app(settings, platform=platform, run_workers=False)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    async with running(app) as served, httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=served), base_url="http://t"
     ) as http:
         yield http
 

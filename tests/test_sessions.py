@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pymongo import ReturnDocument
 
+from app.platform import open_store
 from app.sessions import Current, Hit, opens_session, plan, session_id_for, split, visitor_update
-from app.storage import open_storage
 
 TIMEOUT = 30_000  # ms
 CURRENT = Current("v.1000", start_ms=1_000, last_ms=10_000, events=3)
@@ -122,7 +122,7 @@ def random_batch(rng: random.Random, clock: list[int]) -> list[Hit]:
 
 @pytest.mark.parametrize("seed", range(5))
 async def test_atomic_update_agrees_with_plan(seed: int) -> None:
-    storage = open_storage("mongomock://", f"sessions_{seed}")
+    storage = open_store("mongomock://", f"sessions_{seed}")
     rng = random.Random(seed)
     clock = [1_000_000]
     for round_no in range(150):
@@ -141,7 +141,7 @@ async def test_atomic_update_agrees_with_plan(seed: int) -> None:
 
 
 async def test_retried_visit_batch_leaves_the_visitor_unchanged_but_counted() -> None:
-    storage = open_storage("mongomock://", "sessions_retry")
+    storage = open_store("mongomock://", "sessions_retry")
     await apply(storage, [visit(5_000)], TIMEOUT, "a")
     _, after = await apply(storage, [visit(5_000)], TIMEOUT, "b")
     assert Current.from_visitor(after) == Current("v.5000", 5_000, 5_000, 2)

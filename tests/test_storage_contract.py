@@ -14,8 +14,10 @@ import pytest
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from app.backends.storage import Storage
 from app.clock import utc
-from app.storage import INDEXES, Storage, open_storage
+from app.indexes import INDEXES
+from app.platform import open_store
 
 URLS = ["mongomock://"] + (
     [os.environ["TRACKER_TEST_MONGODB_URL"]] if os.environ.get("TRACKER_TEST_MONGODB_URL") else [])
@@ -24,7 +26,7 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 @pytest.fixture(params=URLS)
 async def storage(request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
-    s = open_storage(request.param, "tracker_contract")
+    s = open_store(request.param, "tracker_contract")
     await s.drop()
     await s.create_indexes()
     yield s

@@ -17,10 +17,10 @@ from pymongo import UpdateOne
 
 from app import carts, triggers
 from app.abandoned import due_query, fire_due
-from app.broker import Broker, BrokerUnavailable
+from app.backends.broker import Broker, BrokerUnavailable
 from app.clock import FakeClock
+from app.keys import cart_key, owner_of
 from app.platform import Platform
-from app.storage import cart_key, owner_of
 from tests.conftest import Api
 
 DELAY = 60
@@ -169,22 +169,22 @@ async def test_triggers_kept_while_the_broker_fails_are_published_by_the_sweep(
                 # Tracking goes on: the mutation succeeds and the trigger is stored.
                 await track(api, "SECTION_VIEW", pageName=page)
             assert [t["name"] for t in await listed(api, shop)] == ["c", "b", "a"]
-            assert await platform.triggers.sweep() == 0  # still down: nothing published
-        assert await platform.triggers.sweep() == 0  # too fresh: its process may publish it
+            assert await platform.outbox.sweep() == 0  # still down: nothing published
+        assert await platform.outbox.sweep() == 0  # too fresh: its process may publish it
         clock.advance(seconds=3)
-        assert await platform.triggers.sweep() == 3
+        assert await platform.outbox.sweep() == 3
         await eventually(lambda: len(heard) == 3, "the sweep published the three")
         assert [t["name"] for t in heard] == ["a", "b", "c"]
-        assert await platform.triggers.sweep() == 0  # marked published: not again
+        assert await platform.outbox.sweep() == 0  # marked published: not again
         await track(api, "SECTION_VIEW", pageName="d")  # and the live path works again
         await eventually(lambda: len(heard) == 4, "the next trigger was published at once")
-    await platform.triggers.flush_published()  # the worker's job, every 0.2 s
+    await platform.outbox.flush_published()  # the worker's job, every 0.2 s
     assert await platform.storage.triggers.count_documents({"published": False}) == 0
 
 
 async def follow(platform: Platform, found: list[dict[str, Any]], **kwargs: Any) -> asyncio.Task:
     async def run() -> None:
-        async for doc in platform.triggers.follow(1, **kwargs):
+        async for doc in platform.feed.follow(1, **kwargs):
             found.append(doc)
 
     task = asyncio.create_task(run())

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.auth import Principal, authenticate
-from app.errors import RateLimited
 from app.platform import Platform
 
 
@@ -44,11 +42,7 @@ class Context:
             settings = self.platform.settings
             principal = await authenticate(self.platform.shops, settings.admin_key,
                                            self.authorization())
-            try:
-                await self.platform.limiter.check_key(principal.key_id)
-            except RateLimited:
-                self.set_status(429)
-                raise
+            await self.platform.limiter.check_key(principal.key_id)
             self._principal = principal
         return self._principal
 
@@ -65,14 +59,6 @@ class Context:
 
     async def limit_tracker(self, events: list[Any]) -> None:
         """Apply the tracker's rate limits (per client address and per visitor)."""
-        per_visitor = Counter(str(e.context.visitor_id) for e in events)
-        try:
-            await self.platform.limiter.check_tracker(self.client_ip, dict(per_visitor))
-        except RateLimited:
-            self.set_status(429)
-            raise
-
-    def set_status(self, status: int) -> None:
-        if self.response is not None and hasattr(self.response, "status_code"):
-            self.response.status_code = status
+        await self.platform.limiter.check_tracker(
+            self.client_ip, (str(e.context.visitor_id) for e in events))
 

@@ -19,11 +19,11 @@ class Workers:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        settings, triggers = self.platform.settings, self.platform.triggers
+        settings, outbox = self.platform.settings, self.platform.outbox
         self._every("abandoned carts", settings.abandoned_cart_tick_seconds,
                     lambda: fire_due(self.platform))
-        self._every("published marks", 0.2, triggers.flush_published)
-        self._every("outbox sweep", settings.outbox_sweep_seconds, triggers.sweep)
+        self._every("published marks", 0.2, outbox.flush_published)
+        self._every("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep)
         self._every("retention", settings.retention_interval_seconds,
                     lambda: expire_anonymous(self.platform))
 

@@ -1,8 +1,8 @@
 """Storage: MongoDB through motor, or mongomock for the embedded default.
 
-Every collection, `_id` scheme and index lives here. The hot path only ever
-addresses documents by these deterministic ids, so that uniqueness (and event
-idempotency) comes from `_id` and never from a secondary unique index.
+The only module that talks to the driver. Every call through a `Collection`
+counts as one round trip (`Storage.trips`): the cost that carries over to a
+real cluster.
 """
 
 from __future__ import annotations
@@ -12,77 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
-
-# -- _id schemes ---------------------------------------------------------------
-
-
-def visitor_key(shop_id: int, visitor_id: str) -> str:
-    return f"{shop_id}:{visitor_id}"
-
-
-def customer_key(shop_id: int, user_id: str) -> str:
-    return f"{shop_id}:{user_id}"
-
-
-def event_key(shop_id: int, event_id: str) -> str:
-    return f"{shop_id}:{event_id}"
-
-
-def session_key(shop_id: int, session_id: str) -> str:
-    return f"{shop_id}:{session_id}"
-
-
-def owner_of(user_id: str | None, visitor_id: str) -> str:
-    """Who a cart belongs to: the customer once known, else the anonymous visitor."""
-    return f"u:{user_id}" if user_id else f"v:{visitor_id}"
-
-
-def cart_key(shop_id: int, owner: str) -> str:
-    return f"{shop_id}:{owner}"
-
-
-def order_key(shop_id: int, order_id: str) -> str:
-    return f"{shop_id}:{order_id}"
-
-
-def interest_key(shop_id: int, user_id: str, kind: str, item_id: str) -> str:
-    return f"{shop_id}:{user_id}:{kind}:{item_id}"
-
-
-# -- collections and indexes -----------------------------------------------------
-
-INDEXES: dict[str, list[IndexModel]] = {
-    "shops": [],
-    "visitors": [IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)])],
-    "customers": [IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)])],
-    "sessions": [
-        IndexModel([("shopId", ASCENDING), ("visitorId", ASCENDING), ("startedAt", DESCENDING)]),
-        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING), ("startedAt", DESCENDING)]),
-        IndexModel([("shopId", ASCENDING), ("startedAt", DESCENDING)]),
-    ],
-    "events": [
-        IndexModel([("shopId", ASCENDING), ("occurredAt", DESCENDING)]),
-        IndexModel([("shopId", ASCENDING), ("visitorId", ASCENDING), ("occurredAt", DESCENDING)]),
-        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING), ("occurredAt", DESCENDING)]),
-        # Anonymous events carry `expireAt`; filing one under a customer removes it.
-        IndexModel([("expireAt", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
-    ],
-    "carts": [IndexModel([("dueAt", ASCENDING)], sparse=True)],
-    "orders": [
-        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING), ("completedAt", DESCENDING)])
-    ],
-    "interests": [
-        IndexModel(
-            [("shopId", ASCENDING), ("userId", ASCENDING), ("kind", ASCENDING),
-             ("decayed", DESCENDING)]
-        )
-    ],
-    "triggers": [
-        IndexModel([("shopId", ASCENDING), ("sortKey", ASCENDING)]),
-        IndexModel([("published", ASCENDING), ("firedAt", ASCENDING)]),
-    ],
-}
+from pymongo import IndexModel
 
 COUNTED_METHODS = frozenset(
     {
@@ -167,20 +97,21 @@ class Storage:
     db: Any
     url: str
     trips: RoundTrips
+    indexes: dict[str, list[IndexModel]]  # every collection, with the indexes it needs
 
     @property
     def real_mongodb(self) -> bool:
         return not self.url.startswith("mongomock://")
 
     def __getattr__(self, name: str) -> Collection:
-        if name not in INDEXES:
+        if name not in self.indexes:
             raise AttributeError(name)
         collection = Collection(self.db[name], name, self.trips)
         setattr(self, name, collection)  # built once; later lookups do not reach __getattr__
         return collection
 
     async def create_indexes(self) -> None:
-        for name, models in INDEXES.items():
+        for name, models in self.indexes.items():
             if not models:
                 continue
             if not self.real_mongodb:
@@ -196,20 +127,22 @@ class Storage:
         return True
 
     async def drop(self) -> None:
-        for name in INDEXES:
+        for name in self.indexes:
             await self.db[name].drop()
 
     def close(self) -> None:
         self.client.close()
 
 
-def open_storage(url: str, db_name: str = "tracker") -> Storage:
+def open_storage(
+    url: str, indexes: dict[str, list[IndexModel]], db_name: str = "tracker"
+) -> Storage:
     """Open the storage named by `url`: `mongomock://` (embedded) or `mongodb://…`."""
     scheme = urlparse(url).scheme
     if scheme == "mongomock":
         from mongomock_motor import AsyncMongoMockClient
 
-        from app.embedded import prepare_mongomock
+        from app.backends.embedded import prepare_mongomock
 
         prepare_mongomock()
         client: Any = AsyncMongoMockClient()
@@ -219,4 +152,5 @@ def open_storage(url: str, db_name: str = "tracker") -> Storage:
         client = AsyncIOMotorClient(url, tz_aware=True)
     else:
         raise ValueError(f"unsupported storage URL scheme {scheme!r} (mongomock:// or mongodb://)")
-    return Storage(client=client, db=client[db_name], url=url, trips=RoundTrips())
+    return Storage(client=client, db=client[db_name], url=url, trips=RoundTrips(),
+                   indexes=indexes)

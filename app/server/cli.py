@@ -8,7 +8,7 @@ import logging
 
 import uvicorn
 
-from app.asgi import create_app
+from app.server.asgi import create_app
 from app.settings import Settings
 
 

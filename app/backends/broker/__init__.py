@@ -1,0 +1,32 @@
+"""Pub/sub broker: one small backend interface, the backend picked by URL scheme.
+
+`memory://` fans out inside this process; `redis://` and `rediss://` go through Redis pub/sub,
+so every process sees every message. Delivery is at most once: whatever is published while
+the backend is unreachable is lost here, and the application's outbox publishes it again.
+Backends are imported only when chosen, as encode/broadcaster does.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from app.backends.broker.base import QUEUE_SIZE, Broker, BrokerUnavailable, Subscription
+
+__all__ = ["Broker", "BrokerUnavailable", "Subscription", "open_broker"]
+
+
+def open_broker(url: str, *, queue_size: int = QUEUE_SIZE) -> Broker:
+    """The broker for `url`: `memory://`, `redis://...` or `rediss://...`."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "memory":
+        from app.backends.broker.memory import MemoryBroker
+
+        return MemoryBroker(queue_size=queue_size)
+    if scheme in ("redis", "rediss"):
+        from app.backends.broker.redis import RedisBroker
+
+        return RedisBroker(url, queue_size=queue_size)
+    # Only the scheme: the URL may carry a password.
+    raise ValueError(
+        f"unsupported broker URL scheme {scheme!r}: expected memory://, redis:// or rediss://"
+    )

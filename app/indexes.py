@@ -1,0 +1,37 @@
+"""Every collection and the indexes that serve its query shapes."""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "shops": [],
+    "visitors": [IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)])],
+    "customers": [IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)])],
+    "sessions": [
+        IndexModel([("shopId", ASCENDING), ("visitorId", ASCENDING), ("startedAt", DESCENDING)]),
+        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING), ("startedAt", DESCENDING)]),
+        IndexModel([("shopId", ASCENDING), ("startedAt", DESCENDING)]),
+    ],
+    "events": [
+        IndexModel([("shopId", ASCENDING), ("occurredAt", DESCENDING)]),
+        IndexModel([("shopId", ASCENDING), ("visitorId", ASCENDING), ("occurredAt", DESCENDING)]),
+        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING), ("occurredAt", DESCENDING)]),
+        # Anonymous events carry `expireAt`; filing one under a customer removes it.
+        IndexModel([("expireAt", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
+    ],
+    "carts": [IndexModel([("dueAt", ASCENDING)], sparse=True)],
+    "orders": [
+        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING), ("completedAt", DESCENDING)])
+    ],
+    "interests": [
+        IndexModel(
+            [("shopId", ASCENDING), ("userId", ASCENDING), ("kind", ASCENDING),
+             ("decayed", DESCENDING)]
+        )
+    ],
+    "triggers": [
+        IndexModel([("shopId", ASCENDING), ("sortKey", ASCENDING)]),
+        IndexModel([("published", ASCENDING), ("firedAt", ASCENDING)]),
+    ],
+}

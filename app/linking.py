@@ -1,0 +1,120 @@
+"""Identity linking: a visitor becomes a customer's, and brings its recent history along."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import DeleteOne, ReplaceOne
+
+from app import carts, interests
+from app.clock import to_ms, utc
+from app.events import EventType
+from app.keys import cart_key, customer_key, order_key, owner_of
+from app.platform import Platform
+from app.shops import Shop
+
+
+async def link_visitor(
+    platform: Platform, shop: Shop, visitor_id: str, user_id: str,
+    previous_user: str | None, at: datetime,
+) -> list[interests.Delta]:
+    """Identity linking: the visitor is this customer from now on.
+
+    The visitor's anonymous events of the shop's `anonymousHistoryDays` before
+    `at` are filed under the customer; its anonymous cart is merged into the
+    customer's. What was filed under an earlier customer stays there. Returns
+    what the filed history adds to the customer's interest map, for the caller
+    to write with its own interest updates. The cost is a fixed number of
+    round trips, whatever the number of events filed.
+    """
+    storage = platform.storage
+    shop_id = shop.shop_id
+    cutoff = at - timedelta(days=shop.settings.anonymous_history_days)
+    marker = f"{to_ms(platform.clock.now())}:{visitor_id}:{user_id}"
+    anonymous = {"shopId": shop_id, "visitorId": visitor_id, "userId": None}
+    filing = await storage.events.update_many(
+        {**anonymous, "occurredAt": {"$gte": cutoff}},
+        {"$set": {"userId": user_id, "filing": marker}, "$unset": {"expireAt": ""}},
+    )
+    filed = await storage.events.find(
+        {"shopId": shop_id, "visitorId": visitor_id, "filing": marker},
+        {"type": 1, "categoryId": 1, "productId": 1, "occurredAt": 1, "orderId": 1},
+    ).to_list(None) if filing.modified_count else []
+    deltas = [d for doc in filed
+              for d in interests.from_event({**doc, "occurredAt": utc(doc["occurredAt"])},
+                                            shop.settings.interest_weights)]
+    deltas += await _file_orders(platform, shop, user_id, filed)
+    if filed:
+        await storage.sessions.update_many(
+            {"shopId": shop_id, "visitorId": visitor_id, "userId": None},
+            {"$set": {"userId": user_id}},
+        )
+        # Triggers the filed events fired (sections, custom events) are the customer's too.
+        await storage.triggers.update_many(
+            {"shopId": shop_id, "visitorId": visitor_id, "userId": None,
+             "firedAt": {"$gte": cutoff}},
+            {"$set": {"userId": user_id}},
+        )
+    await _merge_carts(platform, shop, visitor_id, user_id, previous_user)
+    # The customer was first seen with the first event filed under it.
+    first_seen = min([at, *(utc(d["occurredAt"]) for d in filed)])
+    await storage.customers.update_one(
+        {"_id": customer_key(shop_id, user_id)},
+        {"$setOnInsert": {"shopId": shop_id, "userId": user_id},
+         "$min": {"firstSeenAt": first_seen}, "$max": {"lastSeenAt": at},
+         "$addToSet": {"visitorIds": visitor_id}},
+        upsert=True,
+    )
+    if previous_user and previous_user != user_id:
+        await storage.customers.update_one(
+            {"_id": customer_key(shop_id, previous_user)}, {"$pull": {"visitorIds": visitor_id}}
+        )
+    return deltas
+
+
+async def _file_orders(
+    platform: Platform, shop: Shop, user_id: str, filed: list[dict[str, Any]]
+) -> list[interests.Delta]:
+    """The anonymous orders of filed checkouts become the customer's, with their purchases."""
+    ids = [order_key(shop.shop_id, d["orderId"]) for d in filed
+           if d["type"] == EventType.CHECKOUT.value and d.get("orderId")]
+    if not ids:
+        return []
+    orders = platform.storage.orders
+    found = await orders.find({"_id": {"$in": ids}, "userId": None}).to_list(None)
+    if not found:
+        return []
+    await orders.update_many({"_id": {"$in": [o["_id"] for o in found]}, "userId": None},
+                             {"$set": {"userId": user_id}})
+    return [d for o in found for line in o.get("items", [])
+            for d in interests.interactions("purchase", line.get("categoryId"), line["productId"],
+                                            utc(o["completedAt"]),
+                                            shop.settings.interest_weights)]
+
+
+async def _merge_carts(
+    platform: Platform, shop: Shop, visitor_id: str, user_id: str, previous_user: str | None
+) -> None:
+    if previous_user is not None:
+        return  # The visitor's cart was its customer's; it stays there.
+    storage = platform.storage
+    anon_id = cart_key(shop.shop_id, owner_of(None, visitor_id))
+    mine_id = cart_key(shop.shop_id, owner_of(user_id, visitor_id))
+    docs = {d["_id"]: d for d in await storage.carts.find(
+        {"_id": {"$in": [anon_id, mine_id]}}).to_list(2)}
+    anonymous = docs.get(anon_id)
+    if anonymous is None:
+        return
+    if not carts.items_of(anonymous):
+        # Nothing to add: the customer's cart, and its abandoned-cart clock, stay as they are.
+        await storage.carts.delete_one({"_id": anon_id})
+        return
+    owner = {"shopId": shop.shop_id, "owner": owner_of(user_id, visitor_id),
+             "userId": user_id, "visitorId": visitor_id}
+    merged = carts.merged(anonymous, docs.get(mine_id), owner,
+                          shop.settings.abandoned_cart_delay_seconds)
+    await storage.carts.bulk_write(
+        [ReplaceOne({"_id": mine_id}, merged, upsert=True), DeleteOne({"_id": anon_id})],
+        ordered=True,
+    )

@@ -1,0 +1,1 @@
+"""The web server and the process around the domain: ASGI app, CLI, routes, middleware, workers."""

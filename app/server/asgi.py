@@ -1,0 +1,87 @@
+"""The ASGI application: GraphQL, the tracker script, the demo shop and health."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from app.clock import Clock
+from app.platform import Platform
+from app.server import web
+from app.server.graphql import TrackerGraphQL
+from app.server.middleware import BodyLimit, PlainTextJSON, TrackerCORS
+from app.server.workers import Workers
+from app.settings import Settings
+
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
+
+
+async def healthz(request: Request) -> JSONResponse:
+    platform: Platform = request.state.platform
+    storage_ok = await platform.storage.ping()
+    broker_ok = await platform.broker.ping()
+    ok = storage_ok and broker_ok
+    body = {"status": "ok" if ok else "degraded", "storage": storage_ok, "broker": broker_ok}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    platform: Platform | None = None,
+    run_workers: bool = True,
+    on_started: Callable[[tuple[int, str | None] | None], None] | None = None,
+) -> Starlette:
+    """The server. Pass `platform` to share one (tests); else it starts with the app."""
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        running = platform or await Platform.start(settings, clock=clock)
+        demo = await running.shops.ensure_demo() if settings.demo_shop else None
+        workers = Workers(running)
+        if run_workers:
+            workers.start()
+        if on_started:
+            on_started((demo[0].shop_id, demo[1]) if demo else None)
+        try:
+            yield {"platform": running}  # request.state.platform in every request
+        finally:
+            await workers.stop()
+            if platform is None:
+                await running.stop()
+
+    graphql = TrackerGraphQL(
+        settings,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        keep_alive=True,
+        keep_alive_interval=15,
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
+        max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    )
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST", "OPTIONS"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            *web.routes,
+        ],
+        # In the order a request meets them.
+        middleware=[
+            Middleware(TrackerCORS),
+            Middleware(BodyLimit),
+            Middleware(PlainTextJSON),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app

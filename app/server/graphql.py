@@ -1,0 +1,149 @@
+"""GraphQL over HTTP and WebSocket: the schema with its limits and coded errors, and the view."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+import strawberry
+from cross_web import HTTPException
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionResult as StrawberryExecutionResult
+from strawberry.types.graphql import OperationType
+
+from app.errors import TrackerError, http_status
+from app.settings import Settings
+from resolvers.context import Context
+from resolvers.root import Mutation, Query, Subscription
+
+log = logging.getLogger("tracker.graphql")
+
+
+class TrackerSchema(strawberry.Schema):
+    """Gives every error the contract's code; unexpected ones become INTERNAL with an id."""
+
+    async def execute(self, *args: Any, **kwargs: Any) -> StrawberryExecutionResult:
+        # A subscription is served by subscribe() (WebSocket) or stream() (multipart);
+        # a plain HTTP request would run its resolver as a field and fail. Refused here,
+        # it is a 400 BAD_INPUT ("subscriptions are not allowed when using POST").
+        allowed = kwargs.get("allowed_operation_types") or DEFAULT_ALLOWED_OPERATION_TYPES
+        kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
+        return await super().execute(*args, **kwargs)
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            code_error(error)
+
+
+def code_error(error: GraphQLError) -> None:
+    original = error.original_error
+    if isinstance(original, TrackerError):
+        error.extensions = {**(error.extensions or {}), **original.extensions}
+        return
+    if original is None or isinstance(original, GraphQLError):
+        # Parsing and validation: the document or its variables are wrong.
+        error.extensions = {**(error.extensions or {}), "code": "BAD_INPUT"}
+        return
+    error_id = uuid.uuid4().hex[:12]
+    log.error("internal error %s", error_id, exc_info=original)
+    error.message = f"internal error; reference {error_id}"
+    error.extensions = {"code": "INTERNAL", "errorId": error_id}
+
+
+def build_schema(settings: Settings) -> TrackerSchema:
+    extensions = [
+        ParserCache(maxsize=1024),
+        ValidationCache(maxsize=1024),
+        QueryDepthLimiter(max_depth=12),
+        MaxAliasesLimiter(max_alias_count=30),
+        MaxTokensLimiter(max_token_count=4000),
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection())
+    return TrackerSchema(query=Query, mutation=Mutation, subscription=Subscription,
+                         extensions=extensions)
+
+
+
+def _error_body(message: str, code: str) -> bytes:
+    return json.dumps({"data": None,
+                       "errors": [{"message": message, "extensions": {"code": code}}]}).encode()
+
+
+class _WebSocketAdapter(ASGIWebSocketAdapter):
+    async def close(self, code: int, reason: str) -> None:
+        # Say why a connection was refused, not only "Forbidden".
+        reason = getattr(self.ws.state, "reject_reason", None) or reason
+        await super().close(code, reason)
+
+
+class TrackerGraphQL(GraphQL):
+    """Strawberry's view, with our context, key check on connect and coded errors."""
+
+    websocket_adapter_class = _WebSocketAdapter  # type: ignore[assignment]
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(build_schema(settings), **kwargs)
+
+    async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
+        # The platform is the lifespan's state, handed to every request and WebSocket.
+        return Context(platform=request.state.platform, request=request, response=response)
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = super().create_response(response_data, sub_response)
+        status = http_status(response_data)
+        if status is not None:
+            response.status_code = status
+        return response
+
+    async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
+        try:
+            await context.principal()
+        except TrackerError as error:
+            context.request.state.reject_reason = f"{error.code}: {error.message}"
+            raise ConnectionRejectionError({"code": error.code, "message": error.message}) from None
+        return None
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            value = json.loads(data)
+        except UnicodeDecodeError:
+            # A body that is not UTF-8 is unparseable JSON (400), not a server error.
+            raise json.JSONDecodeError("the body is not UTF-8", "", 0) from None
+        except RecursionError:
+            raise json.JSONDecodeError("the body is nested too deeply", "", 0) from None
+        if not isinstance(value, dict | list):
+            raise json.JSONDecodeError("the body must be a JSON object", "", 0)
+        return value
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive=receive))
+        except HTTPException as error:
+            response = Response(_error_body(error.reason, "BAD_INPUT"),
+                                status_code=error.status_code, media_type="application/json")
+        await response(scope, receive, send)
+
+
