@@ -22,7 +22,8 @@ from app.platform import Platform, open_store
 from tests.conftest import make_settings
 
 # Fields that record how a state was reached (markers, log positions), not what it is.
-BOOKKEEPING = {"filing", "sortKey", "storedAt", "published", "appliedEvents", "pending",
+BOOKKEEPING = {"lastBatch", "lastCheckout", "linkedFrom", "eventKey", "filing", "sortKey",
+               "storedAt", "published", "appliedEvents", "pending",
                "identifySecret", "keyHashes"}  # (the last two: random per shop)
 
 
@@ -50,8 +51,10 @@ async def fresh_platform(clock: FakeClock | None = None) -> Platform:
 
 
 def _clean(value: Any) -> Any:
+    # A field set to null reads as one never set (a query for null matches both).
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in sorted(value.items()) if k not in BOOKKEEPING}
+        return {k: _clean(v) for k, v in sorted(value.items())
+                if k not in BOOKKEEPING and v is not None}
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return value
