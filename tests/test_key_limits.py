@@ -122,7 +122,7 @@ async def test_wrong_keys_are_limited_per_client_address() -> None:
     assert code(anonymous) == "UNAUTHENTICATED"
 
 
-async def test_the_shop_cache_keeps_existing_shops_only_and_a_bounded_number() -> None:
+async def test_the_shop_cache_keeps_only_shops_that_exist() -> None:
     async with serving() as server:
         await open_shop(server)
         assert server.platform is not None
