@@ -89,7 +89,8 @@ def create_bare_app(settings: Settings | None = None) -> Starlette:
             sent_at = _time(body.get("sentAt"))
             inputs = [event_input(item) for item in body["events"]]
             client = request.client.host if request.client else "unknown"
-            await platform.limiter.check_tracker(client, (e.context.visitor_id for e in inputs))
+            await platform.limiter.check_tracker(
+                client, ((e.context.shop_id, e.context.visitor_id) for e in inputs))
             outcomes = await tracking.track(platform, inputs, sent_at=sent_at,
                                             origin=request.headers.get("origin"))
         except TrackerError as error:

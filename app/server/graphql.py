@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
+import re
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 import strawberry
 from cross_web import HTTPException
@@ -14,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -23,12 +26,16 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionContext
 from strawberry.types import ExecutionResult as StrawberryExecutionResult
 from strawberry.types.graphql import OperationType
 
 from app.errors import TrackerError, http_status
+from app.server.cost import QueryCost
+from app.server.operations import OperationContext, TimeBudget
 from app.settings import Settings
 from resolvers.context import Context
 from resolvers.root import Mutation, Query, Subscription
@@ -36,8 +43,18 @@ from resolvers.root import Mutation, Query, Subscription
 log = logging.getLogger("tracker.graphql")
 
 
+# graphql-core's hint after an unknown name: " Did you mean 'identifySecret'?"
+SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
 class TrackerSchema(strawberry.Schema):
-    """Gives every error the contract's code; unexpected ones become INTERNAL with an id."""
+    """Gives every error the contract's code; unexpected ones become INTERNAL with an id.
+
+    With introspection off, errors do not suggest names either: a suggestion would
+    give the schema away one guess at a time.
+    """
+
+    suggestions = True
 
     async def execute(self, *args: Any, **kwargs: Any) -> StrawberryExecutionResult:
         # A subscription is served by subscribe() (WebSocket) or stream() (multipart);
@@ -52,6 +69,11 @@ class TrackerSchema(strawberry.Schema):
     ) -> None:
         for error in errors:
             code_error(error)
+            if not self.suggestions:
+                error.message = SUGGESTION.sub("", error.message)
+
+
+_WRONG_OPERATION = (InvalidOperationTypeError, CannotGetOperationTypeError, MissingQueryError)
 
 
 def code_error(error: GraphQLError) -> None:
@@ -59,8 +81,9 @@ def code_error(error: GraphQLError) -> None:
     if isinstance(original, TrackerError):
         error.extensions = {**(error.extensions or {}), **original.extensions}
         return
-    if original is None or isinstance(original, GraphQLError):
-        # Parsing and validation: the document or its variables are wrong.
+    if original is None or isinstance(original, (GraphQLError, *_WRONG_OPERATION)):
+        # Parsing and validation: the document or its variables are wrong (or, over the
+        # legacy graphql-ws protocol, the operation is not a subscription).
         error.extensions = {**(error.extensions or {}), "code": "BAD_INPUT"}
         return
     error_id = uuid.uuid4().hex[:12]
@@ -70,18 +93,23 @@ def code_error(error: GraphQLError) -> None:
 
 
 def build_schema(settings: Settings) -> TrackerSchema:
-    extensions = [
+    extensions: list[Any] = [
+        OperationContext,
         ParserCache(maxsize=1024),
         ValidationCache(maxsize=1024),
         QueryDepthLimiter(max_depth=12),
         MaxAliasesLimiter(max_alias_count=30),
         MaxTokensLimiter(max_token_count=4000),
+        # Per request (factories): these keep state across a suspension.
+        functools.partial(QueryCost, max_cost=settings.max_query_cost),
+        functools.partial(TimeBudget, seconds=settings.request_timeout_seconds),
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection())
-    return TrackerSchema(query=Query, mutation=Mutation, subscription=Subscription,
-                         extensions=extensions)
-
+    schema = TrackerSchema(query=Query, mutation=Mutation, subscription=Subscription,
+                           extensions=extensions)
+    schema.suggestions = settings.introspection
+    return schema
 
 
 def _error_body(message: str, code: str) -> bytes:
@@ -93,13 +121,38 @@ class _WebSocketAdapter(ASGIWebSocketAdapter):
     async def close(self, code: int, reason: str) -> None:
         # Say why a connection was refused, not only "Forbidden".
         reason = getattr(self.ws.state, "reject_reason", None) or reason
-        await super().close(code, reason)
+        # A close frame carries at most 123 bytes of reason.
+        await super().close(code, reason.encode()[:123].decode(errors="ignore"))
+
+
+class _LegacyWSHandler(BaseGraphQLWSHandler):
+    """`graphql-ws` (the legacy protocol), closed with 4408 when `connection_init` is late,
+    as strawberry closes `graphql-transport-ws` connections."""
+
+    init_received = False
+
+    async def handle(self) -> None:
+        timer = asyncio.create_task(self._close_unless_initialised())
+        try:
+            await super().handle()
+        finally:
+            timer.cancel()
+
+    async def handle_connection_init(self, message: Any) -> None:
+        self.init_received = True
+        await super().handle_connection_init(message)
+
+    async def _close_unless_initialised(self) -> None:
+        await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())
+        if not self.init_received:
+            await self.websocket.close(code=4408, reason="Connection initialisation timeout")
 
 
 class TrackerGraphQL(GraphQL):
     """Strawberry's view, with our context, key check on connect and coded errors."""
 
     websocket_adapter_class = _WebSocketAdapter  # type: ignore[assignment]
+    graphql_ws_handler_class = _LegacyWSHandler
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(build_schema(settings), **kwargs)
@@ -119,9 +172,18 @@ class TrackerGraphQL(GraphQL):
         try:
             await context.principal()
         except TrackerError as error:
-            context.request.state.reject_reason = f"{error.code}: {error.message}"
-            raise ConnectionRejectionError({"code": error.code, "message": error.message}) from None
+            self._reject(context, error.code, error.message)
+        except Exception as error:
+            # Whatever went wrong, the client gets a close frame that says so.
+            error_id = uuid.uuid4().hex[:12]
+            log.error("internal error %s", error_id, exc_info=error)
+            self._reject(context, "INTERNAL", f"internal error; reference {error_id}")
         return None
+
+    @staticmethod
+    def _reject(context: Context, code: str, message: str) -> NoReturn:
+        context.request.state.reject_reason = f"{code}: {message}"
+        raise ConnectionRejectionError({"code": code, "message": message})
 
     def decode_json(self, data: str | bytes) -> object:
         try:
