@@ -34,6 +34,8 @@ class Settings:
     rate_api_per_key: float = 500.0
     burst_api_per_key: int = 1000
     ws_init_timeout_seconds: float = 10.0
+    # The tracker's `track` answered without the general GraphQL machinery (app/server/fastpath.py)
+    fast_path: bool = True
     # Background work
     abandoned_cart_tick_seconds: float = 1.0
     outbox_sweep_seconds: float = 2.0
@@ -95,4 +97,5 @@ ENV_NAMES = {
     "rate_api_per_key": "TRACKER_RATE_PER_KEY",
     "burst_api_per_key": "TRACKER_BURST_PER_KEY",
     "ws_init_timeout_seconds": "TRACKER_WS_INIT_TIMEOUT",
+    "fast_path": "TRACKER_FAST_PATH",
 }
