@@ -49,6 +49,8 @@ class Settings:
     # Redis calls on the request path: a short timeout, then Redis is skipped for a while.
     redis_timeout_seconds: float = 0.25
     redis_cooldown_seconds: float = 5.0
+    # The tracker's `track` answered without the general GraphQL machinery (app/server/fastpath.py)
+    fast_path: bool = True
     # Background work
     abandoned_cart_tick_seconds: float = 1.0
     outbox_sweep_seconds: float = 2.0
@@ -119,4 +121,5 @@ ENV_NAMES = {
     "request_timeout_seconds": "TRACKER_REQUEST_TIMEOUT",
     "redis_timeout_seconds": "TRACKER_REDIS_TIMEOUT",
     "redis_cooldown_seconds": "TRACKER_REDIS_COOLDOWN",
+    "fast_path": "TRACKER_FAST_PATH",
 }

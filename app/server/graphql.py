@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
-from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -26,7 +26,6 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
-from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionContext
@@ -34,13 +33,16 @@ from strawberry.types import ExecutionResult as StrawberryExecutionResult
 from strawberry.types.graphql import OperationType
 
 from app.errors import TrackerError, http_status
+from app.server import fastpath
 from app.server.cost import QueryCost
+from app.server.errors import code_error
 from app.server.operations import OperationContext, TimeBudget
 from app.settings import Settings
 from resolvers.context import Context
 from resolvers.root import Mutation, Query, Subscription
 
 log = logging.getLogger("tracker.graphql")
+BODY_KEYS = frozenset({"query", "variables", "operationName", "extensions"})
 
 
 # graphql-core's hint after an unknown name: " Did you mean 'identifySecret'?"
@@ -72,24 +74,6 @@ class TrackerSchema(strawberry.Schema):
             if not self.suggestions:
                 error.message = SUGGESTION.sub("", error.message)
 
-
-_WRONG_OPERATION = (InvalidOperationTypeError, CannotGetOperationTypeError, MissingQueryError)
-
-
-def code_error(error: GraphQLError) -> None:
-    original = error.original_error
-    if isinstance(original, TrackerError):
-        error.extensions = {**(error.extensions or {}), **original.extensions}
-        return
-    if original is None or isinstance(original, (GraphQLError, *_WRONG_OPERATION)):
-        # Parsing and validation: the document or its variables are wrong (or, over the
-        # legacy graphql-ws protocol, the operation is not a subscription).
-        error.extensions = {**(error.extensions or {}), "code": "BAD_INPUT"}
-        return
-    error_id = uuid.uuid4().hex[:12]
-    log.error("internal error %s", error_id, exc_info=original)
-    error.message = f"internal error; reference {error_id}"
-    error.extensions = {"code": "INTERNAL", "errorId": error_id}
 
 
 def build_schema(settings: Settings) -> TrackerSchema:
@@ -156,6 +140,7 @@ class TrackerGraphQL(GraphQL):
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(build_schema(settings), **kwargs)
+        self.plans = fastpath.Plans() if settings.fast_path else None
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
         # The platform is the lifespan's state, handed to every request and WebSocket.
@@ -195,14 +180,46 @@ class TrackerGraphQL(GraphQL):
             raise json.JSONDecodeError("the body is nested too deeply", "", 0) from None
         if not isinstance(value, dict | list):
             raise json.JSONDecodeError("the body must be a JSON object", "", 0)
+        if isinstance(value, dict) and "query" not in value:
+            document = fastpath.persisted_document(value)  # a persisted query, by its hash
+            if document is not None:
+                value["query"] = document
         return value
+
+    async def _fast(self, request: Request) -> Response | None:
+        """The tracker's `track` without the general machinery, or None when not sure."""
+        if request.method != "POST" or request.headers.get("content-type", "").split(";")[0] \
+                .strip() != "application/json":
+            return None
+        try:
+            body = json.loads(await request.body())
+        except Exception:
+            return None  # Strawberry says what is wrong with it
+        if not isinstance(body, dict) or set(body) - BODY_KEYS:
+            return None
+        document = body.get("query")
+        if document is None:
+            document = fastpath.persisted_document(body)
+        plan = self.plans.get(document) if isinstance(document, str) else None
+        if plan is None or body.get("operationName") not in (None, plan.operation_name):
+            return None
+        try:
+            events, sent_at = fastpath.inputs_of(plan, body.get("variables"))
+        except fastpath.NotSure:
+            return None
+        context = await self.get_context(request, None)
+        answer = await fastpath.run(plan, context, events, sent_at)
+        return self.create_response(answer, await self.get_sub_response(request))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope, receive=receive)
         try:
-            response = await self.run(Request(scope, receive=receive))
+            response = await self._fast(request) if self.plans is not None else None
+            if response is None:
+                response = await self.run(request)  # reads the body the fast path cached
         except HTTPException as error:
             response = Response(_error_body(error.reason, "BAD_INPUT"),
                                 status_code=error.status_code, media_type="application/json")
