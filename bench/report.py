@@ -18,7 +18,9 @@ ROW_IDS = (
     "3.1", "3.2",
     "4.1", "4.2", "4.3", "4.4",
     "5.1", "5.2", "5.3", "5.4", "5.5",
-    "6.1", "6.2",
+    "6.1", "6.2", "6.3", "6.4",
+    "14.1", "14.2",
+    "17.1", "17.2", "17.3", "17.4", "17.5", "17.6", "17.7", "17.8",
 )
 
 
@@ -164,16 +166,38 @@ def size_rows(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def dashboard_rows(r: dict[str, Any]) -> list[Row]:
+    from bench.size import dashboard_gzip9
+
+    big, empty, request = r["render"]["big"], r["render"]["empty"], r["request"]
+    ratio = median(r["ratio"])
+    stored = f"{r['events']:,} events stored ({r['product_views']:,} product views in the range)"
+    size, how = dashboard_gzip9()
+    return [
+        Row("6.1", f"Dashboard overview, time to first render, {r['events']:,} events stored",
+            f"{fmt(median(big))} ms", "", None, big,
+            f"headless Chromium, navigation start to figures drawn, last 7 days; {stored}; "
+            f"{fmt(ratio, 1)}x the empty shop's in the same runs"),
+        Row("6.2", "Dashboard overview, time to first render, empty shop",
+            f"{fmt(median(empty))} ms", "", None, empty, "the same server, runs alternating"),
+        Row("6.3", f"Overview's GraphQL request alone, {r['events']:,} events stored",
+            f"{fmt(median(request))} ms", "", None, request,
+            "stats + funnel + top products + top categories, embedded store (mongomock)"),
+        Row("6.4", "Dashboard `app/static/dashboard.js` + `.css`, bytes after gzip -9",
+            f"{size:,} B", "<= 81,920 B", size <= 81920, [], f"measured with {how}"),
+    ]
+
+
 def webhook_rows(r: dict[str, Any]) -> list[Row]:
     lat, out = r["latency"], r["throughput"]
     cpu = r.get("server_cpu_ms_per_delivery")
     return [
-        Row("6.1", f"Webhook latency p50 / p99, mutation -> webhook received, "
+        Row("14.1", f"Webhook latency p50 / p99, mutation -> webhook received, "
             f"{r['endpoints']} endpoints, {fmt(lat['rate'])} triggers/s",
             f"{fmt(lat['p50'], 1)} / {fmt(lat['p99'], 1)} ms", "", None, [lat["p99"]],
             f"{lat['samples']:,} deliveries ({fmt(lat['rate'] * r['endpoints'])}/s), "
             f"{lat['missing']} missing, max {fmt(lat['max'], 1)} ms"),
-        Row("6.2", "Webhook deliveries per second, one server process (a backlog drained)",
+        Row("14.2", "Webhook deliveries per second, one server process (a backlog drained)",
             fmt(out["per_second"]), "", None, [out["per_second"]],
             f"{out['deliveries']:,} deliveries in {fmt(out['seconds'], 1)} s, "
             f"{out['missing']} missing; server CPU per delivery (both phases) "
@@ -220,3 +244,24 @@ def render(rows: list[Row], meta: dict[str, str], smoke: bool, extra: str = "") 
     if extra:
         out += [extra, ""]
     return "\n".join(out)
+
+
+def tracker_rows(r: dict[str, Any]) -> list[Row]:
+    """The tracker's own request through /graphql, against the bare endpoint and the floor."""
+    rows = []
+    rid = 1
+    for batch, label in ((1, "1 item (the tracker's request)"), (100, "100 items")):
+        block = r[f"batch{batch}"]
+        for kind, what in (("graphql", "/graphql (fast path)"), ("bare", "bare endpoint"),
+                           ("floor", "floor: Starlette JSON, no work")):
+            rows.append(_eps_row(f"17.{rid}", f"Events/s, `track` with {label}, {what}",
+                                 block[f"{kind}_eps"], None))
+            rid += 1
+        ratio = block["graphql_bare"]
+        rows.append(Row(f"17.{rid}", f"Ratio /graphql / bare, `track` with {label}",
+                        fmt(ratio["median"], 2), ">= 0.85", ratio["median"] >= 0.85,
+                        ratio["runs"],
+                        f"/graphql / floor {fmt(block['graphql_floor']['median'], 2)}, "
+                        f"bare / floor {fmt(block['bare_floor']['median'], 2)}"))
+        rid += 1
+    return rows

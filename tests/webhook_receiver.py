@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from app.settings import Settings
 from tests.live import LiveServer
 
 HANG = -1  # an answer that never comes
@@ -58,10 +59,12 @@ class Receiver:
         self.answers: dict[str, list[int]] = {}
         self._release = asyncio.Event()  # lets hanging requests go when the test ends
         self.endless_answers = False  # answers whose body never ends (10 ms per 64 KB)
-        self.server = LiveServer(Starlette(routes=[
+        app = Starlette(routes=[
             Route("/hooks/{name}", self._hook, methods=["POST"]),
             Route("/followed", self._followed, methods=["GET", "POST"]),
-        ]))
+        ])
+        app.state.settings = Settings()  # LiveServer runs it with the server's options
+        self.server = LiveServer(app)
 
     def url(self, name: str) -> str:
         return f"{self.server.http_url}/hooks/{name}"
