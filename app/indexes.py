@@ -38,7 +38,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("published", ASCENDING), ("firedAt", ASCENDING)]),
         IndexModel([("shopId", ASCENDING), ("firedAt", ASCENDING)]),  # analytics
     ],
-    "webhooks": [],  # one document per shop (`_id` = shopId): its endpoints
+    # One document per shop (`_id` = shopId): its endpoints; `sync` reads the changed ones.
+    "webhooks": [IndexModel([("updatedAt", ASCENDING)])],
     "webhook_deliveries": [
         IndexModel([("status", ASCENDING), ("nextAttemptAt", ASCENDING)]),  # the due ones
         IndexModel([("shopId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)]),

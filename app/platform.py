@@ -55,7 +55,9 @@ class Platform:
         broker = open_broker(settings.redis_url, publish_timeout=settings.redis_timeout_seconds,
                              cooldown=settings.redis_cooldown_seconds)
         await broker.connect()
-        return cls(settings=settings, storage=storage, broker=broker, clock=clock or Clock())
+        platform = cls(settings=settings, storage=storage, broker=broker, clock=clock or Clock())
+        await platform.webhooks.sync()  # the shops' webhook endpoints, before any trigger
+        return platform
 
     async def stop(self) -> None:
         await self.outbox.flush_published()

@@ -1,8 +1,12 @@
 """Webhook endpoints of a shop, and the deliveries queued for every trigger.
 
 A shop's endpoints live in one document (`webhooks`, `_id` = the shop id), so the
-limit of MAX_ENDPOINTS is one conditional `$push` and the hot path reads a shop's
-endpoints in one round trip, through a short cache.
+limit of MAX_ENDPOINTS is one conditional `$push`. Every process keeps the
+endpoints of every shop that has some in memory, and brings them up to date
+(`sync`: the documents changed lately, one round trip) when they are older than
+`webhook_poll_seconds`; the sender does that in the background, so storing a
+trigger reads nothing, and a change made by another process applies within that
+time. Changes made by this process apply at once.
 
 Deliveries are an outbox of the trigger outbox: `Webhooks.queue` is called by
 `Outbox` in the step that stores triggers, before any is published, and stores a
@@ -17,9 +21,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -35,7 +38,7 @@ MAX_ENDPOINTS = 20
 MAX_NAMES = 100
 MAX_NAME = 256
 SECRET_BYTES = 24  # as Svix: 192 bits
-CACHE_SECONDS = 2.0  # how long another process's endpoint change may go unseen by queueing
+LOOKBACK = timedelta(seconds=30)  # a sync reads again what changed this long before the last
 PENDING, DELIVERED, FAILED = "PENDING", "DELIVERED", "FAILED"
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # `leaseUntil` of a delivery nobody holds
 
@@ -88,7 +91,8 @@ class Webhooks:
         self.storage = storage
         self.clock = clock
         self.settings = settings
-        self._cache: dict[int, tuple[float, list[dict[str, Any]]]] = {}
+        self._shops: dict[int, list[dict[str, Any]]] = {}  # every shop with endpoints
+        self._synced_at: datetime | None = None  # when the last sync began (our clock)
         self.wake = asyncio.Event()  # set when this process queued deliveries
         self.local = LocalQueue()  # ...and which: the sender takes them from here
 
@@ -122,34 +126,37 @@ class Webhooks:
         return fresh
 
     async def endpoints_of(self, shop_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
-        """The endpoints of each shop, from the cache; the stale ones in one round trip."""
-        fresh_until = time.monotonic()
-        out: dict[int, list[dict[str, Any]]] = {}
-        stale = []
-        for shop_id in shop_ids:
-            hit = self._cache.get(shop_id)
-            if hit and hit[0] > fresh_until:
-                out[shop_id] = hit[1]
-            else:
-                stale.append(shop_id)
-        if stale:
-            docs = await self.storage.webhooks.find(
-                {"_id": {"$in": stale}, "shopId": {"$in": stale}}).to_list(None)
-            found = {d["_id"]: d.get("endpoints", []) for d in docs}
-            until = time.monotonic() + CACHE_SECONDS
-            for shop_id in stale:
-                out[shop_id] = found.get(shop_id, [])
-                self._cache[shop_id] = (until, out[shop_id])
-        return out
+        """The endpoints of each shop, from memory (synced first if that is old)."""
+        if self.stale():
+            await self.sync()
+        return {shop_id: self._shops.get(shop_id, []) for shop_id in shop_ids}
 
-    def forget(self, shop_id: int) -> None:
-        self._cache.pop(shop_id, None)
+    def stale(self) -> bool:
+        return self._synced_at is None or self.clock.now() - self._synced_at >= timedelta(
+            seconds=self.settings.webhook_poll_seconds)
+
+    async def sync(self) -> None:
+        """Read the endpoints changed since the last sync (all of them the first time)."""
+        now = self.clock.now()
+        query = {} if self._synced_at is None else {
+            "updatedAt": {"$gte": self._synced_at - LOOKBACK}}
+        for doc in await self.storage.webhooks.find(query).to_list(None):
+            self._remember(doc["_id"], doc.get("endpoints") or [])
+        self._synced_at = now
+
+    def _remember(self, shop_id: int, endpoints: list[dict[str, Any]]) -> None:
+        if endpoints:
+            self._shops[shop_id] = endpoints
+        else:
+            self._shops.pop(shop_id, None)
 
     # -- endpoints --------------------------------------------------------------------
 
     async def list(self, shop_id: int) -> list[dict[str, Any]]:
         doc = await self.storage.webhooks.find_one({"_id": shop_id, "shopId": shop_id})
-        return list((doc or {}).get("endpoints", []))
+        endpoints = list((doc or {}).get("endpoints") or [])
+        self._remember(shop_id, endpoints)
+        return endpoints
 
     async def get(self, shop_id: int, endpoint_id: str) -> dict[str, Any]:
         for endpoint in await self.list(shop_id):
@@ -183,11 +190,12 @@ class Webhooks:
             await self.storage.webhooks.update_one(
                 {"_id": shop_id, "shopId": shop_id, f"endpoints.{MAX_ENDPOINTS - 1}":
                     {"$exists": False}},
-                {"$push": {"endpoints": endpoint}}, upsert=True)
+                {"$push": {"endpoints": endpoint}, "$set": {"updatedAt": self.clock.now()}},
+                upsert=True)
         except DuplicateKeyError:
             raise BadInput(f"a shop has at most {MAX_ENDPOINTS} webhook endpoints",
                            field="url") from None
-        self.forget(shop_id)
+        await self.list(shop_id)  # remembered at once
         return endpoint, secret
 
     async def update(
@@ -235,8 +243,9 @@ class Webhooks:
         """Remove the endpoint and its deliveries; False if there was no such endpoint."""
         result = await self.storage.webhooks.update_one(
             {"_id": shop_id, "shopId": shop_id},
-            {"$pull": {"endpoints": {"endpointId": endpoint_id}}})
-        self.forget(shop_id)
+            {"$pull": {"endpoints": {"endpointId": endpoint_id}},
+             "$set": {"updatedAt": self.clock.now()}})
+        await self.list(shop_id)
         # Deliveries queued meanwhile by a process that still had the endpoint cached
         # are dropped by the sender when it finds no endpoint for them.
         await self.storage.webhook_deliveries.delete_many(
@@ -250,8 +259,8 @@ class Webhooks:
         if changes:
             result = await self.storage.webhooks.update_one(
                 {"_id": shop_id, "shopId": shop_id, "endpoints.endpointId": endpoint_id},
-                {"$set": {f"endpoints.$.{k}": v for k, v in changes.items()}})
-            self.forget(shop_id)
+                {"$set": {"updatedAt": self.clock.now(),
+                          **{f"endpoints.$.{k}": v for k, v in changes.items()}}})
             if result.matched_count == 0:
                 raise NotFound(f"shop {shop_id} has no webhook endpoint {endpoint_id!r}",
                                field="endpointId")

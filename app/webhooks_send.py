@@ -144,6 +144,8 @@ class Sender:
         """Write the results of the attempts that ended; claim what is due, within the
         bounds, and start the attempts. True if more is due."""
         await self._flush()
+        if self.webhooks.stale():
+            await self.webhooks.sync()  # so that storing a trigger need not
         claimed = await self.claim(search)
         if claimed:
             await self._start(claimed)

@@ -11,7 +11,7 @@ import pytest
 from app.backends.storage import Storage
 from app.platform import open_store
 from tests.conftest import make_settings
-from tests.live import eventually, open_shop, serving, track
+from tests.live import LiveServer, eventually, open_shop, serving, track
 from tests.webhook_helpers import FAST, add_endpoint, deliveries, settled, until
 from tests.webhook_receiver import HANG, Receiver
 
@@ -56,15 +56,13 @@ async def test_a_server_stopped_mid_attempt_leaves_its_deliveries_to_the_next(
 
 async def test_two_servers_on_one_store_make_each_attempt_once(store: Storage) -> None:
     count = 40
-    async with Receiver() as receiver, serving(storage=store, **FAST) as a, \
-            serving(storage=store, **FAST) as b:
+    async with Receiver() as receiver, serving(storage=store, **FAST) as a:
         key = await open_shop(a)
         # The first answers of all fail: their retries are due on both servers at once.
         await add_endpoint(a, key, receiver, "hook", answers=[500] * 10 + [200])
-        for i in range(count):
-            await track((a, b)[i % 2], "CUSTOM", eventName=f"e{i}", visitor=f"v{i % 2}")
-        await until(lambda: settled(a, key, count), "every delivery was made")
-        logged = await deliveries(b, key)
+        async with serving(storage=store, **FAST) as b:
+            await both_servers(a, b, key, count)
+            logged = await deliveries(b, key)
     assert [d["status"] for d in logged] == ["DELIVERED"] * count
     assert all(r.verified for r in receiver.of("hook"))
     seen = Counter(receiver.ids("hook"))
@@ -73,3 +71,10 @@ async def test_two_servers_on_one_store_make_each_attempt_once(store: Storage) -
     # got beyond one per trigger are the retries of the failed first answers.
     assert sum(seen.values()) == sum(d["attempts"] for d in logged) == count + 10
     assert sum(n - 1 for n in seen.values()) == 10
+
+
+async def both_servers(a: LiveServer, b: LiveServer, key: str, count: int) -> None:
+    """Events to both servers in turn, until every delivery is made."""
+    for i in range(count):
+        await track((a, b)[i % 2], "CUSTOM", eventName=f"e{i}", visitor=f"v{i % 2}")
+    await until(lambda: settled(a, key, count), "every delivery was made")

@@ -16,6 +16,7 @@ from app import triggers
 from app.clock import FakeClock, utc
 from app.platform import Platform
 from app.settings import Settings
+from app.webhooks import Webhooks
 from app.webhooks_send import Sender, parse_schedule
 from tests.webhook_receiver import Receiver
 
@@ -42,11 +43,22 @@ async def test_recording_triggers_costs_one_round_trip_more_only_with_endpoints(
         await platform.outbox.store([trigger(platform, name, shop_id)])
         return dict(trips.by_collection)
 
-    await cost("warm-1", 1)  # the shops' endpoints are read once, then cached
     await endpoint(platform, shop_id=2)
-    await cost("warm-2", 2)
     assert await cost("a", 1) == {"triggers": 1}
     assert await cost("b", 2) == {"triggers": 1, "webhook_deliveries": 1}
+
+
+async def test_another_process_sees_a_new_endpoint_within_the_poll_interval(
+    platform: Platform, clock: FakeClock,
+) -> None:
+    other = Webhooks(platform.storage, clock, platform.settings)
+    await other.sync()  # as a process does when it starts
+    await endpoint(platform)  # added through this process
+    doc = trigger(platform, "a")
+    assert await other.queue([doc]) == 0  # the other process has not synced yet
+    clock.advance(seconds=platform.settings.webhook_poll_seconds)
+    assert await other.queue([doc]) == 1
+    assert await platform.webhooks.queue([doc]) == 0  # the same delivery: queued once
 
 
 async def test_a_retry_after_a_crash_between_the_two_inserts_queues_the_deliveries(
