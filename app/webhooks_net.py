@@ -7,8 +7,8 @@ operator's network: without a check, `http://169.254.169.254/` or
 So a URL must be http(s) and its host must resolve to public addresses only,
 unless `TRACKER_WEBHOOK_ALLOW_PRIVATE=1` (the embedded default, for demos and tests).
 
-The check runs when an endpoint is added or changed, and again on every new
-connection the sender opens: `GuardedBackend` resolves the host itself, checks
+The check runs when an endpoint is added or changed, and again on every
+connection the sender opens: `open_checked` resolves the host itself, checks
 every address and connects to the checked address, so a DNS answer that changes
 between the check and the connection (DNS rebinding) cannot slip through. TLS
 still verifies the certificate against the host name.
@@ -17,17 +17,16 @@ still verifies the certificate against the host name.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import ssl
-from collections import OrderedDict
-from typing import Any
 from urllib.parse import urlsplit
 
-import httpcore
 import httpx
 
 from app.errors import BadInput
+from app.webhooks_http import H11Transport, Streams
 
 MAX_URL = 2048
 RESOLVE_SECONDS = 5.0
@@ -120,103 +119,39 @@ async def check_destination(url: str, allow_private: bool) -> None:
         raise BadInput("url: the host name does not resolve", field="url") from None
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Opens TCP connections only to public addresses (unless private ones are allowed)."""
-
-    def __init__(self, allow_private: bool) -> None:
-        self.allow_private = allow_private
-        self.inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+async def open_checked(allow_private: bool, ssl_context: ssl.SSLContext, scheme: str,
+                       host: str, port: int) -> Streams:
+    """A connection to `host`, made to an address just checked (unless private ones are
+    allowed); TLS verifies the certificate against `host`."""
+    try:
+        addresses = await (resolve(host, port) if allow_private
+                           else public_addresses(host, port))
+    except PrivateAddress as error:
+        raise httpx.ConnectError(str(error)) from None
+    except (OSError, UnicodeError, TimeoutError) as error:
+        raise httpx.ConnectError(f"{host} does not resolve: {error}") from None
+    tls = scheme == "https"
+    failure: OSError | None = None
+    for address in addresses:
         try:
-            if self.allow_private:
-                addresses = await resolve(host, port)
-            else:
-                addresses = await public_addresses(host, port)
-        except PrivateAddress as error:
-            raise httpcore.ConnectError(str(error)) from None
-        except (OSError, UnicodeError, TimeoutError) as error:
-            raise httpcore.ConnectError(f"{host} does not resolve: {error}") from None
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                return await self.inner.connect_tcp(address, port, timeout, local_address,
-                                                    socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
-                failure = error
-        assert failure is not None
-        raise failure
-
-    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("webhooks do not go to unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+            return await asyncio.open_connection(
+                address, port, ssl=ssl_context if tls else None,
+                server_hostname=ascii_host(host) if tls else None)
+        except OSError as error:
+            failure = error
+    assert failure is not None
+    raise failure
 
 
 def make_client(timeout: float, allow_private: bool, connections: int,
                 ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     """A keep-alive client that follows no redirects, reads no proxy settings from the
-    environment, and connects through `GuardedBackend`."""
-    transport = httpx.AsyncHTTPTransport(trust_env=False)
-    # The transport builds its pool with the default network backend; ours replaces it.
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=ssl_context or httpx.create_ssl_context(),
-        max_connections=connections,
-        max_keepalive_connections=connections,
-        keepalive_expiry=30.0,
-        network_backend=GuardedBackend(allow_private),
-    )
+    environment, and connects only where `open_checked` lets it."""
+    context = ssl_context or httpx.create_ssl_context()
+    transport = H11Transport(functools.partial(open_checked, allow_private, context),
+                             connections)
     return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False,
                              trust_env=False)
-
-
-class Clients:
-    """A keep-alive client per endpoint, the most recently used LIMIT of them.
-
-    One pool per endpoint, of at most `connections` connections: httpcore's pool
-    looks at each of its connections for every request, so one shared pool of a
-    hundred costs a hundred times that per request (bench/FINDINGS.md).
-    """
-
-    LIMIT = 256
-
-    def __init__(self, timeout: float, allow_private: bool, connections: int) -> None:
-        self.timeout = timeout
-        self.allow_private = allow_private
-        self.connections = connections
-        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
-        self._closing: set[asyncio.Task[None]] = set()
-        self._ssl = httpx.create_ssl_context()  # reading the CA file takes ~15 ms: once
-
-    def get(self, endpoint_id: str) -> httpx.AsyncClient:
-        client = self._clients.get(endpoint_id)
-        if client is None:
-            client = make_client(self.timeout, self.allow_private, self.connections, self._ssl)
-            self._clients[endpoint_id] = client
-            if len(self._clients) > self.LIMIT:
-                _, oldest = self._clients.popitem(last=False)
-                self._close_later(oldest)
-        else:
-            self._clients.move_to_end(endpoint_id)
-        return client
-
-    def _close_later(self, client: httpx.AsyncClient) -> None:
-        async def close() -> None:
-            await asyncio.sleep(self.timeout + 1)  # after the attempts it may still carry
-            await client.aclose()
-
-        task = asyncio.create_task(close())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
-
-    async def aclose(self) -> None:
-        for task in self._closing:
-            task.cancel()
-        clients, self._clients = list(self._clients.values()), OrderedDict()
-        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
 
 async def attempt(client: httpx.AsyncClient, url: str, content: bytes, headers: dict[str, str],

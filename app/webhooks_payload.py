@@ -72,6 +72,7 @@ def headers(secret: str, trigger_id: str, timestamp: int, content: bytes) -> dic
     return {
         "content-type": "application/json",
         "user-agent": "smartcom-tracker-webhooks",
+        "accept-encoding": "identity",  # an error's answer is kept as text, uncompressed
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(secret, message_id, timestamp, content),

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from pymongo import UpdateOne
 
 from app import webhooks_payload as payload
@@ -31,7 +32,7 @@ from app.backends.storage import Storage
 from app.clock import Clock, utc
 from app.settings import Settings
 from app.webhooks import DELIVERED, FAILED, NEVER, PENDING, Webhooks
-from app.webhooks_net import ERROR_LIMIT, Clients, attempt
+from app.webhooks_net import ERROR_LIMIT, attempt, make_client
 
 log = logging.getLogger("tracker.webhooks")
 
@@ -68,7 +69,7 @@ class Sender:
         self.timeout = settings.webhook_timeout_seconds
         # Longer than any attempt can take, so a lease ends only when its holder is gone.
         self.lease = timedelta(seconds=2 * self.timeout + 5)
-        self.clients: Clients | None = None
+        self.client: httpx.AsyncClient | None = None
         self.attempts = 0  # made by this process (benchmarks read it)
         self._per_endpoint: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -81,9 +82,9 @@ class Sender:
         self.local = webhooks.local if webhooks is not None else None  # type: ignore[assignment]
 
     def open(self) -> None:
-        if self.clients is None:
-            self.clients = Clients(self.timeout, self.settings.webhook_allow_private,
-                                   self._cap)
+        if self.client is None:
+            self.client = make_client(self.timeout, self.settings.webhook_allow_private,
+                                      self._cap)
 
     async def run(self) -> None:
         """Claim and attempt until cancelled; then give the leases held back."""
@@ -130,9 +131,9 @@ class Sender:
                 await asyncio.wait_for(self.storage.webhook_deliveries.update_many(
                     {"_id": {"$in": list(held)}, "claim": {"$in": list(set(held.values()))}},
                     {"$set": {"leaseUntil": NEVER}, "$unset": {"claim": ""}}), 2.0)
-        if self.clients is not None:
-            await self.clients.aclose()
-            self.clients = None
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
 
     async def settle(self) -> None:
         """Until the attempts started so far are done and written (tests and benchmarks)."""
@@ -253,13 +254,12 @@ class Sender:
     async def post(self, endpoint: dict[str, Any], trigger: dict[str, Any]
                    ) -> tuple[int | None, str | None]:
         """One attempt: (the status code, None) if delivered, else (code or None, why not)."""
-        assert self.clients is not None
+        assert self.client is not None
         content = payload.body(trigger, self.fields)
         headers = payload.headers(endpoint["secret"], trigger["_id"],
                                   int(self.clock.now().timestamp()), content)
         self.attempts += 1
-        return await attempt(self.clients.get(endpoint["endpointId"]), endpoint["url"],
-                             content, headers, self.timeout)
+        return await attempt(self.client, endpoint["url"], content, headers, self.timeout)
 
     async def _record(self, delivery: dict[str, Any], endpoint: dict[str, Any],
                       status: int | None, error: str | None) -> None:
