@@ -28,7 +28,7 @@ from typing import Any
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from app.backends.storage import Storage
-from app.clock import Clock
+from app.clock import Clock, utc
 from app.errors import BadInput, NotFound
 from app.settings import Settings
 from app.webhooks_local import LocalQueue
@@ -38,6 +38,7 @@ MAX_ENDPOINTS = 20
 MAX_NAMES = 100
 MAX_NAME = 256
 SECRET_BYTES = 24  # as Svix: 192 bits
+DISABLE_AFTER = timedelta(days=5)  # an endpoint failing everything this long is disabled
 LOOKBACK = timedelta(seconds=30)  # a sync reads again what changed this long before the last
 PENDING, DELIVERED, FAILED = "PENDING", "DELIVERED", "FAILED"
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # `leaseUntil` of a delivery nobody holds
@@ -238,6 +239,26 @@ class Webhooks:
         await self.storage.webhooks.update_one(
             {"_id": shop_id, "shopId": shop_id, "endpoints": {"$elemMatch": match}},
             {"$set": {"endpoints.$.failingSince": since}})
+
+    async def note_health(self, shop_id: int, endpoint: dict[str, Any], now: datetime,
+                          error: str | None) -> None:
+        """After an attempt: track since when every attempt failed (`endpoint` is the
+        sender's copy, kept up to date so a batch writes once); disable the endpoint
+        once that is DISABLE_AFTER ago."""
+        since = endpoint.get("failingSince")
+        endpoint_id = endpoint["endpointId"]
+        if error is None:
+            if since is not None:
+                endpoint["failingSince"] = None
+                await self.mark_failing(shop_id, endpoint_id, None)
+        elif since is None:
+            endpoint["failingSince"] = now
+            await self.mark_failing(shop_id, endpoint_id, now)
+        elif now - utc(since) >= DISABLE_AFTER and endpoint.get("enabled"):
+            endpoint["enabled"] = False
+            reason = (f"every delivery failed since {utc(since).isoformat()} (5 days); "
+                      f"last error: {error}")
+            await self.disable(shop_id, endpoint_id, reason[:300])
 
     async def delete(self, shop_id: int, endpoint_id: str) -> bool:
         """Remove the endpoint and its deliveries; False if there was no such endpoint."""

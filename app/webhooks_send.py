@@ -29,7 +29,7 @@ from pymongo import UpdateOne
 
 from app import webhooks_payload as payload
 from app.backends.storage import Storage
-from app.clock import Clock, utc
+from app.clock import Clock
 from app.settings import Settings
 from app.webhooks import DELIVERED, FAILED, NEVER, PENDING, Webhooks
 from app.webhooks_net import ERROR_LIMIT, attempt, make_client
@@ -37,7 +37,6 @@ from app.webhooks_net import ERROR_LIMIT, attempt, make_client
 log = logging.getLogger("tracker.webhooks")
 
 BATCH = 500  # due deliveries read per round trip
-DISABLE_AFTER = timedelta(days=5)  # an endpoint failing everything this long is disabled
 KEEP = timedelta(days=30)  # a finished delivery stays in the log this long (TTL index)
 
 
@@ -79,7 +78,7 @@ class Sender:
         self._cap = settings.webhook_concurrency_per_endpoint
         self._next_search = 0.0  # time.monotonic() of the next search of storage
         self._backlog = False  # the last search found a full batch: more may be due
-        self.local = webhooks.local if webhooks is not None else None  # type: ignore[assignment]
+        self.local = webhooks.local
 
     def open(self) -> None:
         if self.client is None:
@@ -276,7 +275,7 @@ class Sender:
         if change.get("nextAttemptAt"):
             self._retries.append((delivery["_id"], delivery["shopId"], delivery["endpointId"],
                                   change["nextAttemptAt"]))
-        await self._note_health(delivery["shopId"], endpoint, now, error)
+        await self.webhooks.note_health(delivery["shopId"], endpoint, now, error)
 
     def _finish(self, delivery: dict[str, Any], change: dict[str, Any], attempted: bool) -> None:
         """Queue the write of an attempt's result (`_flush` makes it, with the others')."""
@@ -306,21 +305,3 @@ class Sender:
         await self.storage.webhook_deliveries.bulk_write(writes, ordered=False)
         for retry in retries:  # claimable only now that `nextAttemptAt` is written
             self.local.add(*retry)
-
-    async def _note_health(self, shop_id: int, endpoint: dict[str, Any], now: datetime,
-                           error: str | None) -> None:
-        """Track since when every attempt failed; disable the endpoint after DISABLE_AFTER."""
-        since = endpoint.get("failingSince")
-        endpoint_id = endpoint["endpointId"]
-        if error is None:
-            if since is not None:
-                endpoint["failingSince"] = None  # the batch's copy: write once
-                await self.webhooks.mark_failing(shop_id, endpoint_id, None)
-        elif since is None:
-            endpoint["failingSince"] = now
-            await self.webhooks.mark_failing(shop_id, endpoint_id, now)
-        elif now - utc(since) >= DISABLE_AFTER and endpoint.get("enabled"):
-            endpoint["enabled"] = False
-            await self.webhooks.disable(
-                shop_id, endpoint_id, f"every delivery failed since {utc(since).isoformat()} "
-                f"(5 days); last error: {error}"[:ERROR_LIMIT])

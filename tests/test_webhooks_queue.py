@@ -194,7 +194,7 @@ def test_the_schedule_setting() -> None:
                              ).webhook_allow_private is True
 
 
-def test_the_lease_outlasts_an_attempt() -> None:
-    settings = Settings(webhook_timeout_seconds=15)
-    sender = Sender(None, None, settings, None)  # type: ignore[arg-type]
+def test_the_lease_outlasts_an_attempt(platform: Platform) -> None:
+    settings = platform.settings.with_(webhook_timeout_seconds=15)
+    sender = Sender(platform.storage, platform.clock, settings, platform.webhooks)
     assert sender.lease > timedelta(seconds=15)
