@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
+ABANDONMENT_DUE = IndexModel(
+    [("wDueMs", ASCENDING)], name="abandonment_due",
+    partialFilterExpression={"wDueMs": {"$type": "number"}, "userId": {"$type": "string"}})
+
 INDEXES: dict[str, list[IndexModel]] = {
     "shops": [],
     "visitors": [IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)])],
@@ -34,4 +38,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("shopId", ASCENDING), ("sortKey", ASCENDING)]),
         IndexModel([("published", ASCENDING), ("firedAt", ASCENDING)]),
     ],
+    # Trigger rules: one document per shop, read by `_id` (app/rule_store.py).
+    "triggerRules": [],
+    # Rule caps (app/caps.py): a claim that ran out means nothing, so MongoDB may drop it.
+    "triggerCaps": [IndexModel([("until", ASCENDING)], expireAfterSeconds=0, name="caps_ttl")],
 }
+# Abandoned browse and category view (app/abandonment.py): the sessions that fall due, on
+# the visitor (its current session) and on closed sessions; only identified ones are indexed.
+INDEXES["visitors"].append(ABANDONMENT_DUE)
+INDEXES["sessions"].append(ABANDONMENT_DUE)

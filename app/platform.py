@@ -12,6 +12,7 @@ from app.feed import TriggerFeed
 from app.indexes import INDEXES
 from app.limits import Limiter
 from app.outbox import Outbox
+from app.rule_store import Rules
 from app.settings import Settings
 from app.shops import Shops
 
@@ -31,12 +32,14 @@ class Platform:
     outbox: Outbox = field(init=False)
     feed: TriggerFeed = field(init=False)
     limiter: Limiter = field(init=False)
+    rules: Rules = field(init=False)
 
     def __post_init__(self) -> None:
         self.shops = Shops(self.storage)
         self.outbox = Outbox(self.storage, self.broker, self.clock)
         self.feed = TriggerFeed(self.storage, self.broker, self.clock)
         self.limiter = Limiter(self.settings, open_buckets(self.settings.redis_url))
+        self.rules = Rules(self.storage, self.shops, self.clock)
 
     @classmethod
     async def start(

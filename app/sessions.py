@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo import UpdateOne
 
+from app import abandonment
 from app.clock import from_ms
 from app.keys import session_key
 
@@ -123,11 +124,13 @@ def visitor_update(
     seen_from: datetime,
     seen_to: datetime,
     user_id: str | None,
+    watch: abandonment.Watch | None = None,
 ) -> list[dict[str, Any]]:
     """The update pipeline that applies `plan` atomically to the stored visitor.
 
     `session_fields` are the fields a newly opened session starts with (source,
-    landing page, referrer), stored with the `s` prefix.
+    landing page, referrer), stored with the `s` prefix. With `watch`, the current
+    session's abandoned-browse state goes along (app/abandonment.py).
     """
     segments = split(hits, timeout_ms)
     head, last = segments[0], segments[-1]
@@ -167,7 +170,17 @@ def visitor_update(
     }
     if user_id is not None:
         fields["userId"] = _lit(user_id)
-    return [{"$set": {"_continues": continues}}, {"$set": fields}, {"$project": {"_continues": 0}}]
+    stages = [{"$set": {"_continues": continues}}, {"$set": fields},
+              {"$project": {"_continues": 0}}]
+    if watch is not None:
+        single = len(segments) == 1
+        marks = watch.marks if single else watch.marks[last.first:]
+        fields.update(abandonment.visitor_fields(
+            marks, "$_continues" if single else False, session["sLastMs"], watch.delays))
+        counting = abandonment.category_stage(marks)
+        if counting is not None:
+            stages.insert(2, counting)
+    return stages
 
 
 async def write(
@@ -177,24 +190,36 @@ async def write(
     before: dict[str, Any] | None,
     segments: list[Segment],
     items: list[Item],
+    watch: abandonment.Watch | None = None,
 ) -> None:
     """Record sessions that open, and close the ones they follow.
 
     The current session's counters live on the visitor document; a session
-    document gets its final counters when the next one opens.
+    document gets its final counters when the next one opens (and, with `watch`,
+    the abandoned-browse state of a session that closes while still watched).
     """
     ops: list[UpdateOne] = []
     previous = Current.from_visitor(before)
     opened = [s for s in segments if not s.continues_stored]
     if not opened:
         return
+
+    def carried(seg: Segment | None, stored: dict[str, Any] | None) -> dict[str, Any]:
+        if watch is None:
+            return {}
+        marks = watch.marks[seg.first:seg.first + seg.size] if seg else []
+        last_ms = seg.last_ms if seg else previous.last_ms if previous else 0
+        return abandonment.carried(stored, marks, last_ms, watch.delays)
+
     if previous and not segments[0].continues_stored:
-        ops.append(_close(shop_id, previous.session_id, previous.last_ms, previous.events))
+        ops.append(_close(shop_id, previous.session_id, previous.last_ms, previous.events,
+                          carried(None, before)))
     for seg in segments:
         if seg is segments[-1]:
             break
         if seg.continues_stored:
-            ops.append(_close(shop_id, seg.session_id, seg.last_ms, seg.count))
+            ops.append(_close(shop_id, seg.session_id, seg.last_ms, seg.count,
+                              carried(seg, before)))
     for seg in opened:
         head = items[seg.first]
         doc = {
@@ -208,6 +233,8 @@ async def write(
             "referrer": head.event.context.referrer,
         }
         counters = {"lastEventAt": from_ms(seg.last_ms), "eventsCount": seg.count}
+        if seg is not segments[-1]:
+            counters.update(carried(seg, None))
         ops.append(UpdateOne(
             {"_id": session_key(shop_id, seg.session_id)},
             {"$setOnInsert": doc, "$set": counters},
@@ -216,10 +243,11 @@ async def write(
     await storage.sessions.bulk_write(ops, ordered=True)
 
 
-def _close(shop_id: int, session_id: str, last_ms: int, events: int) -> UpdateOne:
+def _close(shop_id: int, session_id: str, last_ms: int, events: int,
+           watched: dict[str, Any]) -> UpdateOne:
     return UpdateOne(
         {"_id": session_key(shop_id, session_id)},
-        {"$set": {"lastEventAt": from_ms(last_ms), "eventsCount": events}},
+        {"$set": {"lastEventAt": from_ms(last_ms), "eventsCount": events, **watched}},
     )
 
 

@@ -1,0 +1,293 @@
+"""Abandoned browse and abandoned category view (CONTRACT.md section 7), on a FakeClock.
+
+Events go through the GraphQL API; the worker's tick is `fire_due_sessions`,
+called as the worker would; what fired is read back through `Query.triggers`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from app.abandonment_worker import fire_due_sessions
+from app.clock import FakeClock
+from app.platform import Platform
+from tests.conftest import Api
+from tests.rule_helpers import (
+    create_rule,
+    default_id,
+    listed,
+    login,
+    set_delay,
+    track,
+    update_rule,
+    view,
+    view_category,
+)
+
+BROWSE, CATEGORY = "ABANDONED_BROWSE", "ABANDONED_CATEGORY"
+QUIET = 60  # the rules' delay in most tests; the session timeout stays 1800
+
+
+@pytest.fixture
+async def key(api: Api, shop: dict[str, Any]) -> str:
+    await set_delay(api, shop["key"], BROWSE, QUIET)
+    await set_delay(api, shop["key"], CATEGORY, QUIET)
+    return str(shop["key"])
+
+
+async def tick(platform: Platform) -> int:
+    return await fire_due_sessions(platform)
+
+
+async def test_a_customer_who_viewed_products_and_left_gets_one_abandoned_browse(
+    api: Api, shop: dict[str, Any], platform: Platform, clock: FakeClock
+) -> None:
+    key = shop["key"]  # the default rules: 1800 s of quiet
+    # An earlier visit: socks-1 bought, so the customer cares about it most.
+    await login(api, "v1", "alice")
+    await track(api, "CART_ADD", "v1", categoryId="socks", productId="socks-1")
+    await track(api, "CHECKOUT", "v1", orderId="o1")
+    clock.advance(hours=5)
+    first = await view(api, "v1", "shoe-1")
+    await view(api, "v1", "shoe-2")
+    await view(api, "v1", "shoe-2")
+    last = await view(api, "v1", "socks-1", category="socks")
+    assert first["sessionId"] == last["sessionId"]
+    clock.advance(seconds=1799)
+    assert await tick(platform) == 0
+    clock.advance(seconds=1)
+    assert await tick(platform) == 1
+    [fired] = await listed(api, key, BROWSE)
+    assert fired["triggerId"] == f"1:{first['sessionId']}:{default_id(BROWSE)}"
+    assert (fired["ruleId"], fired["userId"], fired["visitorId"]) == (
+        default_id(BROWSE), "alice", "v1")
+    assert fired["categoryId"] == "shoes"  # 3 views of shoes, 1 of socks
+    products = fired["products"]
+    assert [p["productId"] for p in products] == ["socks-1", "shoe-2", "shoe-1"]
+    assert products[0]["purchases"] == 1 and products[1]["views"] == 2
+    assert products[0]["score"] > products[1]["score"] > products[2]["score"] > 0
+    clock.advance(hours=3)
+    assert await tick(platform) == 0  # once per session
+    assert len(await listed(api, key, BROWSE, CATEGORY)) == 1
+
+
+async def test_at_most_ten_products_the_most_interesting_first(
+    api: Api, key: str, platform: Platform, clock: FakeClock
+) -> None:
+    await login(api, "v1", "bob")
+    for n in range(12):
+        for _ in range(n % 3 + 1):
+            await view(api, "v1", f"p{n:02}")
+    clock.advance(seconds=QUIET)
+    assert await tick(platform) == 1
+    [fired] = await listed(api, key, BROWSE)
+    ids = [p["productId"] for p in fired["products"]]
+    assert len(ids) == 10
+    assert ids[:4] == ["p02", "p05", "p08", "p11"]  # viewed three times
+    scores = [p["score"] for p in fired["products"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+async def test_categories_without_a_product_fire_abandoned_category_latest_most_viewed(
+    api: Api, key: str, platform: Platform, clock: FakeClock
+) -> None:
+    await login(api, "v1", "carol")
+    for category in ("hats", "bags", "hats", "bags", "belts"):
+        await view_category(api, "v1", category)
+        clock.advance(seconds=1)
+    clock.advance(seconds=QUIET - 1)
+    assert await tick(platform) == 1
+    [fired] = await listed(api, key, BROWSE, CATEGORY)
+    assert (fired["type"], fired["ruleId"]) == (CATEGORY, default_id(CATEGORY))
+    assert fired["categoryId"] == "bags"  # two views each; bags was viewed last
+    assert fired["products"] is None
+
+
+async def test_what_a_session_did_decides_browse_category_or_nothing(
+    api: Api, key: str, platform: Platform, clock: FakeClock
+) -> None:
+    for visitor in ("v1", "v2", "v3", "v4", "v5"):
+        await login(api, visitor, f"u-{visitor}")
+    await view_category(api, "v1", "hats")
+    await view(api, "v1", "hat-1", category="hats")  # a product too: browse, not category
+    await view(api, "v2", "hat-2", category="hats")
+    await track(api, "CART_ADD", "v2", categoryId="hats", productId="hat-2")  # not browse
+    await view(api, "v3", "hat-3", category="hats")
+    await track(api, "CHECKOUT", "v3", orderId="o3")
+    await view_category(api, "v4", "hats")
+    await track(api, "CART_ADD", "v4", categoryId="hats", productId="hat-4")
+    await track(api, "SECTION_VIEW", "v5", pageName="about")  # viewed nothing: nothing
+    clock.advance(seconds=QUIET)
+    assert await tick(platform) == 1
+    fired = await listed(api, key, BROWSE, CATEGORY)
+    assert [(t["type"], t["userId"]) for t in fired] == [(BROWSE, "u-v1")]
+    assert fired[0]["categoryId"] == "hats"
+    clock.advance(hours=2)
+    assert await tick(platform) == 0
+
+
+async def test_a_late_event_moves_the_quiet_time_and_nothing_fires_twice(
+    api: Api, key: str, platform: Platform, clock: FakeClock
+) -> None:
+    await login(api, "v1", "dave")
+    session = (await view(api, "v1", "p1"))["sessionId"]
+    clock.advance(seconds=QUIET - 5)
+    await view(api, "v1", "p2")  # still browsing: the quiet time starts again
+    clock.advance(seconds=10)
+    assert await tick(platform) == 0
+    clock.advance(seconds=QUIET - 10)
+    assert await tick(platform) == 1
+    # The session goes on after it fired: it is due again later, but fired once.
+    clock.advance(seconds=30)
+    assert (await view(api, "v1", "p3"))["sessionId"] == session
+    clock.advance(seconds=QUIET)
+    assert await tick(platform) == 0
+    # Due, not yet fired, and then a late event: one trigger after the new quiet time.
+    await login(api, "w1", "erin")
+    await view(api, "w1", "p1")
+    clock.advance(seconds=QUIET + 5)
+    await view(api, "w1", "p9")
+    assert await tick(platform) == 0
+    clock.advance(seconds=QUIET)
+    assert await tick(platform) == 1
+    fired = await listed(api, key, BROWSE)
+    assert [t["userId"] for t in fired] == ["dave", "erin"]
+    assert {p["productId"] for p in fired[0]["products"]} == {"p1", "p2"}
+    assert {p["productId"] for p in fired[1]["products"]} == {"p1", "p9"}
+
+
+async def test_a_cart_add_after_due_is_too_late_to_stop_it_but_a_cart_add_before_is_not(
+    api: Api, key: str, platform: Platform, clock: FakeClock
+) -> None:
+    await login(api, "v1", "fay")
+    await view(api, "v1", "p1")
+    clock.advance(seconds=QUIET - 1)
+    await track(api, "CART_ADD", "v1", categoryId="shoes", productId="p1")
+    clock.advance(hours=1)
+    assert await tick(platform) == 0
+    assert await listed(api, key, BROWSE) == []
+
+
+async def test_an_anonymous_session_fires_once_its_visitor_is_identified_if_still_due(
+    api: Api, key: str, platform: Platform, clock: FakeClock
+) -> None:
+    old = (await view(api, "anon", "p1"))["sessionId"]
+    await view(api, "anon", "p2", category="bags")
+    clock.advance(seconds=QUIET * 2)
+    assert await tick(platform) == 0  # nobody to write to yet
+    clock.advance(hours=1)  # a new session, in which the visitor logs in
+    assert (await login(api, "anon", "gus"))["sessionId"] != old
+    assert await tick(platform) == 1  # due long ago: at once
+    [fired] = await listed(api, key, BROWSE)
+    assert fired["triggerId"] == f"1:{old}:{default_id(BROWSE)}"
+    assert (fired["userId"], fired["visitorId"]) == ("gus", "anon")
+    assert [p["productId"] for p in fired["products"]] == ["p1", "p2"]
+    assert fired["products"][0]["views"] == 1  # the filed history counts for gus now
+    clock.advance(hours=2)
+    assert await tick(platform) == 0
+    # Identified in the session itself: the login is an event, so the quiet time restarts.
+    await view(api, "anon2", "p1")
+    clock.advance(seconds=QUIET + 1)
+    await login(api, "anon2", "hal")
+    assert await tick(platform) == 0
+    clock.advance(seconds=QUIET)
+    assert await tick(platform) == 1
+    # An anonymous session that added to the cart is no abandoned browse, identified or not.
+    await view(api, "anon3", "p1")
+    await track(api, "CART_ADD", "anon3", categoryId="shoes", productId="p1")
+    clock.advance(hours=1)
+    await login(api, "anon3", "ida")
+    clock.advance(hours=1)
+    assert await tick(platform) == 0
+    assert [t["userId"] for t in await listed(api, key, BROWSE)] == ["gus", "hal"]
+
+
+async def test_a_session_closed_before_its_delay_still_fires(
+    api: Api, shop: dict[str, Any], platform: Platform, clock: FakeClock
+) -> None:
+    key = shop["key"]
+    await set_delay(api, key, BROWSE, 7200)  # longer than the 1800 s session timeout
+    await login(api, "v1", "jo")
+    first = (await view(api, "v1", "p1"))["sessionId"]
+    clock.advance(hours=1)
+    second = (await view(api, "v1", "p2"))["sessionId"]
+    assert first != second
+    clock.advance(seconds=3600)
+    assert await tick(platform) == 1
+    clock.advance(seconds=3600)
+    assert await tick(platform) == 1
+    fired = await listed(api, key, BROWSE)
+    assert [t["triggerId"] for t in fired] == [
+        f"1:{first}:{default_id(BROWSE)}", f"1:{second}:{default_id(BROWSE)}"]
+    assert [[p["productId"] for p in t["products"]] for t in fired] == [["p1"], ["p2"]]
+
+
+async def test_sessions_of_a_backfilled_batch_each_fire(
+    api: Api, key: str, platform: Platform, clock: FakeClock
+) -> None:
+    def at(hours: float) -> str:
+        return (clock.now() - timedelta(hours=hours)).isoformat()
+
+    context = {"shopId": 1, "visitorId": "v1"}
+    events = [
+        {"type": "LOGIN", "context": {**context, "occurredAt": at(5)}, "userId": "kim"},
+        {"type": "PRODUCT_VIEW", "context": {**context, "occurredAt": at(5)},
+         "categoryId": "shoes", "productId": "p1"},
+        {"type": "CATEGORY_VIEW", "context": {**context, "occurredAt": at(3)},
+         "categoryId": "bags"},
+        {"type": "PRODUCT_VIEW", "context": {**context, "occurredAt": at(1)},
+         "categoryId": "hats", "productId": "p2"},
+    ]
+    await api.data("mutation($e: [TrackInput!]!) { importEvents(shopId: 1, events: $e) "
+                   "{ sessionId } }", {"e": events}, key=key)
+    assert await tick(platform) == 3
+    fired = await listed(api, key, BROWSE, CATEGORY)
+    assert sorted((t["type"], t["categoryId"]) for t in fired) == [
+        (BROWSE, "hats"), (BROWSE, "shoes"), (CATEGORY, "bags")]
+
+
+async def test_rules_choose_by_category_and_each_fires_its_own_trigger(
+    api: Api, key: str, platform: Platform, clock: FakeClock
+) -> None:
+    socks = await create_rule(api, key, type=BROWSE, title="Socks", match=["socks"],
+                              delaySeconds=QUIET * 2)
+    soon = await create_rule(api, key, type=BROWSE, delaySeconds=QUIET // 2)
+    await update_rule(api, key, default_id(BROWSE), type=BROWSE, enabled=False)
+    await login(api, "v1", "lea")
+    session = (await view(api, "v1", "sock-1", category="socks"))["sessionId"]
+    await login(api, "v2", "max")
+    await view(api, "v2", "shoe-1")
+    clock.advance(seconds=QUIET // 2)
+    assert await tick(platform) == 2  # `soon`, for both
+    clock.advance(seconds=QUIET)
+    assert await tick(platform) == 0
+    clock.advance(seconds=QUIET // 2)
+    assert await tick(platform) == 1  # `socks`, only for the socks session
+    fired = await listed(api, key, BROWSE)
+    assert [(t["ruleId"], t["userId"]) for t in fired][-1] == (socks["ruleId"], "lea")
+    assert sorted((t["ruleId"], t["userId"]) for t in fired[:2]) == [
+        (soon["ruleId"], "lea"), (soon["ruleId"], "max")]
+    assert fired[-1]["triggerId"] == f"1:{session}:{socks['ruleId']}"
+    clock.advance(hours=3)
+    assert await tick(platform) == 0
+
+
+async def test_a_cap_keeps_a_customer_to_one_trigger_of_the_rule_in_its_window(
+    api: Api, key: str, platform: Platform, clock: FakeClock
+) -> None:
+    await update_rule(api, key, default_id(BROWSE), type=BROWSE, capSeconds=3600)
+    await login(api, "v1", "ned")
+    sessions = []
+    for _ in range(3):  # three sessions, each abandoned, 31 minutes apart
+        sessions.append((await view(api, "v1", "p1"))["sessionId"])
+        clock.advance(seconds=QUIET)
+        await tick(platform)
+        clock.advance(seconds=1800)
+    # The first fired at 1 min, the second (at 32 min) within the hour, the third (at
+    # 63 min) after it.
+    fired = await listed(api, key, BROWSE)
+    assert [t["triggerId"] for t in fired] == [
+        f"1:{sessions[0]}:{default_id(BROWSE)}", f"1:{sessions[2]}:{default_id(BROWSE)}"]
