@@ -113,7 +113,7 @@ async def _merge_carts(
     owner = {"shopId": shop.shop_id, "owner": owner_of(user_id, visitor_id),
              "userId": user_id, "visitorId": visitor_id}
     merged = carts.merged(anonymous, docs.get(mine_id), owner,
-                          shop.settings.abandoned_cart_delay_seconds)
+                          (await platform.rules.for_shop(shop)).cart_delay())
     await storage.carts.bulk_write(
         [ReplaceOne({"_id": mine_id}, merged, upsert=True), DeleteOne({"_id": anon_id})],
         ordered=True,

@@ -6,13 +6,16 @@ called as the worker would; what fired is read back through `Query.triggers`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from app.abandonment_worker import fire_due_sessions
-from app.clock import FakeClock
+from app import tracking
+from app.abandonment_worker import due_query, fire_due_sessions
+from app.clock import FakeClock, to_ms
+from app.events import Context, EventInput, EventType
 from app.platform import Platform
 from tests.conftest import Api
 from tests.rule_helpers import (
@@ -291,3 +294,87 @@ async def test_a_cap_keeps_a_customer_to_one_trigger_of_the_rule_in_its_window(
     fired = await listed(api, key, BROWSE)
     assert [t["triggerId"] for t in fired] == [
         f"1:{sessions[0]}:{default_id(BROWSE)}", f"1:{sessions[2]}:{default_id(BROWSE)}"]
+
+
+def browsing(visitor: str, user: str, at: datetime | None) -> list[EventInput]:
+    """A customer's session that views one product: a batch as the tracker sends it."""
+    def context() -> Context:
+        return Context(shop_id=1, visitor_id=visitor, occurred_at=at)
+
+    return [EventInput(type=EventType.LOGIN, context=context(), user_id=user),
+            EventInput(type=EventType.PRODUCT_VIEW, context=context(), category_id="shoes",
+                       product_id=f"p-{user}")]
+
+
+async def abandon(platform: Platform, prefix: str, count: int,
+                  at: datetime | None = None) -> None:
+    """`count` customers browse, at `at` (default: now), each in a session of its own."""
+    await asyncio.gather(*(tracking.track(platform, browsing(f"{prefix}{n}", f"{prefix}u{n}", at))
+                           for n in range(count)))
+
+
+async def tick_cost(platform: Platform) -> tuple[int, int]:
+    await platform.rules.for_shop(await platform.shops.require(1))  # cached for seconds
+    platform.storage.trips.reset()
+    fired = await tick(platform)
+    return fired, platform.storage.trips.total
+
+
+async def test_the_worker_finds_due_sessions_by_index_at_a_cost_independent_of_sessions_kept(
+    api: Api, key: str, platform: Platform, clock: FakeClock
+) -> None:
+    costs = []
+    for kept in (10, 1000):
+        await abandon(platform, f"kept{kept}-", kept)  # open, not due yet
+        await abandon(platform, f"due{kept}-", 5, at=clock.now() - timedelta(seconds=QUIET))
+        fired, trips = await tick_cost(platform)
+        idle = await tick_cost(platform)
+        assert (fired, idle[0]) == (5, 0)
+        costs.append((trips, idle[1]))
+    assert costs[0] == costs[1], f"round trips per tick grew with sessions kept: {costs}"
+    # Due: find, read interests, store the triggers, settle, then find closed ones (none).
+    assert costs[0] == (5, 2)
+    query = due_query(to_ms(clock.now()))
+    assert await platform.storage.visitors.count_documents(query) == 0
+    if platform.storage.real_mongodb:
+        for collection in (platform.storage.visitors, platform.storage.sessions):
+            plan = await collection.raw.find(query).explain()
+            assert "abandonment_due" in str(plan["queryPlanner"]["winningPlan"])
+
+
+async def test_two_processes_fire_each_due_session_exactly_once(
+    api: Api, key: str, platform: Platform, clock: FakeClock
+) -> None:
+    other = await Platform.start(platform.settings, clock=clock, storage=platform.storage)
+    try:
+        await abandon(platform, "v", 200)
+        clock.advance(seconds=QUIET)
+        fired = await asyncio.gather(tick(platform), tick(other), tick(platform), tick(other))
+        assert sum(fired) == 200
+        assert await asyncio.gather(tick(platform), tick(other)) == [0, 0]
+    finally:
+        await other.stop()
+    stored = await listed(api, key, BROWSE)
+    assert sorted(t["userId"] for t in stored) == sorted(f"vu{n}" for n in range(200))
+
+
+async def test_a_crash_between_storing_and_settling_does_not_fire_twice(
+    api: Api, key: str, platform: Platform, clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await abandon(platform, "v", 3)
+    clock.advance(seconds=QUIET)
+
+    async def crash(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the process died here")
+
+    with monkeypatch.context() as patch:
+        # The tick's only bulk write to the visitors is the one settling the sessions.
+        patch.setattr(type(platform.storage.visitors.raw), "bulk_write", crash)
+        with pytest.raises(ConnectionError):
+            await tick(platform)
+    assert len(await listed(api, key, BROWSE)) == 3  # stored
+    assert await tick(platform) == 0  # found again, but fired already
+    assert await platform.storage.visitors.count_documents(
+        due_query(to_ms(clock.now()))) == 0
+    assert len(await listed(api, key, BROWSE)) == 3
