@@ -13,12 +13,12 @@ Where the state lives, so that the hot path pays no extra round trip:
 - a session that closes while still watched: moved onto its session document by
   the write that closes it (app/sessions.py `write`), which happens anyway.
 
-Fields (on both): wP product ids viewed (at most MAX_PRODUCTS), wC category view
-counts by category (`{id, n, t}` under an escaped key, at most MAX_CATEGORIES),
-wCk the number of categories in wC, wPv / wCv product / category views, wX a cart
-add or checkout happened, wDueMs. Session documents also get wLastMs.
-A product view counts for its category too: the browse trigger's category is
-the one most viewed, product pages included.
+Fields (on both): wP the products viewed, wC the categories viewed (a product
+view counts for its category too), each in viewing order and cut to its last
+MAX_VIEWS entries, wX a cart add or checkout happened, and wDueMs; session
+documents also get wLastMs. The trigger's category is the one most viewed among
+those (the latest viewed on a tie), counted when it fires: plain lists keep the
+write to one update stage, cheap on MongoDB and on the embedded store alike.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.carts import item_key
 from app.clock import to_ms
 from app.events import EventType
 from app.rules import RuleSet
@@ -35,9 +34,8 @@ from app.triggers import ABANDONED_BROWSE, ABANDONED_CATEGORY
 if TYPE_CHECKING:
     from app.tracking import Item
 
-MAX_PRODUCTS = 50
-MAX_CATEGORIES = 50
-WATCHED = ("wP", "wC", "wCk", "wPv", "wCv", "wX", "wDueMs")
+MAX_VIEWS = 20  # the last product and category views a session keeps
+WATCHED = ("wP", "wC", "wX", "wDueMs")
 
 
 @dataclass(frozen=True)
@@ -92,44 +90,31 @@ class Seen:
     """What a session viewed so far."""
 
     products: list[str] = field(default_factory=list)
-    categories: dict[str, dict[str, Any]] = field(default_factory=dict)
-    product_views: int = 0
-    category_views: int = 0
+    categories: list[str] = field(default_factory=list)
     blocked: bool = False
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any] | None) -> Seen:
         doc = doc or {}
-        categories = {k: dict(v) for k, v in (doc.get("wC") or {}).items()}
-        return cls(list(doc.get("wP") or []), categories, doc.get("wPv") or 0,
-                   doc.get("wCv") or 0, bool(doc.get("wX")))
+        return cls(list(doc.get("wP") or []), list(doc.get("wC") or []), bool(doc.get("wX")))
 
     def add(self, marks: list[Mark]) -> Seen:
         for m in marks:
             self.blocked = self.blocked or m.blocks
             if m.product_id:
-                self.product_views += 1
-                if m.product_id not in self.products and len(self.products) < MAX_PRODUCTS:
-                    self.products.append(m.product_id)
-            elif m.category_view:
-                self.category_views += 1
+                self.products.append(m.product_id)
             if m.category_id:
-                key = item_key(m.category_id)
-                entry = self.categories.get(key)
-                if entry is None and len(self.categories) < MAX_CATEGORIES:
-                    entry = self.categories[key] = {"id": m.category_id, "n": 0, "t": 0}
-                if entry is not None:
-                    entry["n"] += 1
-                    entry["t"] = max(entry["t"], m.at_ms)
+                self.categories.append(m.category_id)
+        del self.products[:-MAX_VIEWS], self.categories[:-MAX_VIEWS]
         return self
 
     def kind(self) -> str | None:
         """Which abandonment this session could be, if any."""
         if self.blocked:
             return None
-        if self.product_views:
+        if self.products:
             return ABANDONED_BROWSE
-        return ABANDONED_CATEGORY if self.category_views else None
+        return ABANDONED_CATEGORY if self.categories else None
 
     def due_ms(self, last_ms: int, delays: Delays) -> int | None:
         kind = self.kind()
@@ -138,17 +123,22 @@ class Seen:
         delay = delays.browse if kind == ABANDONED_BROWSE else delays.category
         return None if delay is None else last_ms + delay * 1000
 
+    def distinct_products(self) -> list[str]:
+        """The products viewed, each once, in the order first viewed."""
+        return list(dict.fromkeys(self.products))
+
     def top_category(self) -> str | None:
         """The category viewed most; the latest viewed on a tie."""
-        if not self.categories:
-            return None
-        best = max(self.categories.values(), key=lambda c: (c["n"], c["t"]))
-        return str(best["id"])
+        counts: dict[str, int] = {}
+        latest: dict[str, int] = {}
+        for position, category in enumerate(self.categories):
+            counts[category] = counts.get(category, 0) + 1
+            latest[category] = position
+        return max(counts, key=lambda c: (counts[c], latest[c]), default=None)
 
     def fields(self, last_ms: int, delays: Delays) -> dict[str, Any]:
         """The state as stored on a closed session's document."""
-        return {"wP": self.products, "wC": self.categories, "wCk": len(self.categories),
-                "wPv": self.product_views, "wCv": self.category_views, "wX": self.blocked,
+        return {"wP": self.products, "wC": self.categories, "wX": self.blocked,
                 "wDueMs": self.due_ms(last_ms, delays), "wLastMs": last_ms}
 
 
@@ -183,35 +173,34 @@ def visitor_fields(marks: list[Mark], continues: Any, last_expr: Any,
     """The current session's state, for the visitor update's main stage.
 
     `continues` is an expression (or False): whether the batch continues the stored
-    session; `last_expr` the session's last event (ms) after the batch.
+    session; `last_expr` the session's last event (ms) after the batch. Every field
+    is computed from the stored document as it was before the stage.
     """
     batch = Seen().add(marks)
 
     def either(stored: Any, fresh: Any) -> Any:
         return fresh if continues is False else {"$cond": [continues, stored, fresh]}
 
-    product_views = either({"$add": [_stored("wPv", 0), batch.product_views]},
-                           batch.product_views)
-    category_views = either({"$add": [_stored("wCv", 0), batch.category_views]},
-                            batch.category_views)
+    def appended(name: str, values: list[str]) -> Any:
+        if not values:
+            return either(_stored(name, []), _lit([]))
+        return either({"$slice": [{"$concatArrays": [_stored(name, []), _lit(values)]},
+                                  -MAX_VIEWS]}, _lit(values))
+
+    def seen_any(name: str, values: list[str]) -> Any:
+        return True if values else either({"$gt": [{"$size": _stored(name, [])}, 0]}, False)
+
     blocked = either({"$or": [_stored("wX", False), batch.blocked]}, batch.blocked)
-    products: Any = _stored("wP", [])
-    if batch.products:
-        products = {"$cond": [{"$lt": [{"$size": products}, MAX_PRODUCTS]},
-                              {"$setUnion": [products, _lit(batch.products)]}, products]}
     return {
-        "wP": either(products, _lit(batch.products)),
-        # Counts are added by the next stage (`category_stage`), which sees these.
-        "wC": either(_stored("wC", {}), _lit({})),
-        "wCk": either(_stored("wCk", 0), 0),
-        "wPv": product_views,
-        "wCv": category_views,
+        "wP": appended("wP", batch.products),
+        "wC": appended("wC", batch.categories),
         "wX": blocked,
-        "wDueMs": _due_expr(product_views, category_views, blocked, last_expr, delays),
+        "wDueMs": _due_expr(seen_any("wP", batch.products), seen_any("wC", batch.categories),
+                            blocked, last_expr, delays),
     }
 
 
-def _due_expr(product_views: Any, category_views: Any, blocked: Any, last_expr: Any,
+def _due_expr(products: Any, categories: Any, blocked: Any, last_expr: Any,
               delays: Delays) -> Any:
     def after(delay: int | None) -> Any:
         return None if delay is None else {"$add": [last_expr, delay * 1000]}
@@ -219,30 +208,4 @@ def _due_expr(product_views: Any, category_views: Any, blocked: Any, last_expr: 
     if delays.browse is None and delays.category is None:
         return None
     return {"$cond": [blocked, None, {"$cond": [
-        {"$gt": [product_views, 0]}, after(delays.browse),
-        {"$cond": [{"$gt": [category_views, 0]}, after(delays.category), None]}]}]}
-
-
-def category_stage(marks: list[Mark]) -> dict[str, Any] | None:
-    """A stage adding the batch's category views to `wC` (None when it has none).
-
-    Each category's entry is set by its escaped key; a category not counted yet is
-    added only while fewer than MAX_CATEGORIES are (`$$REMOVE` leaves it out).
-    """
-    batch = Seen().add(marks).categories
-    if not batch:
-        return None
-    room = {"$lt": [_stored("wCk", 0), MAX_CATEGORIES]}
-    fields: dict[str, Any] = {}
-    added = []
-    for key, entry in batch.items():
-        count = {"$ifNull": [f"$wC.{key}.n", 0]}
-        known = {"$gt": [count, 0]}
-        fields[f"wC.{key}"] = {"$cond": [{"$or": [known, room]}, {
-            "id": _lit(entry["id"]),
-            "n": {"$add": [count, entry["n"]]},
-            "t": {"$max": [{"$ifNull": [f"$wC.{key}.t", 0]}, entry["t"]]},
-        }, "$$REMOVE"]}
-        added.append({"$cond": [known, 0, {"$cond": [room, 1, 0]}]})
-    fields["wCk"] = {"$add": [_stored("wCk", 0), *added]}
-    return {"$set": fields}
+        products, after(delays.browse), {"$cond": [categories, after(delays.category), None]}]}]}

@@ -133,7 +133,8 @@ async def _interests(platform: Platform, plans: list[_Plan]) -> dict[str, dict[s
     for plan in plans:
         shop_id, user_id = plan.doc["shopId"], plan.doc["userId"]
         wanted.setdefault(shop_id, []).extend(
-            interest_key(shop_id, user_id, interests.PRODUCT, p) for p in plan.seen.products)
+            interest_key(shop_id, user_id, interests.PRODUCT, p)
+            for p in plan.seen.distinct_products())
     found: dict[str, dict[str, Any]] = {}
     for shop_id, ids in wanted.items():
         for doc in await platform.storage.interests.find(
@@ -148,7 +149,7 @@ def _products(plan: _Plan, now: datetime, found: dict[str, dict[str, Any]]
     shop_id, user_id = plan.doc["shopId"], plan.doc["userId"]
     viewed_last = from_ms(plan.doc.get("wLastMs") or plan.doc.get("sLastMs") or 0)
     out = []
-    for product_id in plan.seen.products:
+    for product_id in plan.seen.distinct_products():
         doc = found.get(interest_key(shop_id, user_id, interests.PRODUCT, product_id))
         if doc is None:  # its interest is being written right now: it counts for nothing yet
             doc = {"lastInteractionAt": viewed_last}

@@ -177,9 +177,6 @@ def visitor_update(
         marks = watch.marks if single else watch.marks[last.first:]
         fields.update(abandonment.visitor_fields(
             marks, "$_continues" if single else False, session["sLastMs"], watch.delays))
-        counting = abandonment.category_stage(marks)
-        if counting is not None:
-            stages.insert(2, counting)
     return stages
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import carts, ingest, report, roundtrips, size, triggers
+from bench import carts, ingest, report, roundtrips, sessions, size, triggers
 from bench.common import ROOT, Row, load_average, machine
 
 
@@ -69,11 +69,13 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
     results["carts"] = asyncio.run(carts.measure(p.carts_kept, p.carts_due, p.carts_runs))
     log("5. tracker size")
     results["size"] = size.measure()
+    log(f"6. abandoned sessions ({p.carts_kept:,} open, {p.carts_due:,} due)")
+    results["sessions"] = asyncio.run(sessions.measure(p.carts_kept, p.carts_due, p.carts_runs))
 
     rows = (report.ingestion_rows(results["ingest"]) + report.roundtrip_rows(rt)
             + report.trigger_rows(results["triggers"]) + report.cart_rows(results["carts"])
-            + report.size_rows(results["size"]))
-    extra = [roundtrip_matrix(rt)]
+            + report.size_rows(results["size"]) + report.session_rows(results["sessions"]))
+    extra = [roundtrip_matrix(rt), report.session_query(results["sessions"])]
     if p.profile:
         log("profiles (py-spy) of what missed")
         try:
