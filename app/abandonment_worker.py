@@ -90,8 +90,9 @@ async def _fire_batch(platform: Platform, source: Source, limit: int) -> tuple[i
         .to_list(limit)
     if not due:
         return 0, 0
-    rulesets = await _rulesets(platform, {doc["shopId"] for doc in due})
-    plans = [_plan(doc, source, to_ms(now), rulesets.get(doc["shopId"])) for doc in due]
+    shops = await _shops(platform, {doc["shopId"] for doc in due})
+    rulesets = {shop_id: ruleset for shop_id, (ruleset, _) in shops.items()}
+    plans = [_plan(doc, source, to_ms(now), *shops.get(doc["shopId"], (None, 0))) for doc in due]
     browsing = [p for p in plans if p.firing and p.kind == triggers.ABANDONED_BROWSE]
     found = await _interests(platform, browsing)
     fired = [doc for plan in plans for doc in _triggers(plan, source, now, found)]
@@ -102,16 +103,25 @@ async def _fire_batch(platform: Platform, source: Source, limit: int) -> tuple[i
     return len(due), len(fresh)
 
 
-async def _rulesets(platform: Platform, shop_ids: set[int]) -> dict[int, RuleSet]:
+async def _shops(platform: Platform, shop_ids: set[int]) -> dict[int, tuple[RuleSet, int]]:
+    """Each shop's rules, and how long (ms) an anonymous history is kept there."""
     out = {}
     for shop_id in shop_ids:
         shop = await platform.shops.get(shop_id)
         if shop is not None:
-            out[shop_id] = await platform.rules.for_shop(shop)
+            out[shop_id] = (await platform.rules.for_shop(shop),
+                            shop.settings.anonymous_history_days * 86_400_000)
     return out
 
 
-def _plan(doc: dict[str, Any], source: Source, now_ms: int, ruleset: RuleSet | None) -> _Plan:
+def _plan(doc: dict[str, Any], source: Source, now_ms: int, ruleset: RuleSet | None,
+          history_ms: int) -> _Plan:
+    """The rules a due session fires now, and when it is due next.
+
+    A rule that fell due longer ago than the shop keeps anonymous history does not
+    fire: only an anonymous session identified that late is so old, and its events
+    are past filing.
+    """
     seen = Seen.from_doc(doc)
     plan = _Plan(doc, seen, seen.kind(), category_id=seen.top_category())
     last_ms = doc.get(source.last_field)
@@ -121,7 +131,7 @@ def _plan(doc: dict[str, Any], source: Source, now_ms: int, ruleset: RuleSet | N
         at = last_ms + (ruleset.delay_of(rule) or 0) * 1000
         if at > now_ms:
             plan.next_due = at if plan.next_due is None else min(plan.next_due, at)
-        elif rule.accepts(plan.category_id):
+        elif rule.accepts(plan.category_id) and at >= now_ms - history_ms:
             plan.firing.append(rule)
     return plan
 

@@ -7,7 +7,7 @@ called as the worker would; what fired is read back through `Query.triggers`.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -378,3 +378,45 @@ async def test_a_crash_between_storing_and_settling_does_not_fire_twice(
     assert await platform.storage.visitors.count_documents(
         due_query(to_ms(clock.now()))) == 0
     assert len(await listed(api, key, BROWSE)) == 3
+
+
+async def test_the_readme_example(
+    api: Api, shop: dict[str, Any], platform: Platform, clock: FakeClock
+) -> None:
+    key = shop["key"]
+    rule = await create_rule(api, key, type=BROWSE, title="Shoes, 1 h", match=["shoes"],
+                             delaySeconds=3600, capSeconds=604800)
+    clock.set(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
+    session = (await login(api, "b7Kq2", "alice"))["sessionId"]
+    assert session == "b7Kq2.1772359200000"
+    for minute, product, category in ((1, "sku-1", "shoes"), (2, "sku-7", "socks"),
+                                      (3, "sku-2", "shoes"), (4, "sku-2", "shoes")):
+        clock.set(datetime(2026, 3, 1, 10, minute, tzinfo=UTC))
+        await view(api, "b7Kq2", product, category)
+    clock.set(datetime(2026, 3, 1, 10, 34, tzinfo=UTC))
+    assert await tick(platform) == 1
+    clock.set(datetime(2026, 3, 1, 11, 3, 59, tzinfo=UTC))
+    assert await tick(platform) == 0
+    clock.set(datetime(2026, 3, 1, 11, 4, tzinfo=UTC))
+    assert await tick(platform) == 1
+    default, mine = await listed(api, key, BROWSE)
+    assert default["ruleId"] == default_id(BROWSE)
+    assert mine["triggerId"] == f"1:b7Kq2.1772359200000:{rule['ruleId']}"
+    assert (mine["userId"], mine["visitorId"], mine["categoryId"]) == ("alice", "b7Kq2", "shoes")
+    assert [(p["productId"], p["categoryId"], round(p["score"], 1), p["views"])
+            for p in mine["products"]] == [
+        ("sku-2", "shoes", 4.0, 2), ("sku-7", "socks", 2.0, 1), ("sku-1", "shoes", 2.0, 1)]
+
+
+async def test_sessions_past_the_anonymous_history_do_not_fire_at_identification(
+    api: Api, key: str, platform: Platform, clock: FakeClock
+) -> None:
+    await view(api, "anon", "p1")  # day 0: not filed at a login on day 61
+    clock.advance(days=30)
+    recent = (await view(api, "anon", "p2"))["sessionId"]
+    clock.advance(days=31)
+    await login(api, "anon", "olga")
+    assert await tick(platform) == 1
+    [fired] = await listed(api, key, BROWSE)
+    assert fired["triggerId"] == f"1:{recent}:{default_id(BROWSE)}"
+    assert [p["productId"] for p in fired["products"]] == ["p2"]
