@@ -1,8 +1,10 @@
 """Triggers: what they are, how they are named, and how they travel on the broker.
 
-Each trigger's `_id` is deterministic (the event that fired it, or the cart and
-its version for an abandoned cart), so a second insert of the same trigger, by
-a retry or by another server process, is a duplicate and not a second trigger.
+Each trigger's `_id` is deterministic (the event that fired it, the cart and its
+version for an abandoned cart, the session for an abandoned browse or category
+view; with the rule that fired it, app/rules.py), so a second insert of the same
+trigger, by a retry or by another server process, is a duplicate and not a
+second trigger.
 The outbox (app/outbox.py) stores and publishes them; the feed (app/feed.py)
 pages through the log and follows it live.
 
