@@ -73,7 +73,8 @@ async def _fire_batch(platform: Platform, limit: int) -> tuple[int, int]:
     for cart in due:
         found, update = _settled(cart, now, rulesets.get(cart["shopId"]))
         fired += found
-        settle.append(UpdateOne({"_id": cart["_id"], "version": cart.get("version", 0)},
+        settle.append(UpdateOne({"_id": cart["_id"], "shopId": cart["shopId"],
+                                 "version": cart.get("version", 0)},
                                 {"$set": update}))
     admitted = await caps.admit(storage, fired,
                                 lambda doc: rulesets[doc["shopId"]].cap_of(doc["ruleId"]))

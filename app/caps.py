@@ -60,6 +60,7 @@ def _claim(doc: dict[str, Any], seconds: int) -> UpdateOne:
     return UpdateOne(
         {"_id": cap_key(doc["shopId"], doc["ruleId"], owner), "shopId": doc["shopId"],
          "$or": [{"until": {"$lte": at}}, {"triggerId": doc["_id"]}]},
-        {"$set": {"until": at + timedelta(seconds=seconds), "triggerId": doc["_id"]}},
+        {"$set": {"until": at + timedelta(seconds=seconds), "triggerId": doc["_id"],
+                  "userId": doc.get("userId")}},  # erased with the customer (forgetCustomer)
         upsert=True,
     )

@@ -41,7 +41,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     # Trigger rules: one document per shop, read by `_id` (app/rule_store.py).
     "triggerRules": [],
     # Rule caps (app/caps.py): a claim that ran out means nothing, so MongoDB may drop it.
-    "triggerCaps": [IndexModel([("until", ASCENDING)], expireAfterSeconds=0, name="caps_ttl")],
+    "triggerCaps": [IndexModel([("until", ASCENDING)], expireAfterSeconds=0, name="caps_ttl"),
+                    IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)])],
 }
 # Abandoned browse and category view (app/abandonment.py): the sessions that fall due, on
 # the visitor (its current session) and on closed sessions; only identified ones are indexed.

@@ -60,26 +60,39 @@ class Settings:
                 raise SystemExit("TRACKER_SECRET is required with a real MongoDB")
             secret = secrets.token_urlsafe(32)
             generated.append("secret")
-        return cls(
-            host=env.get("TRACKER_HOST") or "127.0.0.1",
-            port=int(env.get("TRACKER_PORT") or 8000),
-            mongodb_url=mongodb_url,
-            mongodb_db=env.get("TRACKER_MONGODB_DB") or "tracker",
-            redis_url=env.get("TRACKER_REDIS_URL") or "memory://",
-            admin_key=admin_key,
-            secret=secret,
-            demo_shop=_bool(env.get("TRACKER_DEMO_SHOP"), embedded),
-            graphiql=_bool(env.get("TRACKER_GRAPHIQL"), embedded),
-            introspection=_bool(env.get("TRACKER_INTROSPECTION"), embedded),
-            rate_tracker_per_ip=float(env.get("TRACKER_RATE_PER_IP") or 200),
-            burst_tracker_per_ip=int(env.get("TRACKER_BURST_PER_IP") or 400),
-            rate_tracker_per_visitor=float(env.get("TRACKER_RATE_PER_VISITOR") or 20),
-            burst_tracker_per_visitor=int(env.get("TRACKER_BURST_PER_VISITOR") or 100),
-            rate_api_per_key=float(env.get("TRACKER_RATE_PER_KEY") or 500),
-            burst_api_per_key=int(env.get("TRACKER_BURST_PER_KEY") or 1000),
-            ws_init_timeout_seconds=float(env.get("TRACKER_WS_INIT_TIMEOUT") or 10),
-            generated=tuple(generated),
-        )
+        values: dict[str, object] = {
+            "mongodb_url": mongodb_url, "admin_key": admin_key, "secret": secret,
+            "generated": tuple(generated),
+            # What is on by default in embedded mode only:
+            "demo_shop": embedded, "graphiql": embedded, "introspection": embedded,
+        }
+        defaults = cls(**values)  # type: ignore[arg-type]
+        for name, var in ENV_NAMES.items():
+            default = getattr(defaults, name)
+            given = env.get(var)
+            if given:
+                values[name] = _bool(given, default) if isinstance(default, bool) \
+                    else type(default)(given)
+        return cls(**values)  # type: ignore[arg-type]
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)
+
+
+# The environment variable of each setting; the defaults are the fields' own.
+ENV_NAMES = {
+    "host": "TRACKER_HOST",
+    "port": "TRACKER_PORT",
+    "mongodb_db": "TRACKER_MONGODB_DB",
+    "redis_url": "TRACKER_REDIS_URL",
+    "demo_shop": "TRACKER_DEMO_SHOP",
+    "graphiql": "TRACKER_GRAPHIQL",
+    "introspection": "TRACKER_INTROSPECTION",
+    "rate_tracker_per_ip": "TRACKER_RATE_PER_IP",
+    "burst_tracker_per_ip": "TRACKER_BURST_PER_IP",
+    "rate_tracker_per_visitor": "TRACKER_RATE_PER_VISITOR",
+    "burst_tracker_per_visitor": "TRACKER_BURST_PER_VISITOR",
+    "rate_api_per_key": "TRACKER_RATE_PER_KEY",
+    "burst_api_per_key": "TRACKER_BURST_PER_KEY",
+    "ws_init_timeout_seconds": "TRACKER_WS_INIT_TIMEOUT",
+}

@@ -29,11 +29,8 @@ class TrackContext:
     )
 
     def to_domain(self) -> Context:
-        return Context(
-            shop_id=self.shop_id, visitor_id=self.visitor_id, source_id=self.source_id,
-            event_id=self.event_id, occurred_at=self.occurred_at, sent_at=self.sent_at,
-            url=self.url, referrer=self.referrer, identity_token=self.identity_token,
-        )
+        return Context(**{f.python_name: getattr(self, f.python_name)
+                          for f in self.__strawberry_definition__.fields})  # type: ignore[attr-defined]
 
 
 @strawberry.input
@@ -52,12 +49,9 @@ class TrackInput:
     properties: JSON | None = None
 
     def to_domain(self) -> EventInput:
-        return EventInput(
-            type=self.type, context=self.context.to_domain(), category_id=self.category_id,
-            product_id=self.product_id, page_name=self.page_name, user_id=self.user_id,
-            user_hash=self.user_hash, quantity=self.quantity, price=self.price,
-            order_id=self.order_id, event_name=self.event_name, properties=self.properties,
-        )
+        fields = {f.python_name: getattr(self, f.python_name)
+                  for f in self.__strawberry_definition__.fields}  # type: ignore[attr-defined]
+        return EventInput(**{**fields, "context": self.context.to_domain()})
 
 
 @strawberry.input

@@ -420,3 +420,22 @@ async def test_sessions_past_the_anonymous_history_do_not_fire_at_identification
     [fired] = await listed(api, key, BROWSE)
     assert fired["triggerId"] == f"1:{recent}:{default_id(BROWSE)}"
     assert [p["productId"] for p in fired["products"]] == ["p2"]
+
+
+async def test_a_forgotten_customer_leaves_no_session_to_fire_and_no_cap(
+    api: Api, key: str, platform: Platform, clock: FakeClock
+) -> None:
+    await update_rule(api, key, default_id(BROWSE), type=BROWSE, capSeconds=86400)
+    await login(api, "v1", "pat")
+    await view(api, "v1", "p1")
+    clock.advance(seconds=QUIET)
+    assert await tick(platform) == 1
+    await view(api, "v1", "p2")  # a second session's worth, waiting
+    assert await platform.storage.triggerCaps.count_documents({"userId": "pat"}) == 1
+    forgotten = await api.data('mutation { forgetCustomer(shopId: 1, userId: "pat") }', key=key)
+    assert forgotten["forgetCustomer"] is True
+    clock.advance(hours=3)
+    assert await tick(platform) == 0
+    assert await platform.storage.triggerCaps.count_documents({}) == 0
+    visitor = await platform.storage.visitors.find_one({"_id": "1:v1"})
+    assert not {"wP", "wC", "wX", "wDueMs"} & set(visitor)

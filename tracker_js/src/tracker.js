@@ -185,7 +185,7 @@
       visitorId: visitor(),
       eventId: rid(20),
       occurredAt: new Date(t).toISOString(),
-      url: location.href.slice(0, 2048), // the server refuses longer ones
+      url: location.href.slice(0, 2048), // the server keeps 2,048 characters at most
       referrer: d.referrer.slice(0, 2048) || null,
     }
     if (token) ev.context.identityToken = token
