@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.clock import to_ms
 from app.events import EventType
 from app.rules import RuleSet
 from app.triggers import ABANDONED_BROWSE, ABANDONED_CATEGORY
@@ -42,22 +41,19 @@ WATCHED = ("wP", "wC", "wX", "wDueMs")
 class Mark:
     """What one tracked event tells about its session."""
 
-    at_ms: int
     product_id: str | None = None  # a product view
     category_id: str | None = None  # a category view, or a product view's category
-    category_view: bool = False
     blocks: bool = False  # a cart add or a checkout: no abandoned browse or category
 
 
-def mark(event_type: EventType, product_id: str | None, category_id: str | None,
-         at_ms: int) -> Mark:
+def mark(event_type: EventType, product_id: str | None, category_id: str | None) -> Mark:
     if event_type == EventType.PRODUCT_VIEW:
-        return Mark(at_ms, product_id, category_id)
+        return Mark(product_id, category_id)
     if event_type == EventType.CATEGORY_VIEW:
-        return Mark(at_ms, None, category_id, category_view=True)
+        return Mark(None, category_id)
     if event_type in (EventType.CART_ADD, EventType.CHECKOUT):
-        return Mark(at_ms, blocks=True)
-    return Mark(at_ms)
+        return Mark(blocks=True)
+    return Mark()
 
 
 @dataclass(frozen=True)
@@ -81,8 +77,8 @@ class Watch:
 
     @classmethod
     def of(cls, items: list[Item], ruleset: RuleSet) -> Watch:
-        return cls([mark(i.event.type, i.event.product_id, i.event.category_id, to_ms(i.at))
-                    for i in items], Delays.of(ruleset))
+        return cls([mark(i.event.type, i.event.product_id, i.event.category_id) for i in items],
+                   Delays.of(ruleset))
 
 
 @dataclass

@@ -46,10 +46,9 @@ def session_docs(now: datetime, kept: int, due: int, tick: float
         last_ms = due_ms - DELAYS.browse * 1000
         user, visitor = f"cust{i}", f"v{i}"
         products = [f"p{(i + j) % 500}" for j in range(1 + i % 3)]
-        marks = [mark(EventType.PRODUCT_VIEW, p, f"c{int(p[1:]) % 20}", last_ms - k * 1000)
-                 for k, p in enumerate(products)]
+        marks = [mark(EventType.PRODUCT_VIEW, p, f"c{int(p[1:]) % 20}") for p in products]
         if i % 4 == 0:
-            marks.append(mark(EventType.CATEGORY_VIEW, None, "c0", last_ms))
+            marks.append(mark(EventType.CATEGORY_VIEW, None, "c0"))
         seen = Seen().add(marks).fields(last_ms, DELAYS)
         del seen["wLastMs"]
         visitors.append({"_id": visitor_key(1, visitor), "shopId": 1, "visitorId": visitor,

@@ -21,7 +21,7 @@ DELAYS = abandonment.Delays(browse=60, category=120)
 
 def update(hits: list[tuple[EventType, str | None, str | None, int]]) -> list[dict]:
     """The visitor update of a batch (type, product, category, ms), as tracking makes it."""
-    marks = [abandonment.mark(t, p, c, ms) for t, p, c, ms in hits]
+    marks = [abandonment.mark(t, p, c) for t, p, c, _ in hits]
     return sessions.visitor_update(
         shop_id=1, visitor_id="v", hits=[sessions.Hit(ms, False) for *_, ms in hits],
         timeout_ms=1_800_000, session_fields={}, seen_from=T0, seen_to=T0, user_id="u",
@@ -40,7 +40,7 @@ async def test_session_state_is_kept_by_the_visitor_update(storage: Storage) -> 
     expected = abandonment.Seen()
     for batch in batches:
         await storage.visitors.find_one_and_update({"_id": "1:v"}, update(batch), upsert=True)
-        expected.add([abandonment.mark(t, p, c, ms) for t, p, c, ms in batch])
+        expected.add([abandonment.mark(t, p, c) for t, p, c, _ in batch])
         doc = await storage.visitors.find_one({"_id": "1:v"})
         assert (doc["wP"], doc["wC"], doc["wX"]) == (
             expected.products, expected.categories, False)
