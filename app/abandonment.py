@@ -18,7 +18,8 @@ view counts for its category too), each in viewing order and cut to its last
 MAX_VIEWS entries, wX a cart add or checkout happened, and wDueMs; session
 documents also get wLastMs. The trigger's category is the one most viewed among
 those (the latest viewed on a tie), counted when it fires: plain lists keep the
-write to one update stage, cheap on MongoDB and on the embedded store alike.
+update small (the lists in the main stage, `wDueMs` in one short stage after it),
+cheap on MongoDB and on the embedded store alike.
 """
 
 from __future__ import annotations
@@ -164,13 +165,12 @@ def _stored(name: str, empty: Any) -> dict[str, Any]:
     return {"$ifNull": [f"${name}", _lit(empty)]}
 
 
-def visitor_fields(marks: list[Mark], continues: Any, last_expr: Any,
-                   delays: Delays) -> dict[str, Any]:
-    """The current session's state, for the visitor update's main stage.
+def visitor_fields(marks: list[Mark], continues: Any) -> dict[str, Any]:
+    """The current session's views, for the visitor update's main stage.
 
     `continues` is an expression (or False): whether the batch continues the stored
-    session; `last_expr` the session's last event (ms) after the batch. Every field
-    is computed from the stored document as it was before the stage.
+    session. Kept small: the embedded store copies and parses the whole update for
+    every event.
     """
     batch = Seen().add(marks)
 
@@ -179,29 +179,28 @@ def visitor_fields(marks: list[Mark], continues: Any, last_expr: Any,
 
     def appended(name: str, values: list[str]) -> Any:
         if not values:
-            return either(_stored(name, []), _lit([]))
+            return either(f"${name}", [])
         return either({"$slice": [{"$concatArrays": [_stored(name, []), _lit(values)]},
                                   -MAX_VIEWS]}, _lit(values))
 
-    def seen_any(name: str, values: list[str]) -> Any:
-        return True if values else either({"$gt": [{"$size": _stored(name, [])}, 0]}, False)
-
-    blocked = either({"$or": [_stored("wX", False), batch.blocked]}, batch.blocked)
     return {
         "wP": appended("wP", batch.products),
         "wC": appended("wC", batch.categories),
-        "wX": blocked,
-        "wDueMs": _due_expr(seen_any("wP", batch.products), seen_any("wC", batch.categories),
-                            blocked, last_expr, delays),
+        # A cart add or checkout stays for the rest of the session.
+        "wX": True if batch.blocked else either(_stored("wX", False), False),
     }
 
 
-def _due_expr(products: Any, categories: Any, blocked: Any, last_expr: Any,
-              delays: Delays) -> Any:
+def due_stage(delays: Delays) -> dict[str, Any]:
+    """The stage after it: when the session falls due, from what it viewed and its last event."""
     def after(delay: int | None) -> Any:
-        return None if delay is None else {"$add": [last_expr, delay * 1000]}
+        return None if delay is None else {"$add": ["$sLastMs", delay * 1000]}
+
+    def seen(name: str) -> Any:
+        return {"$gt": [{"$size": _stored(name, [])}, 0]}
 
     if delays.browse is None and delays.category is None:
-        return None
-    return {"$cond": [blocked, None, {"$cond": [
-        products, after(delays.browse), {"$cond": [categories, after(delays.category), None]}]}]}
+        return {"$set": {"wDueMs": None}}
+    return {"$set": {"wDueMs": {"$cond": ["$wX", None, {"$cond": [
+        seen("wP"), after(delays.browse), {"$cond": [seen("wC"), after(delays.category), None]}
+    ]}]}}}

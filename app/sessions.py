@@ -171,15 +171,16 @@ def visitor_update(
     }
     if user_id is not None:
         fields["userId"] = _lit(user_id)
+    watching: list[dict[str, Any]] = []
     if watch is not None:  # the current session's abandoned-browse state (app/abandonment.py)
         single = len(segments) == 1
         marks = watch.marks if single else watch.marks[last.first:]
-        fields.update(abandonment.visitor_fields(
-            marks, "$_continues" if single else False, session["sLastMs"], watch.delays))
+        fields.update(abandonment.visitor_fields(marks, "$_continues" if single else False))
+        watching = [abandonment.due_stage(watch.delays)]
     stages: list[dict[str, Any]] = []
     if batch_ids:
         stages = restart_stages(batch_ids)
-    return [*stages, {"$set": {"_continues": continues}}, {"$set": fields},
+    return [*stages, {"$set": {"_continues": continues}}, {"$set": fields}, *watching,
             {"$project": {"_continues": 0, "_again": 0}}]
 
 
