@@ -74,8 +74,8 @@ async def _fire_batch(platform: Platform, limit: int) -> tuple[int, int]:
         update: dict[str, Any] = {"dueAt": None}
         if abandoned:
             update["status"] = carts.ABANDONED
-        settle.append(UpdateOne({"_id": cart["_id"], "version": cart.get("version", 0)},
-                                {"$set": update}))
+        settle.append(UpdateOne({"_id": cart["_id"], "shopId": cart["shopId"],
+                                 "version": cart.get("version", 0)}, {"$set": update}))
     fresh = await platform.outbox.record(fired)
     await storage.carts.bulk_write(settle, ordered=False)
     return len(due), len(fresh)

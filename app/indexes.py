@@ -1,37 +1,49 @@
-"""Every collection and the indexes that serve its query shapes."""
+"""Every collection and the indexes that serve its query shapes.
+
+Each index below names the queries it serves (docs/scaling.md lists every query shape
+with its index; tests/test_query_shapes.py checks that list against the queries a run
+of the product sends, and runs explain() on each against a real MongoDB). Pages sort
+on (field, _id), so their indexes end in `_id`. Lookups by `_id` use the `_id` index.
+"""
 
 from __future__ import annotations
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
+UP, DOWN = ASCENDING, DESCENDING
+
 INDEXES: dict[str, list[IndexModel]] = {
-    "shops": [],
-    "visitors": [IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)])],
-    "customers": [IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)])],
-    "sessions": [
-        IndexModel([("shopId", ASCENDING), ("visitorId", ASCENDING), ("startedAt", DESCENDING)]),
-        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING), ("startedAt", DESCENDING)]),
-        IndexModel([("shopId", ASCENDING), ("startedAt", DESCENDING)]),
+    "shops": [],  # by _id (= the shop id)
+    "counters": [],  # {_id: "shopId", value}: the last automatic shop id
+    "visitors": [
+        IndexModel([("shopId", UP), ("userId", UP)]),  # forgetCustomer unlinks devices
     ],
-    "events": [
-        IndexModel([("shopId", ASCENDING), ("occurredAt", DESCENDING)]),
-        IndexModel([("shopId", ASCENDING), ("visitorId", ASCENDING), ("occurredAt", DESCENDING)]),
-        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING), ("occurredAt", DESCENDING)]),
+    "customers": [
+        IndexModel([("shopId", UP), ("_id", UP)]),  # the customers page
+    ],
+    "sessions": [  # the sessions pages (by visitor, by customer, whole shop), filing
+        IndexModel([("shopId", UP), ("visitorId", UP), ("startedAt", DOWN), ("_id", DOWN)]),
+        IndexModel([("shopId", UP), ("userId", UP), ("startedAt", DOWN), ("_id", DOWN)]),
+        IndexModel([("shopId", UP), ("startedAt", DOWN), ("_id", DOWN)]),
+    ],
+    "events": [  # the events pages; filing a visitor's history; retention; re-stamp
+        IndexModel([("shopId", UP), ("occurredAt", DOWN), ("_id", DOWN)]),
+        IndexModel([("shopId", UP), ("visitorId", UP), ("occurredAt", DOWN), ("_id", DOWN)]),
+        IndexModel([("shopId", UP), ("userId", UP), ("occurredAt", DOWN), ("_id", DOWN)]),
         # Anonymous events carry `expireAt`; filing one under a customer removes it.
-        IndexModel([("expireAt", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
+        IndexModel([("expireAt", UP)], expireAfterSeconds=0, name="retention_ttl"),
     ],
-    "carts": [IndexModel([("dueAt", ASCENDING)], sparse=True)],
+    "carts": [IndexModel([("dueAt", UP)], sparse=True)],  # the abandoned-cart worker
     "orders": [
-        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING), ("completedAt", DESCENDING)])
+        IndexModel([("shopId", UP), ("userId", UP), ("completedAt", DOWN)]),  # Customer.orders
     ],
     "interests": [
-        IndexModel(
-            [("shopId", ASCENDING), ("userId", ASCENDING), ("kind", ASCENDING),
-             ("decayed", DESCENDING)]
-        )
+        IndexModel([("shopId", UP), ("userId", UP), ("kind", UP), ("decayed", DOWN)]),
     ],
     "triggers": [
-        IndexModel([("shopId", ASCENDING), ("sortKey", ASCENDING)]),
-        IndexModel([("published", ASCENDING), ("firedAt", ASCENDING)]),
+        IndexModel([("shopId", UP), ("sortKey", UP)]),  # the log: pages, replay, catch-up
+        IndexModel([("published", UP), ("firedAt", UP)]),  # the outbox sweeper
+        IndexModel([("shopId", UP), ("visitorId", UP), ("firedAt", UP)]),  # filing
+        IndexModel([("shopId", UP), ("userId", UP)]),  # forgetCustomer
     ],
 }

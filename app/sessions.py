@@ -227,12 +227,14 @@ async def write(
     if not opened:
         return
     if previous and not segments[0].continues_stored:
-        ops.append(_close(shop_id, previous.session_id, previous.last_ms, previous.events))
+        ops.append(_close(shop_id, visitor_id, before, previous.session_id, previous.last_ms,
+                          previous.events))
     for seg in segments:
         if seg is segments[-1]:
             break
         if seg.continues_stored:
-            ops.append(_close(shop_id, seg.session_id, seg.last_ms, seg.count))
+            ops.append(_close(shop_id, visitor_id, before, seg.session_id, seg.last_ms,
+                              seg.count))
     for seg in opened:
         head = items[seg.first]
         doc = {
@@ -245,20 +247,34 @@ async def write(
             "landingUrl": head.event.context.url,
             "referrer": head.event.context.referrer,
         }
-        counters = {"lastEventAt": from_ms(seg.last_ms), "eventsCount": seg.count}
         ops.append(UpdateOne(
             {"_id": session_key(shop_id, seg.session_id), "shopId": shop_id},
-            {"$setOnInsert": doc, "$set": counters},
+            {"$setOnInsert": doc, **_counters(seg.last_ms, seg.count)},
             upsert=True,
         ))
     await storage.sessions.bulk_write(ops, ordered=True)
 
 
-def _close(shop_id: int, session_id: str, last_ms: int, events: int) -> UpdateOne:
+def _close(shop_id: int, visitor_id: str, stored: dict[str, Any] | None, session_id: str,
+           last_ms: int, events: int) -> UpdateOne:
+    """The session's final counters; its document is made if its opener has not yet."""
+    head = stored or {}
     return UpdateOne(
         {"_id": session_key(shop_id, session_id), "shopId": shop_id},
-        {"$set": {"lastEventAt": from_ms(last_ms), "eventsCount": events}},
+        {"$setOnInsert": {"sessionId": session_id, "shopId": shop_id, "visitorId": visitor_id,
+                          "userId": head.get("userId"), "sourceId": head.get("sSource"),
+                          "startedAt": from_ms(head.get("sStartMs", last_ms)),
+                          "landingUrl": head.get("sLanding"),
+                          "referrer": head.get("sReferrer")},
+         **_counters(last_ms, events)},
+        upsert=True,
     )
+
+
+def _counters(last_ms: int, events: int) -> dict[str, Any]:
+    """A session's counters only grow: `$max`, so a writer that read them earlier than
+    another (two requests of one visitor at once) cannot take them back."""
+    return {"$max": {"lastEventAt": from_ms(last_ms), "eventsCount": events}}
 
 
 
