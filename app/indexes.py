@@ -30,6 +30,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("shopId", UP), ("occurredAt", DOWN), ("_id", DOWN)]),
         IndexModel([("shopId", UP), ("visitorId", UP), ("occurredAt", DOWN), ("_id", DOWN)]),
         IndexModel([("shopId", UP), ("userId", UP), ("occurredAt", DOWN), ("_id", DOWN)]),
+        IndexModel([("shopId", UP), ("type", UP), ("occurredAt", DOWN), ("_id", DOWN)]),
         # Anonymous events carry `expireAt`; filing one under a customer removes it.
         IndexModel([("expireAt", UP)], expireAfterSeconds=0, name="retention_ttl"),
     ],
@@ -42,8 +43,20 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "triggers": [
         IndexModel([("shopId", UP), ("sortKey", UP)]),  # the log: pages, replay, catch-up
+        IndexModel([("shopId", UP), ("type", UP), ("sortKey", UP)]),  # ... of some types
         IndexModel([("published", UP), ("firedAt", UP)]),  # the outbox sweeper
         IndexModel([("shopId", UP), ("visitorId", UP), ("firedAt", UP)]),  # filing
         IndexModel([("shopId", UP), ("userId", UP)]),  # forgetCustomer
     ],
 }
+
+# How a sharded cluster splits each collection (README "Scaling", docs/scaling.md).
+# Every document's `_id` starts with its shop and every single-document filter names
+# `shopId` and `_id`, so each write goes to one shard and `_id` stays unique.
+SHARD_KEY = {"shopId": 1, "_id": 1}
+UNSHARDED = ("shops", "counters")  # one small document per shop, and one counter
+
+
+def shard_keys() -> dict[str, dict[str, int]]:
+    """The shard key of every sharded collection."""
+    return {name: SHARD_KEY for name in INDEXES if name not in UNSHARDED}

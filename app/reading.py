@@ -67,8 +67,8 @@ async def _page(
             query = {**query, sort_field: {bound: value},
                      "$or": [{sort_field: {op: value}}, {sort_field: value, "_id": {op: doc_id}}]}
     direction = -1 if descending else 1
-    docs = await collection.find(query).sort([(sort_field, direction), ("_id", direction)]) \
-        .limit(first + 1).to_list(first + 1)
+    order = [(sort_field, direction)] + ([("_id", direction)] if sort_field != "_id" else [])
+    docs = await collection.find(query).sort(order).limit(first + 1).to_list(first + 1)
     nodes = docs[:first]
     cursor = encode_cursor(nodes[-1][sort_field], nodes[-1]["_id"]) if nodes else None
     return Page(nodes, len(docs) > first, cursor)

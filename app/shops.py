@@ -252,19 +252,37 @@ class Shops:
             raise BadInput("domain is too long", field="domain")
         entry = {"sourceId": source_id, "name": name, "domain": domain, "active": active}
         default = {"defaultSourceId": source_id} if make_default else {}
-        shops = self.storage.shops
         # Per element, never the whole array: a source added at the same time by another
-        # request (or process, whose cache is older) stays. New: pushed if absent;
-        # else replaced in place.
-        doc = await shops.find_one_and_update(
+        # request (or process, whose cache is older) stays. A new one is pushed if absent.
+        doc = await self.storage.shops.find_one_and_update(
             {"_id": shop_id, "sources.sourceId": {"$ne": source_id}},
             {"$push": {"sources": entry}, **({"$set": default} if default else {})},
             return_document=ReturnDocument.AFTER)
         if doc is None:
-            doc = await shops.find_one_and_update(
-                {"_id": shop_id, "sources.sourceId": source_id},
-                {"$set": {"sources.$": entry, **default}}, return_document=ReturnDocument.AFTER)
+            doc = await self._replace_source(shop_id, entry, default)
         return self._fresh(shop_id, doc)
+
+    async def _replace_source(self, shop_id: int, entry: dict[str, Any],
+                              default: dict[str, Any]) -> dict[str, Any] | None:
+        """Replace a source where it is, conditional on it being there.
+
+        Sources are only ever appended, so a source's place never changes; the cached
+        shop tells it, or a fresh read if the cache predates the source.
+        """
+        for fresh in (False, True):
+            if fresh:
+                self.forget(shop_id)
+            shop = await self.require_existing(shop_id)
+            ids = [s.source_id for s in shop.sources]
+            if entry["sourceId"] not in ids:
+                continue
+            at = f"sources.{ids.index(entry['sourceId'])}"
+            doc = await self.storage.shops.find_one_and_update(
+                {"_id": shop_id, f"{at}.sourceId": entry["sourceId"]},
+                {"$set": {at: entry, **default}}, return_document=ReturnDocument.AFTER)
+            if doc is not None:
+                return doc
+        return None
 
     def _fresh(self, shop_id: int, doc: dict[str, Any] | None) -> Shop:
         """The shop as just written by this process, cached."""
