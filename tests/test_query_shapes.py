@@ -173,3 +173,31 @@ async def test_explain_shows_no_scan_and_no_sort_on_a_real_mongodb(
         if found:
             problems.append(f"{shape}: {found}")
     assert not problems, "\n".join(problems)
+
+
+def test_the_plan_check_finds_scans_and_sorts_in_every_plan_layout() -> None:
+    """The explain() reader above, on the layouts MongoDB answers with (it must be able
+    to fail where no real MongoDB is at hand)."""
+    index = {"stage": "FETCH", "inputStage": {"stage": "IXSCAN", "indexName": "x"}}
+    scan = {"stage": "COLLSCAN"}
+    in_memory = {"stage": "SORT", "inputStage": index}
+    assert plan_problems({"queryPlanner": {"winningPlan": index}}) == []
+    assert plan_problems({"queryPlanner": {"winningPlan": scan,
+                                           "rejectedPlans": [in_memory]}}) == ["COLLSCAN"]
+    assert plan_problems({"queryPlanner": {"winningPlan": {"queryPlan": in_memory}}}) == ["SORT"]
+    merged = {"stage": "SORT_MERGE", "inputStages": [index, index]}
+    assert plan_problems({"queryPlanner": {"winningPlan": merged}}) == []
+    sharded = {"stage": "SHARD_MERGE", "shards": [{"winningPlan": index},
+                                                   {"winningPlan": scan}]}
+    assert plan_problems({"queryPlanner": {"winningPlan": sharded}}) == ["COLLSCAN"]
+
+
+def test_a_shape_without_its_index_is_found() -> None:
+    """The offline check: a page sort the index cannot give, a filter it leaves unbound."""
+    page = Call("events", "find", {"shopId": 1, "userId": "u"}, [("occurredAt", -1), ("_id", -1)])
+    assert served_by(page, INDEXES["events"]) == "shopId_1_userId_1_occurredAt_-1__id_-1"
+    assert served_by(page, INDEXES["events"][:1]) is None  # shopId, occurredAt, _id only
+    unsorted = Call("events", "find", {"shopId": 1}, [("receivedAt", -1)])
+    assert served_by(unsorted, INDEXES["events"]) is None
+    wide = Call("triggers", "delete_many", {"shopId": 1, "userId": "u"})
+    assert served_by(wide, INDEXES["triggers"][:2]) is None  # would scan the whole shop
