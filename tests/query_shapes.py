@@ -59,7 +59,7 @@ def _shape(query: dict[str, Any]) -> str:
     parts = []
     for key in sorted(query):
         if key == "$or":
-            parts.append("$or[" + " | ".join(sorted({_shape(q) for q in query[key]})) + "]")
+            parts.append("$or[" + "; ".join(sorted({_shape(q) for q in query[key]})) + "]")
         else:
             parts.append(f"{key}{_kind(query[key])}")
     return ", ".join(parts)
