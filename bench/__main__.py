@@ -72,7 +72,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
 
     rows = (report.ingestion_rows(results["ingest"]) + report.roundtrip_rows(rt)
             + report.trigger_rows(results["triggers"]) + report.cart_rows(results["carts"])
-            + report.size_rows(results["size"]))
+            + report.size_rows(results["size"])
+            + report.tracker_rows(results["ingest"]["tracker"]))
     extra = [roundtrip_matrix(rt)]
     if p.profile:
         log("profiles (py-spy) of what missed")

@@ -18,6 +18,7 @@ ROW_IDS = (
     "3.1", "3.2",
     "4.1", "4.2", "4.3", "4.4",
     "5.1", "5.2", "5.3", "5.4", "5.5",
+    "17.1", "17.2", "17.3", "17.4", "17.5", "17.6", "17.7", "17.8",
 )
 
 
@@ -202,3 +203,24 @@ def render(rows: list[Row], meta: dict[str, str], smoke: bool, extra: str = "") 
     if extra:
         out += [extra, ""]
     return "\n".join(out)
+
+
+def tracker_rows(r: dict[str, Any]) -> list[Row]:
+    """The tracker's own request through /graphql, against the bare endpoint and the floor."""
+    rows = []
+    rid = 1
+    for batch, label in ((1, "1 item (the tracker's request)"), (100, "100 items")):
+        block = r[f"batch{batch}"]
+        for kind, what in (("graphql", "/graphql (fast path)"), ("bare", "bare endpoint"),
+                           ("floor", "floor: Starlette JSON, no work")):
+            rows.append(_eps_row(f"17.{rid}", f"Events/s, `track` with {label}, {what}",
+                                 block[f"{kind}_eps"], None))
+            rid += 1
+        ratio = block["graphql_bare"]
+        rows.append(Row(f"17.{rid}", f"Ratio /graphql / bare, `track` with {label}",
+                        fmt(ratio["median"], 2), ">= 0.85", ratio["median"] >= 0.85,
+                        ratio["runs"],
+                        f"/graphql / floor {fmt(block['graphql_floor']['median'], 2)}, "
+                        f"bare / floor {fmt(block['bare_floor']['median'], 2)}"))
+        rid += 1
+    return rows

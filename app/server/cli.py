@@ -9,6 +9,7 @@ import logging
 import uvicorn
 
 from app.server.asgi import create_app
+from app.server.protocol import server_options
 from app.settings import Settings
 
 
@@ -64,5 +65,5 @@ def main(argv: list[str] | None = None) -> None:
 
     app = create_app(settings, on_started=started)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
-                proxy_headers=True)
+                **server_options(settings.max_header_bytes))
 
