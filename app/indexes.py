@@ -26,7 +26,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("shopId", UP), ("userId", UP), ("startedAt", DOWN), ("_id", DOWN)]),
         IndexModel([("shopId", UP), ("startedAt", DOWN), ("_id", DOWN)]),
     ],
-    "events": [  # the events pages; filing a visitor's history; retention; re-stamp
+    "events": [  # the events pages; filing a visitor's history; retention; re-stamp;
+        # analytics (a range of a shop's events, of some types or all)
         IndexModel([("shopId", UP), ("occurredAt", DOWN), ("_id", DOWN)]),
         IndexModel([("shopId", UP), ("visitorId", UP), ("occurredAt", DOWN), ("_id", DOWN)]),
         IndexModel([("shopId", UP), ("userId", UP), ("occurredAt", DOWN), ("_id", DOWN)]),
@@ -37,6 +38,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "carts": [IndexModel([("dueAt", UP)], sparse=True)],  # the abandoned-cart worker
     "orders": [
         IndexModel([("shopId", UP), ("userId", UP), ("completedAt", DOWN)]),  # Customer.orders
+        IndexModel([("shopId", UP), ("completedAt", UP)]),  # analytics: orders in a range
     ],
     "interests": [
         IndexModel([("shopId", UP), ("userId", UP), ("kind", UP), ("decayed", DOWN)]),
@@ -47,6 +49,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("published", UP), ("firedAt", UP)]),  # the outbox sweeper
         IndexModel([("shopId", UP), ("visitorId", UP), ("firedAt", UP)]),  # filing
         IndexModel([("shopId", UP), ("userId", UP)]),  # forgetCustomer
+        IndexModel([("shopId", UP), ("firedAt", UP)]),  # analytics: triggers in a range
     ],
 }
 

@@ -18,6 +18,7 @@ ROW_IDS = (
     "3.1", "3.2",
     "4.1", "4.2", "4.3", "4.4",
     "5.1", "5.2", "5.3", "5.4", "5.5",
+    "6.1", "6.2", "6.3", "6.4",
     "17.1", "17.2", "17.3", "17.4", "17.5", "17.6", "17.7", "17.8",
 )
 
@@ -162,6 +163,28 @@ def size_rows(r: dict[str, Any]) -> list[Row]:
                         f"as measured by the issue author; ours is "
                         f"{100 * r['gzip9'] / size:.0f}% of it"))
     return rows
+
+
+def dashboard_rows(r: dict[str, Any]) -> list[Row]:
+    from bench.size import dashboard_gzip9
+
+    big, empty, request = r["render"]["big"], r["render"]["empty"], r["request"]
+    ratio = median(r["ratio"])
+    stored = f"{r['events']:,} events stored ({r['product_views']:,} product views in the range)"
+    size, how = dashboard_gzip9()
+    return [
+        Row("6.1", f"Dashboard overview, time to first render, {r['events']:,} events stored",
+            f"{fmt(median(big))} ms", "", None, big,
+            f"headless Chromium, navigation start to figures drawn, last 7 days; {stored}; "
+            f"{fmt(ratio, 1)}x the empty shop's in the same runs"),
+        Row("6.2", "Dashboard overview, time to first render, empty shop",
+            f"{fmt(median(empty))} ms", "", None, empty, "the same server, runs alternating"),
+        Row("6.3", f"Overview's GraphQL request alone, {r['events']:,} events stored",
+            f"{fmt(median(request))} ms", "", None, request,
+            "stats + funnel + top products + top categories, embedded store (mongomock)"),
+        Row("6.4", "Dashboard `app/static/dashboard.js` + `.css`, bytes after gzip -9",
+            f"{size:,} B", "<= 81,920 B", size <= 81920, [], f"measured with {how}"),
+    ]
 
 
 def _digits(values: list[float]) -> int:

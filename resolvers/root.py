@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import admin, reading, subscriptions, tracking
+from resolvers import admin, analytics, reading, subscriptions, tracking
 
 
 @strawberry.type
@@ -18,6 +18,10 @@ class Query:
     interest_map = strawberry.field(resolver=reading.interest_map)
     cart = strawberry.field(resolver=reading.cart)
     triggers = strawberry.field(resolver=reading.triggers)
+    stats = strawberry.field(resolver=analytics.stats)
+    top_products = strawberry.field(resolver=analytics.top_products)
+    top_categories = strawberry.field(resolver=analytics.top_categories)
+    funnel = strawberry.field(resolver=analytics.funnel)
 
 
 @strawberry.type

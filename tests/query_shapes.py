@@ -20,7 +20,7 @@ from app.backends.storage import COUNTED_METHODS, Storage
 
 SINGLE = {"find_one", "find_one_and_update", "find_one_and_delete", "update_one",
           "replace_one", "delete_one"}  # methods that address one document
-MULTI = {"find", "update_many", "delete_many", "count_documents", "distinct"}
+MULTI = {"find", "aggregate", "update_many", "delete_many", "count_documents", "distinct"}
 BULK = {UpdateOne: "update_one", ReplaceOne: "replace_one", DeleteOne: "delete_one",
         UpdateMany: "update_many", DeleteMany: "delete_many", InsertOne: "insert_one"}
 
@@ -114,6 +114,14 @@ class _RecordedCollection:
     def find(self, *args: Any, **kwargs: Any) -> _RecordedCursor:
         call = Call(self._inner.name, "find", args[0] if args else {})
         return _RecordedCursor(self._inner.find(*args, **kwargs), call, self._calls)
+
+    def aggregate(self, pipeline: list[dict[str, Any]], **kwargs: Any) -> _RecordedCursor:
+        """An aggregation is planned by its leading `$match` (and `$sort`)."""
+        head = pipeline[0].get("$match", {}) if pipeline else {}
+        call = Call(self._inner.name, "aggregate", head)
+        if len(pipeline) > 1 and "$sort" in pipeline[1]:
+            call.sort = list(pipeline[1]["$sort"].items())
+        return _RecordedCursor(self._inner.aggregate(pipeline, **kwargs), call, self._calls)
 
 
 def record(storage: Storage) -> list[Call]:

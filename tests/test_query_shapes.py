@@ -46,6 +46,11 @@ SCANS = {"shops.find()"}
 
 TRACK = """mutation($e: [TrackInput!]!) { track(events: $e) { eventId userId } }"""
 PAGE = "nodes { %s } pageInfo { endCursor hasNextPage }"
+ANALYTICS = """query($from: DateTime!, $to: DateTime!) {
+  stats(shopId: 1, from: $from, to: $to, interval: HOUR) { totals { visitors sessions } }
+  topProducts(shopId: 1, from: $from, to: $to) { productId }
+  topCategories(shopId: 1, from: $from, to: $to) { categoryId }
+  funnel(shopId: 1, from: $from, to: $to) { sessions withCheckout } }"""
 
 
 def ev(n: int, type_: str, visitor: str, **fields: Any) -> dict[str, Any]:
@@ -89,6 +94,8 @@ async def run_the_product(api: Api, platform: Platform, key: str) -> None:
     await admin('mutation { importEvents(shopId: 1, events: [{type: VISIT, context: '
                 '{shopId: 1, visitorId: "v4", eventId: "imp"}}]) { eventId } }')
     await read_everything(api, key)
+    await api.data(ANALYTICS, {"from": "2026-02-28T00:00:00+00:00",
+                               "to": "2026-03-02T00:00:00+00:00"}, key=key)
     platform.clock.advance(seconds=3600)
     await abandoned.fire_due(platform)
     await platform.outbox.flush_published()

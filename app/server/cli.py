@@ -20,6 +20,8 @@ def banner(settings: Settings, demo: tuple[int, str | None] | None) -> str:
         "  smartcom-tracker is running",
         f"  GraphiQL:   {base}/graphql" + ("" if settings.graphiql else " (GraphiQL off)"),
         f"  Demo shop:  {base}/demo",
+        f"  Dashboard:  {base}/dashboard   (sign in with a shop key, or the admin key and a "
+        "shop id)",
         f"  Storage:    {settings.mongodb_url}    Broker: {settings.redis_url}",
     ]
     if "admin_key" in settings.generated:
