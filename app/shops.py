@@ -13,6 +13,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from app import shop_ids
 from app.backends.storage import Storage
 from app.errors import BadInput, NotFound
 from app.lru import LRU
@@ -212,26 +213,11 @@ class Shops:
             return await self._insert(name, shop_id, source_id)
         for _ in range(ID_ROUNDS):
             try:
-                return await self._insert(name, await self._next_id(), source_id)
+                return await self._insert(name, await shop_ids.next_id(self.storage),
+                                          source_id)
             except ShopIdTaken:
-                await self._skip_taken_ids()
+                await shop_ids.skip_taken(self.storage)
         raise RuntimeError("no free shop id after several rounds")  # INTERNAL: retry
-
-    async def _next_id(self) -> int:
-        """The next automatic shop id, from a counter document: two at once never collide."""
-        counter = await self.storage.counters.find_one_and_update(
-            {"_id": "shopId"}, {"$inc": {"value": 1}}, upsert=True,
-            return_document=ReturnDocument.AFTER)
-        return int(counter["value"])
-
-    async def _skip_taken_ids(self) -> None:
-        """Move the counter past ids given by hand (createShop with a shopId), or taken
-        before the counter existed. Rare: one read of the last shop by `_id`."""
-        last = await self.storage.shops.find({}, {"_id": 1}).sort("_id", -1).limit(1) \
-            .to_list(1)
-        if last:
-            await self.storage.counters.update_one(
-                {"_id": "shopId"}, {"$max": {"value": last[0]["_id"]}}, upsert=True)
 
     async def _insert(self, name: str, shop_id: int, source_id: str) -> tuple[Shop, str]:
         if not 1 <= shop_id <= MAX_SHOP_ID:
