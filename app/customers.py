@@ -14,7 +14,8 @@ async def forget(platform: Platform, shop_id: int, user_id: str) -> bool:
     there was anything to erase.
     """
     storage = platform.storage
-    found = await storage.customers.find_one_and_delete({"_id": customer_key(shop_id, user_id)})
+    found = await storage.customers.find_one_and_delete(
+        {"_id": customer_key(shop_id, user_id), "shopId": shop_id})
     owned = {"shopId": shop_id, "userId": user_id}
     events = await storage.events.delete_many(owned)
     await storage.sessions.delete_many(owned)
@@ -22,7 +23,8 @@ async def forget(platform: Platform, shop_id: int, user_id: str) -> bool:
     await storage.interests.delete_many(owned)
     await storage.triggers.delete_many(owned)
     await storage.triggerCaps.delete_many(owned)
-    cart = await storage.carts.delete_one({"_id": cart_key(shop_id, owner_of(user_id, ""))})
+    cart = await storage.carts.delete_one(
+        {"_id": cart_key(shop_id, owner_of(user_id, "")), "shopId": shop_id})
     # What its devices' current sessions viewed goes too (app/abandonment.py).
     await storage.visitors.update_many(owned, {"$set": {"userId": None},
                                                "$unset": dict.fromkeys(WATCHED, "")})

@@ -69,6 +69,14 @@ def session_id_for(visitor_id: str, start_ms: int) -> str:
     return f"{visitor_id}.{start_ms}"
 
 
+def start_ms_of(session_id: str) -> dict[str, Any]:
+    """An aggregation expression: the start (ms) that `session_id_for` put in a session id.
+
+    Visitor ids have no '.', so the start is what follows the last one.
+    """
+    return {"$toLong": {"$arrayElemAt": [{"$split": [session_id, "."]}, -1]}}
+
+
 def opens_session(current: Current | None, hit: Hit, timeout_ms: int) -> bool:
     """THE rule, for an event against the session it would otherwise join."""
     if current is None:
@@ -243,17 +251,18 @@ async def write(
             return {}
         marks = watch.marks[seg.first:seg.first + seg.size] if seg else []
         last_ms = seg.last_ms if seg else previous.last_ms if previous else 0
-        return abandonment.carried(stored, marks, last_ms, watch.delays)
+        watched = abandonment.carried(stored, marks, last_ms, watch.delays)
+        return {"$set": watched} if watched else {}
 
     if previous and not segments[0].continues_stored:
-        ops.append(_close(shop_id, previous.session_id, previous.last_ms, previous.events,
-                          carried(None, before)))
+        ops.append(_close(shop_id, visitor_id, before, previous.session_id, previous.last_ms,
+                          previous.events, carried(None, before)))
     for seg in segments:
         if seg is segments[-1]:
             break
         if seg.continues_stored:
-            ops.append(_close(shop_id, seg.session_id, seg.last_ms, seg.count,
-                              carried(seg, before)))
+            ops.append(_close(shop_id, visitor_id, before, seg.session_id, seg.last_ms,
+                              seg.count, carried(seg, before)))
     for seg in opened:
         head = items[seg.first]
         doc = {
@@ -266,23 +275,36 @@ async def write(
             "landingUrl": head.event.context.url,
             "referrer": head.event.context.referrer,
         }
-        counters = {"lastEventAt": from_ms(seg.last_ms), "eventsCount": seg.count}
-        if seg is not segments[-1]:
-            counters.update(carried(seg, None))
+        watched = carried(seg, None) if seg is not segments[-1] else {}
         ops.append(UpdateOne(
             {"_id": session_key(shop_id, seg.session_id), "shopId": shop_id},
-            {"$setOnInsert": doc, "$set": counters},
+            {"$setOnInsert": doc, **_counters(seg.last_ms, seg.count), **watched},
             upsert=True,
         ))
     await storage.sessions.bulk_write(ops, ordered=True)
 
 
-def _close(shop_id: int, session_id: str, last_ms: int, events: int,
-           watched: dict[str, Any]) -> UpdateOne:
+def _close(shop_id: int, visitor_id: str, stored: dict[str, Any] | None, session_id: str,
+           last_ms: int, events: int, watched: dict[str, Any]) -> UpdateOne:
+    """The session's final counters (and, in `watched`, its abandoned-browse state); its
+    document is made if its opener has not yet."""
+    head = stored or {}
     return UpdateOne(
         {"_id": session_key(shop_id, session_id), "shopId": shop_id},
-        {"$set": {"lastEventAt": from_ms(last_ms), "eventsCount": events, **watched}},
+        {"$setOnInsert": {"sessionId": session_id, "shopId": shop_id, "visitorId": visitor_id,
+                          "userId": head.get("userId"), "sourceId": head.get("sSource"),
+                          "startedAt": from_ms(head.get("sStartMs", last_ms)),
+                          "landingUrl": head.get("sLanding"),
+                          "referrer": head.get("sReferrer")},
+         **_counters(last_ms, events), **watched},
+        upsert=True,
     )
+
+
+def _counters(last_ms: int, events: int) -> dict[str, Any]:
+    """A session's counters only grow: `$max`, so a writer that read them earlier than
+    another (two requests of one visitor at once) cannot take them back."""
+    return {"$max": {"lastEventAt": from_ms(last_ms), "eventsCount": events}}
 
 
 

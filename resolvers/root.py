@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import admin, reading, rules, subscriptions, tracking
+from resolvers import admin, analytics, reading, rules, subscriptions, tracking
 
 
 @strawberry.type
@@ -19,6 +19,10 @@ class Query:
     cart = strawberry.field(resolver=reading.cart)
     triggers = strawberry.field(resolver=reading.triggers)
     trigger_rules = strawberry.field(resolver=rules.trigger_rules)
+    stats = strawberry.field(resolver=analytics.stats)
+    top_products = strawberry.field(resolver=analytics.top_products)
+    top_categories = strawberry.field(resolver=analytics.top_categories)
+    funnel = strawberry.field(resolver=analytics.funnel)
 
 
 @strawberry.type
