@@ -47,6 +47,8 @@ async def page(
         query["status"] = {"$in": statuses}
     if after:
         at, last_id = _decode(after)
+        # The bound beside the $or lets the scan start at the cursor.
+        query["createdAt"] = {"$lte": at}
         query["$or"] = [{"createdAt": {"$lt": at}}, {"createdAt": at, "_id": {"$lt": last_id}}]
     docs = await webhooks.storage.webhook_deliveries.find(query).sort(
         [("createdAt", -1), ("_id", -1)]).limit(first + 1).to_list(first + 1)

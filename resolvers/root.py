@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import admin, analytics, reading, subscriptions, tracking, webhooks
+from resolvers import admin, analytics, reading, rules, subscriptions, tracking, webhooks
 
 
 @strawberry.type
@@ -18,6 +18,7 @@ class Query:
     interest_map = strawberry.field(resolver=reading.interest_map)
     cart = strawberry.field(resolver=reading.cart)
     triggers = strawberry.field(resolver=reading.triggers)
+    trigger_rules = strawberry.field(resolver=rules.trigger_rules)
     stats = strawberry.field(resolver=analytics.stats)
     top_products = strawberry.field(resolver=analytics.top_products)
     top_categories = strawberry.field(resolver=analytics.top_categories)
@@ -47,6 +48,9 @@ class Mutation:
     issue_identity_token = strawberry.mutation(resolver=admin.issue_identity_token)
     import_events = strawberry.mutation(resolver=tracking.import_events)
     forget_customer = strawberry.mutation(resolver=admin.forget_customer)
+    create_trigger_rule = strawberry.mutation(resolver=rules.create_trigger_rule)
+    update_trigger_rule = strawberry.mutation(resolver=rules.update_trigger_rule)
+    delete_trigger_rule = strawberry.mutation(resolver=rules.delete_trigger_rule)
     add_webhook_endpoint = strawberry.mutation(resolver=webhooks.add_webhook_endpoint)
     update_webhook_endpoint = strawberry.mutation(resolver=webhooks.update_webhook_endpoint)
     delete_webhook_endpoint = strawberry.mutation(resolver=webhooks.delete_webhook_endpoint)

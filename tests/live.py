@@ -200,6 +200,8 @@ async def wait_subscribed(server: LiveServer, count: int = 1, shop_id: int = 1,
 class Subscriber:
     """One open `triggers` subscription over a real WebSocket, collecting what arrives."""
 
+    query = SUBSCRIPTION  # a subclass may ask for other fields
+
     def __init__(self, ws_url: str, key: str | None, *, protocol: str = GRAPHQL_TRANSPORT_WS,
                  **variables: Any) -> None:
         self.ws_url = ws_url
@@ -224,7 +226,7 @@ class Subscriber:
             init_payload={"authorization": f"Bearer {self.key}"} if self.key else {},
             subprotocols=[self.protocol],
         )
-        request = GraphQLRequest(SUBSCRIPTION, variable_values=self.variables)
+        request = GraphQLRequest(self.query, variable_values=self.variables)
         try:
             async with Client(transport=transport) as session:
                 async for result in session.subscribe(request):

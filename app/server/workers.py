@@ -1,4 +1,5 @@
-"""Background work in every server process: abandoned carts, the trigger outbox, retention."""
+"""Background work in every server process: abandoned carts and sessions, the trigger outbox,
+retention."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from app.abandoned import fire_due
+from app.abandonment_worker import fire_due_sessions
 from app.platform import Platform
 from app.retention import expire_anonymous
 from app.webhooks_send import Sender
@@ -35,6 +37,8 @@ class Workers:
         settings, outbox = self.platform.settings, self.platform.outbox
         self._every("abandoned carts", settings.abandoned_cart_tick_seconds,
                     lambda: fire_due(self.platform))
+        self._every("abandoned sessions", settings.abandoned_cart_tick_seconds,
+                    lambda: fire_due_sessions(self.platform))
         self._every("published marks", 0.2, outbox.flush_published)
         self._every("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep)
         self._every("retention", settings.retention_interval_seconds,
