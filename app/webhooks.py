@@ -4,9 +4,9 @@ A shop's endpoints live in one document (`webhooks`, `_id` = the shop id), so th
 limit of MAX_ENDPOINTS is one conditional `$push`. Every process keeps the
 endpoints of every shop that has some in memory, and brings them up to date
 (`sync`: the documents changed lately, one round trip) when they are older than
-`webhook_poll_seconds`; the sender does that in the background, so storing a
+`webhook_poll_seconds`. The sender does that in the background, so storing a
 trigger reads nothing, and a change made by another process applies within that
-time. Changes made by this process apply at once.
+time; changes made by this process apply at once.
 
 Deliveries are an outbox of the trigger outbox: `Webhooks.queue` is called by
 `Outbox` in the step that stores triggers, before any is published, and stores a
@@ -127,8 +127,9 @@ class Webhooks:
         return fresh
 
     async def endpoints_of(self, shop_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
-        """The endpoints of each shop, from memory (synced first if that is old)."""
-        if self.stale():
+        """The endpoints of each shop, from memory: the sender keeps it up to date, so
+        storing a trigger reads nothing (but the first time, if no sync was made yet)."""
+        if self._synced_at is None:
             await self.sync()
         return {shop_id: self._shops.get(shop_id, []) for shop_id in shop_ids}
 

@@ -51,13 +51,18 @@ async def test_recording_triggers_costs_one_round_trip_more_only_with_endpoints(
 async def test_another_process_sees_a_new_endpoint_within_the_poll_interval(
     platform: Platform, clock: FakeClock,
 ) -> None:
-    other = Webhooks(platform.storage, clock, platform.settings)
+    other = Webhooks(platform.storage, clock, platform.settings)  # another process's
+    others_sender = Sender(platform.storage, clock, platform.settings, other)
     await other.sync()  # as a process does when it starts
     await endpoint(platform)  # added through this process
     doc = trigger(platform, "a")
-    assert await other.queue([doc]) == 0  # the other process has not synced yet
+    await others_sender.tick()
+    assert await other.queue([doc]) == 0  # the other process has not synced since
     clock.advance(seconds=platform.settings.webhook_poll_seconds)
+    await others_sender.tick()  # its sender syncs what changed
+    platform.storage.trips.reset()
     assert await other.queue([doc]) == 1
+    assert platform.storage.trips.by_collection == {"webhook_deliveries": 1}
     assert await platform.webhooks.queue([doc]) == 0  # the same delivery: queued once
 
 
