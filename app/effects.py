@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from app import carts, interests, triggers
+from app import audiences_members, carts, interests, triggers
 from app.events import EventType
 from app.keys import cart_key, order_key, owner_of
 from app.linking import link_visitor
@@ -30,6 +30,7 @@ class _Effects:
         self.cart_ops: list[UpdateOne] = []
         self.deltas: dict[str, list[interests.Delta]] = {}
         self.triggers: list[dict[str, Any]] = []
+        self.rechecks: dict[str, set[tuple[str, str]]] = {}  # audiences of retried events
 
     def owner(self, user_id: str | None) -> tuple[str, dict[str, Any]]:
         owner = owner_of(user_id, self.visitor_id)
@@ -43,8 +44,17 @@ class _Effects:
             return
         self.deltas.setdefault(user_id, []).extend(interests.interactions(
             kind, item.event.category_id, item.event.product_id, item.at,
-            self.shop.settings.interest_weights,
+            self.shop.settings.interest_weights, self.shop.interest_frame,
         ))
+
+    def recheck(self, item: Item) -> None:
+        """A retried event: its interests may have been written and its audiences not."""
+        event = item.event
+        if item.user_id and self.shop.audiences:
+            items = ((interests.CATEGORY, event.category_id),
+                     (interests.PRODUCT, event.product_id))
+            self.rechecks.setdefault(item.user_id, set()).update(
+                (kind, item_id) for kind, item_id in items if item_id)
 
     def add_deltas(self, user_id: str, deltas: list[interests.Delta]) -> None:
         self.deltas.setdefault(user_id, []).extend(deltas)
@@ -61,9 +71,15 @@ class _Effects:
         await self.flush_carts()
         ops = [op for user_id, deltas in self.deltas.items()
                for op in interests.updates(self.shop.shop_id, user_id, deltas)]
-        self.deltas = {}
+        touched = self.rechecks
+        for user_id, deltas in self.deltas.items():
+            touched.setdefault(user_id, set()).update((d.kind, d.item_id) for d in deltas)
+        self.deltas, self.rechecks = {}, {}
         if ops:
             await storage.interests.bulk_write(ops, ordered=False)
+        # Audiences over what was touched: enter, or move the exit (none: no round trip).
+        await audiences_members.after_interests(self.platform, self.shop, self.visitor_id,
+                                                touched)
 
 
 async def apply_effects(
@@ -75,6 +91,7 @@ async def apply_effects(
     user = previous_user
     for item in items:
         if item.duplicate:
+            effects.recheck(item)
             continue
         event = item.event
         if item.links_to and item.links_to != user:
@@ -152,7 +169,7 @@ async def _checkout(
         if user is not None:
             effects.add_deltas(user, interests.interactions(
                 "purchase", line.get("categoryId"), line["productId"], item.at,
-                effects.shop.settings.interest_weights))
+                effects.shop.settings.interest_weights, effects.shop.interest_frame))
     properties = {"orderId": event.order_id}
     if isinstance(event.properties, dict):
         properties = {**event.properties, **properties}

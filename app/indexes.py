@@ -28,8 +28,20 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel(
             [("shopId", ASCENDING), ("userId", ASCENDING), ("kind", ASCENDING),
              ("decayed", DESCENDING)]
-        )
+        ),
+        # Filling a new audience: who in the shop has at least this stored value for the item.
+        IndexModel([("shopId", ASCENDING), ("kind", ASCENDING), ("itemId", ASCENDING),
+                    ("decayed", DESCENDING)]),
     ],
+    # Audience memberships (app/audiences_members.py): exits by due time, members by audience,
+    # a customer's memberships (forgetCustomer).
+    "memberships": [
+        IndexModel([("dueAt", ASCENDING)]),
+        IndexModel([("shopId", ASCENDING), ("audienceId", ASCENDING), ("member", ASCENDING),
+                    ("userId", ASCENDING)]),
+        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)]),
+    ],
+    "audienceJobs": [IndexModel([("dueAt", ASCENDING)])],
     "triggers": [
         IndexModel([("shopId", ASCENDING), ("sortKey", ASCENDING)]),
         IndexModel([("published", ASCENDING), ("firedAt", ASCENDING)]),

@@ -43,7 +43,7 @@ async def link_visitor(
     ).to_list(None) if filing.modified_count else []
     deltas = [d for doc in filed
               for d in interests.from_event({**doc, "occurredAt": utc(doc["occurredAt"])},
-                                            shop.settings.interest_weights)]
+                                            shop.settings.interest_weights, shop.interest_frame)]
     deltas += await _file_orders(platform, shop, user_id, filed)
     if filed:
         await storage.sessions.update_many(
@@ -90,7 +90,7 @@ async def _file_orders(
     return [d for o in found for line in o.get("items", [])
             for d in interests.interactions("purchase", line.get("categoryId"), line["productId"],
                                             utc(o["completedAt"]),
-                                            shop.settings.interest_weights)]
+                                            shop.settings.interest_weights, shop.interest_frame)]
 
 
 async def _merge_carts(

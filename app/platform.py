@@ -33,7 +33,7 @@ class Platform:
     limiter: Limiter = field(init=False)
 
     def __post_init__(self) -> None:
-        self.shops = Shops(self.storage)
+        self.shops = Shops(self.storage, clock=self.clock)
         self.outbox = Outbox(self.storage, self.broker, self.clock)
         self.feed = TriggerFeed(self.storage, self.broker, self.clock)
         self.limiter = Limiter(self.settings, open_buckets(self.settings.redis_url))

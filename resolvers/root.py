@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from resolvers import admin, reading, subscriptions, tracking
+from resolvers import audiences as audience_resolvers  # `audiences` is a Query field
 
 
 @strawberry.type
@@ -18,6 +19,8 @@ class Query:
     interest_map = strawberry.field(resolver=reading.interest_map)
     cart = strawberry.field(resolver=reading.cart)
     triggers = strawberry.field(resolver=reading.triggers)
+    audiences = strawberry.field(resolver=audience_resolvers.audiences_)
+    audience_members = strawberry.field(resolver=audience_resolvers.audience_members)
 
 
 @strawberry.type
@@ -41,6 +44,8 @@ class Mutation:
     issue_identity_token = strawberry.mutation(resolver=admin.issue_identity_token)
     import_events = strawberry.mutation(resolver=tracking.import_events)
     forget_customer = strawberry.mutation(resolver=admin.forget_customer)
+    create_audience = strawberry.mutation(resolver=audience_resolvers.create_audience)
+    delete_audience = strawberry.mutation(resolver=audience_resolvers.delete_audience)
 
 
 @strawberry.type

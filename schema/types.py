@@ -69,6 +69,7 @@ class ShopSettings:
     allowed_origins: list[str]
     require_signed_identify: bool
     interest_weights: JSON
+    interest_half_life_seconds: int
 
 
 @strawberry.type
@@ -294,6 +295,8 @@ class Trigger:
     fired_at: datetime
     cart: Cart | None
     properties: JSON | None
+    audience_id: strawberry.ID | None = None  # AUDIENCE_ENTERED / AUDIENCE_EXITED
+    score: float | None = None
 
     @classmethod
     def of(cls, d: dict[str, Any]) -> Trigger:
@@ -302,6 +305,7 @@ class Trigger:
             user_id=d.get("userId"), visitor_id=d["visitorId"], name=d.get("name"),
             fired_at=utc(d["firedAt"]), cart=Cart.of_view(d["cart"]) if d.get("cart") else None,
             properties=_json(d.get("properties")),
+            audience_id=d.get("audienceId"), score=d.get("score"),
         )
 
 

@@ -198,7 +198,8 @@ class Subscriber:
     """One open `triggers` subscription over a real WebSocket, collecting what arrives."""
 
     def __init__(self, ws_url: str, key: str | None, *, protocol: str = GRAPHQL_TRANSPORT_WS,
-                 **variables: Any) -> None:
+                 query: str = SUBSCRIPTION, **variables: Any) -> None:
+        self.query = query
         self.ws_url = ws_url
         self.key = key
         self.protocol = protocol
@@ -221,7 +222,7 @@ class Subscriber:
             init_payload={"authorization": f"Bearer {self.key}"} if self.key else {},
             subprotocols=[self.protocol],
         )
-        request = GraphQLRequest(SUBSCRIPTION, variable_values=self.variables)
+        request = GraphQLRequest(self.query, variable_values=self.variables)
         try:
             async with Client(transport=transport) as session:
                 async for result in session.subscribe(request):

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from app import audiences_worker
 from app.abandoned import fire_due
 from app.platform import Platform
 from app.retention import expire_anonymous
@@ -22,6 +23,8 @@ class Workers:
         settings, outbox = self.platform.settings, self.platform.outbox
         self._every("abandoned carts", settings.abandoned_cart_tick_seconds,
                     lambda: fire_due(self.platform))
+        self._every("audiences", settings.abandoned_cart_tick_seconds,
+                    lambda: audiences_worker.tick(self.platform))
         self._every("published marks", 0.2, outbox.flush_published)
         self._every("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep)
         self._every("retention", settings.retention_interval_seconds,
