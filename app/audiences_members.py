@@ -59,6 +59,7 @@ class Reading:
     user_id: str
     stored: float
     visitor_id: str = ""
+    before: float | None = None  # the stored value before this write; None: not known
 
     @property
     def key_parts(self) -> tuple[str, str]:
@@ -106,14 +107,19 @@ def decide(
     exit_at = frame.falls_below(reading.stored, threshold)
     key = membership_key(shop_id, audience["audienceId"], user_id)
     rev = doc["rev"] if doc else None
-    if doc and doc.get("member") and utc(doc["exitAt"]) > now:
-        if reading.stored <= doc.get("stored", 0.0):
+    if doc and doc.get("member"):
+        if utc(doc["exitAt"]) > now:
+            # Its exit comes later now; the stored moment stays a lower bound, and the worker,
+            # computing the exit again when it comes, moves it (a write saved per interaction).
             return None
-        return Change(key, rev, {"stored": reading.stored, "exitAt": exit_at}, due=exit_at)
+        if reading.before is None or frame.holds(reading.before, threshold, now):
+            # Due, but not known to have been below minScore: it stays, with its new exit.
+            return Change(key, rev, {"stored": reading.stored, "exitAt": exit_at}, due=exit_at)
     episode = doc.get("episode", 0) if doc else 0
     fired = []
     if doc and doc.get("member"):
-        # Its exit was due and not yet fired when this interaction came: it left, then came back.
+        # Its exit was due and not yet fired when this interaction lifted it: it left (its
+        # score was below minScore), then came back.
         fired.append(audience_trigger(shop_id, key, False, episode, audience, user_id,
                                       doc.get("visitorId", ""), now,
                                       frame.score(doc.get("stored", 0.0), now), doc["exitAt"]))
@@ -198,8 +204,12 @@ async def reconcile(
         if key not in best or r.stored > best[key].stored:
             best[key] = r
     now = platform.clock.now()
+    # At or above minScore now, and not already before this write (a customer who was is
+    # a member already: nothing to read or write).
     threshold_met = {k: r for k, r in best.items()
-                     if frame.holds(r.stored, r.audience["minScore"], now)}
+                     if frame.holds(r.stored, r.audience["minScore"], now)
+                     and not (r.before is not None
+                              and frame.holds(r.before, r.audience["minScore"], now))}
     fresh: list[dict[str, Any]] = []
     keys = list(threshold_met)
     for _ in range(ROUNDS):
@@ -230,27 +240,38 @@ def by_item(shop: Shop) -> dict[tuple[str, str], list[dict[str, Any]]]:
 
 
 async def after_interests(
-    platform: Platform, shop: Shop, visitor_id: str, touched: dict[str, set[tuple[str, str]]]
+    platform: Platform, shop: Shop, visitor_id: str, deltas: dict[str, list[interests.Delta]],
+    rechecks: dict[str, set[tuple[str, str]]],
 ) -> None:
-    """Called once the interest deltas of a batch are written: enter or move exits.
+    """Called once the interest deltas of a batch are written: customers enter audiences.
 
-    Costs nothing when the shop has no audience over what was touched; else one read
-    of the new stored values, one of the memberships they concern (when a score is at
-    or above an audience's minScore), one write, and the triggers.
+    `rechecks` are items of retried events, whose deltas may have been written by the
+    first attempt. Costs nothing when the shop has no audience over what was touched;
+    else one read of the new stored values and, for a customer who crossed minScore
+    just now, one of its memberships, one write, the triggers and one more write.
     """
     if not shop.audiences:
         return
-    matching = by_item(shop)
-    wanted: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for user_id, items in touched.items():
+    added: dict[tuple[str, str, str], float | None] = {}
+    for user_id, user_deltas in deltas.items():
+        for d in user_deltas:
+            key = (user_id, d.kind, d.item_id)
+            added[key] = (added.get(key) or 0.0) + d.decayed
+    for user_id, items in rechecks.items():
         for kind, item_id in items:
-            for audience in matching.get((kind, item_id), ()):
-                wanted.setdefault(interest_key(shop.shop_id, user_id, kind, item_id), []).append(
-                    (user_id, audience))
+            added[(user_id, kind, item_id)] = None  # how much this write added is not known
+    matching = by_item(shop)
+    wanted: dict[str, tuple[tuple[str, str, str], list[dict[str, Any]]]] = {
+        interest_key(shop.shop_id, *key): (key, matching[key[1:]])
+        for key in added if key[1:] in matching}
     if not wanted:
         return
     docs = await platform.storage.interests.find(
         {"shopId": shop.shop_id, "_id": {"$in": sorted(wanted)}}, {"decayed": 1}).to_list(None)
-    readings = [Reading(audience, user_id, d.get("decayed", 0.0), visitor_id)
-                for d in docs for user_id, audience in wanted[d["_id"]]]
+    readings = []
+    for doc in docs:
+        key, followed = wanted[doc["_id"]]
+        stored, plus = doc.get("decayed", 0.0), added[key]
+        readings += [Reading(audience, key[0], stored, visitor_id,
+                             None if plus is None else stored - plus) for audience in followed]
     await reconcile(platform, shop, readings)

@@ -71,15 +71,13 @@ class _Effects:
         await self.flush_carts()
         ops = [op for user_id, deltas in self.deltas.items()
                for op in interests.updates(self.shop.shop_id, user_id, deltas)]
-        touched = self.rechecks
-        for user_id, deltas in self.deltas.items():
-            touched.setdefault(user_id, set()).update((d.kind, d.item_id) for d in deltas)
+        deltas, rechecks = self.deltas, self.rechecks
         self.deltas, self.rechecks = {}, {}
         if ops:
             await storage.interests.bulk_write(ops, ordered=False)
-        # Audiences over what was touched: enter, or move the exit (none: no round trip).
+        # Audiences over what was touched: who entered (none: no round trip).
         await audiences_members.after_interests(self.platform, self.shop, self.visitor_id,
-                                                touched)
+                                                deltas, rechecks)
 
 
 async def apply_effects(

@@ -18,6 +18,7 @@ ROW_IDS = (
     "3.1", "3.2",
     "4.1", "4.2", "4.3", "4.4",
     "5.1", "5.2", "5.3", "5.4", "5.5",
+    "9.1", "9.2", "9.3", "9.4", "9.5", "9.6",
 )
 
 
@@ -160,6 +161,47 @@ def size_rows(r: dict[str, Any]) -> list[Row]:
         rows.append(Row(f"5.{i}", f"{name} ({path}), gzip -9", f"{size:,} B", "", None, [],
                         f"as measured by the issue author; ours is "
                         f"{100 * r['gzip9'] / size:.0f}% of it"))
+    return rows
+
+
+def audience_rows(r: dict[str, Any]) -> list[Row]:
+    """Live interest audiences (bench/audiences.py)."""
+    i, trips = r["interaction"], r["interaction"]["trips"]
+    none, plain = trips["100 audiences, none over the product or category viewed"], \
+        trips["0 audiences"]
+    states = ("over what is viewed, below minScore", "entering", "a member, lifted again")
+    rows = [
+        Row("9.1", "Round trips of a product view (identified), 0 audiences / 100 audiences "
+            "none over what is viewed", f"{plain} / {none}", "no extra", none == plain, [],
+            "the audiences come with the shop document, which is cached"),
+        Row("9.2", "Round trips of a product view, 100 audiences over what is viewed: "
+            "below minScore / entering / a member lifted again",
+            " / ".join(str(trips[s]) for s in states), "", None, [],
+            f"against {plain} without audiences: + read of the new stored values; entering "
+            "+ memberships read, write, trigger, settle"),
+    ]
+    for rid, name, block in (
+            ("9.3", "members viewing what they follow (every view lifts a followed score)",
+             i["steady"]),
+            ("9.4", "new customers viewing a product twice (every second view enters)",
+             i["crossing"])):
+        ratio = block["ratio"]
+        rows.append(Row(rid, f"Events/s per CPU-second, 0 / 100 audiences, {name}",
+                        f"{fmt(median(block['0']))} / {fmt(median(block['100']))}", "", None,
+                        ratio, f"ratio 100/0 audiences {fmt(median(ratio), 2)} (runs: the "
+                        f"ratios); single-event `tracking.track`, {i['events']:,} per run"))
+    ex = r["exits"]
+    eps = [x["exits_per_second"] for x in ex]
+    fill = [x["fill_per_second"] for x in ex]
+    ok = all(x["fired"] == x["due"] for x in ex)
+    rows += [
+        Row("9.5", f"Exits fired per CPU-second (one worker tick, {ex[0]['kept']:,} members "
+            f"kept, {ex[0]['due']:,} due)", fmt(median(eps)), "", None, eps,
+            f"round trips per tick {ex[0]['trips']}" + ("" if ok else "; NOT ALL FIRED")),
+        Row("9.6", "Customers entered per CPU-second when an audience is created (filling job)",
+            fmt(median(fill)), "", None, fill, f"{ex[0]['entered']:,} of {ex[0]['kept']:,} "
+            "interested customers qualify; batches of 500"),
+    ]
     return rows
 
 
