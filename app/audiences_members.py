@@ -240,26 +240,23 @@ def by_item(shop: Shop) -> dict[tuple[str, str], list[dict[str, Any]]]:
 
 
 async def after_interests(
-    platform: Platform, shop: Shop, visitor_id: str, deltas: dict[str, list[interests.Delta]],
-    rechecks: dict[str, set[tuple[str, str]]],
+    platform: Platform, shop: Shop, visitor_id: str, deltas: dict[str, list[interests.Delta]]
 ) -> None:
     """Called once the interest deltas of a batch are written: customers enter audiences.
 
-    `rechecks` are items of retried events, whose deltas may have been written by the
-    first attempt. Costs nothing when the shop has no audience over what was touched;
-    else one read of the new stored values and, for a customer who crossed minScore
-    just now, one of its memberships, one write, the triggers and one more write.
+    Costs nothing when the shop has no audience over what was touched; else one read
+    of the new stored values and, for a customer who crossed minScore just now, one of
+    its memberships, one write, the triggers and one more write. A replayed event (its
+    first attempt failed) comes here again; its deltas may have been written already,
+    so "before" is then underestimated: its memberships are read, which is all it costs.
     """
     if not shop.audiences:
         return
-    added: dict[tuple[str, str, str], float | None] = {}
+    added: dict[tuple[str, str, str], float] = {}
     for user_id, user_deltas in deltas.items():
         for d in user_deltas:
             key = (user_id, d.kind, d.item_id)
-            added[key] = (added.get(key) or 0.0) + d.decayed
-    for user_id, items in rechecks.items():
-        for kind, item_id in items:
-            added[(user_id, kind, item_id)] = None  # how much this write added is not known
+            added[key] = added.get(key, 0.0) + d.decayed
     matching = by_item(shop)
     wanted: dict[str, tuple[tuple[str, str, str], list[dict[str, Any]]]] = {
         interest_key(shop.shop_id, *key): (key, matching[key[1:]])
@@ -272,6 +269,6 @@ async def after_interests(
     for doc in docs:
         key, followed = wanted[doc["_id"]]
         stored, plus = doc.get("decayed", 0.0), added[key]
-        readings += [Reading(audience, key[0], stored, visitor_id,
-                             None if plus is None else stored - plus) for audience in followed]
+        readings += [Reading(audience, key[0], stored, visitor_id, stored - plus)
+                     for audience in followed]
     await reconcile(platform, shop, readings)

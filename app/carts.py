@@ -12,6 +12,28 @@ from typing import Any
 from pymongo import UpdateOne
 
 ACTIVE, EMPTY, ABANDONED, ORDERED = "ACTIVE", "EMPTY", "ABANDONED", "ORDERED"
+APPLIED_KEPT = 200  # event ids a cart remembers as applied (a retry comes back sooner)
+
+
+def ensure(cart_id: str, owner: dict[str, Any]) -> UpdateOne:
+    """Create the cart if need be, changing nothing else: the guarded ops below need it."""
+    return UpdateOne({"_id": cart_id, "shopId": owner["shopId"]},
+                     {"$setOnInsert": {**owner, "items": {}, "version": 0, "status": EMPTY}},
+                     upsert=True)
+
+
+def _once(cart_id: str, owner: dict[str, Any], update: dict[str, Any],
+          event_id: str | None) -> UpdateOne:
+    """The change, applied at most once per event: the cart remembers the events it applied.
+
+    Without an event id (seeding, tests) the change is a plain upsert.
+    """
+    if event_id is None:
+        return UpdateOne({"_id": cart_id, "shopId": owner["shopId"]}, update, upsert=True)
+    update = {**update, "$push": {"appliedEvents": {"$each": [event_id],
+                                                    "$slice": -APPLIED_KEPT}}}
+    return UpdateOne({"_id": cart_id, "shopId": owner["shopId"],
+                      "appliedEvents": {"$ne": event_id}}, update)
 
 
 def item_key(product_id: str) -> str:
@@ -22,6 +44,7 @@ def item_key(product_id: str) -> str:
 def add(
     cart_id: str, owner: dict[str, Any], *, product_id: str, category_id: str | None,
     quantity: int, price: float | None, at: datetime, delay_seconds: int,
+    event_id: str | None = None,
 ) -> UpdateOne:
     key = f"items.{item_key(product_id)}"
     fields = {
@@ -30,33 +53,39 @@ def add(
     }
     if price is not None:
         fields[f"{key}.price"] = price
-    return UpdateOne(
-        {"_id": cart_id},
-        {"$set": fields, "$inc": {f"{key}.quantity": quantity, "version": 1},
-         "$min": {f"{key}.addedAt": at}},
-        upsert=True,
-    )
+    return _once(cart_id, owner,
+                 {"$set": fields, "$inc": {f"{key}.quantity": quantity, "version": 1},
+                  "$min": {f"{key}.addedAt": at}}, event_id)
 
 
 def remove(
-    cart_id: str, owner: dict[str, Any], *, product_id: str, at: datetime, delay_seconds: int
+    cart_id: str, owner: dict[str, Any], *, product_id: str, at: datetime, delay_seconds: int,
+    event_id: str | None = None,
 ) -> UpdateOne:
-    return UpdateOne(
-        {"_id": cart_id},
-        {"$set": {**owner, "updatedAt": at, "status": ACTIVE,
-                  "dueAt": at + timedelta(seconds=delay_seconds)},
-         "$unset": {f"items.{item_key(product_id)}": ""}, "$inc": {"version": 1}},
-        upsert=True,
-    )
+    return _once(cart_id, owner,
+                 {"$set": {**owner, "updatedAt": at, "status": ACTIVE,
+                           "dueAt": at + timedelta(seconds=delay_seconds)},
+                  "$unset": {f"items.{item_key(product_id)}": ""}, "$inc": {"version": 1}},
+                 event_id)
 
 
-def clear(cart_id: str, owner: dict[str, Any], *, at: datetime, status: str = EMPTY) -> UpdateOne:
-    return UpdateOne(
-        {"_id": cart_id},
-        {"$set": {**owner, "items": {}, "updatedAt": at, "status": status, "dueAt": None},
-         "$inc": {"version": 1}},
-        upsert=True,
-    )
+def clear(cart_id: str, owner: dict[str, Any], *, at: datetime, status: str = EMPTY,
+          event_id: str | None = None) -> UpdateOne:
+    return _once(cart_id, owner,
+                 {"$set": {**owner, "items": {}, "updatedAt": at, "status": status,
+                           "dueAt": None}, "$inc": {"version": 1}}, event_id)
+
+
+def checkout_pipeline(owner: dict[str, Any], at: datetime, event_key: str) -> list[Any]:
+    """Empty the cart, keeping what it held as `lastCheckout` (for a retried checkout)."""
+    return [{"$set": {
+        "lastCheckout": {"eventKey": {"$literal": event_key},
+                         "items": {"$ifNull": ["$items", {"$literal": {}}]}},
+        "items": {"$literal": {}}, "status": ORDERED, "updatedAt": at,
+        "dueAt": {"$literal": None},
+        "version": {"$add": [{"$ifNull": ["$version", 0]}, 1]},
+        **{k: {"$literal": v} for k, v in owner.items()},
+    }}]
 
 
 def items_of(doc: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
 
 from app.keys import interest_key
 
@@ -114,6 +115,7 @@ class Delta:
     at: datetime
     decayed: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
+    source: str = ""  # the event it comes from: an interest doc applies each event once
 
 
 def interactions(
@@ -136,30 +138,85 @@ def interactions(
     return out
 
 
-def updates(shop_id: int, user_id: str, deltas: Iterable[Delta]) -> list[UpdateOne]:
-    """One upsert per touched product or category, however many interactions."""
-    merged: dict[str, Delta] = {}
+APPLIED_KEPT = 200  # event ids an interest doc remembers as applied
+
+
+def updates(shop_id: int, user_id: str, deltas: Iterable[Delta],
+            by_source: bool = False) -> list[UpdateOne]:
+    """One upsert per touched product or category, however many interactions.
+
+    Deltas that name their source event are applied once per event: the filter asks
+    that none of the sources was applied yet, and the update records them. A doc that
+    had one of them already answers with a duplicate key (the upsert's insert fails);
+    `by_source` then gives one update per (doc, event), to apply only what is missing.
+    """
+    merged: dict[tuple[str, str], Delta] = {}
+    sources: dict[tuple[str, str], list[str]] = {}
     for d in deltas:
         key = interest_key(shop_id, user_id, d.kind, d.item_id)
-        into = merged.setdefault(key, Delta(d.kind, d.item_id, d.category_id, d.at))
+        group = (key, d.source if by_source else "")
+        if d.source:
+            sources.setdefault(group, []).append(d.source)
+        into = merged.setdefault(group, Delta(d.kind, d.item_id, d.category_id, d.at))
         into.decayed += d.decayed
         into.at = max(into.at, d.at)
         into.category_id = d.category_id or into.category_id
         for name, n in d.counts.items():
             into.counts[name] = into.counts.get(name, 0) + n
     ops = []
-    for key, d in merged.items():
+    for group, d in merged.items():
+        key = group[0]
         fields: dict[str, Any] = {"shopId": shop_id, "userId": user_id, "kind": d.kind,
                                   "itemId": d.item_id}
         if d.category_id:
             fields["categoryId"] = d.category_id
-        ops.append(UpdateOne(
-            {"_id": key},
-            {"$set": fields, "$inc": {"decayed": d.decayed, **d.counts},
-             "$max": {"lastInteractionAt": d.at}},
-            upsert=True,
-        ))
+        update: dict[str, Any] = {"$set": fields, "$inc": {"decayed": d.decayed, **d.counts},
+                                  "$max": {"lastInteractionAt": d.at}}
+        where: dict[str, Any] = {"_id": key, "shopId": shop_id}
+        applied = sorted(set(sources.get(group, [])))
+        if applied:
+            where["appliedEvents"] = {"$nin": applied}
+            update["$push"] = {"appliedEvents": {"$each": applied, "$slice": -APPLIED_KEPT}}
+        ops.append(UpdateOne(where, update, upsert=True))
     return ops
+
+
+async def write(collection: Any, shop_id: int, deltas: dict[str, list[Delta]]) -> None:
+    """Apply every customer's deltas, each source event once, in one round trip.
+
+    A second one only when a doc had some of the sources already (a retried batch).
+    """
+    ops, owners = [], []
+    for user_id, mine in deltas.items():
+        for op in updates(shop_id, user_id, mine):
+            ops.append(op)
+            owners.append((user_id, op._filter["_id"]))
+    if not ops:
+        return
+    try:
+        await collection.bulk_write(ops, ordered=False)
+        return
+    except BulkWriteError as error:
+        again = _duplicates(error)
+    retry: dict[str, list[Delta]] = {}
+    for index in again:
+        user_id, key = owners[index]
+        retry.setdefault(user_id, []).extend(
+            d for d in deltas[user_id] if interest_key(shop_id, user_id, d.kind, d.item_id) == key)
+    ops = [op for user_id, mine in retry.items()
+           for op in updates(shop_id, user_id, mine, by_source=True)]
+    try:
+        await collection.bulk_write(ops, ordered=False)
+    except BulkWriteError as error:
+        _duplicates(error)  # these events were applied before
+
+
+def _duplicates(error: BulkWriteError) -> list[int]:
+    """The indexes of ops refused as duplicates; any other error is raised."""
+    errors = error.details["writeErrors"]
+    if any(e["code"] != 11000 for e in errors):
+        raise error
+    return [e["index"] for e in errors]
 
 
 def from_event(
@@ -170,6 +227,9 @@ def from_event(
             "CART_ADD": "cartAdd"}.get(doc["type"])
     if kind is None:
         return []
-    return interactions(kind, doc.get("categoryId"), doc.get("productId"), doc["occurredAt"],
-                        weights, frame)
+    out = interactions(kind, doc.get("categoryId"), doc.get("productId"), doc["occurredAt"],
+                       weights, frame)
+    for d in out:
+        d.source = doc["_id"]
+    return out
 

@@ -15,8 +15,9 @@ def customer_key(shop_id: int, user_id: str) -> str:
     return f"{shop_id}:{user_id}"
 
 
-def event_key(shop_id: int, event_id: str) -> str:
-    return f"{shop_id}:{event_id}"
+def event_key(shop_id: int, visitor_id: str, event_id: str) -> str:
+    """An event id is its visitor's own: another visitor's same id is another event."""
+    return f"{shop_id}:{visitor_id}:{event_id}"
 
 
 def session_key(shop_id: int, session_id: str) -> str:
@@ -32,8 +33,9 @@ def cart_key(shop_id: int, owner: str) -> str:
     return f"{shop_id}:{owner}"
 
 
-def order_key(shop_id: int, order_id: str) -> str:
-    return f"{shop_id}:{order_id}"
+def order_key(shop_id: int, visitor_id: str, order_id: str) -> str:
+    """An order id is its visitor's own: nobody else's checkout can take it first."""
+    return f"{shop_id}:{visitor_id}:{order_id}"
 
 
 def interest_key(shop_id: int, user_id: str, kind: str, item_id: str) -> str:

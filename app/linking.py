@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import DeleteOne, ReplaceOne
 
 from app import carts, interests
-from app.clock import to_ms, utc
+from app.clock import utc
 from app.events import EventType
 from app.keys import cart_key, customer_key, order_key, owner_of
 from app.platform import Platform
@@ -17,7 +17,7 @@ from app.shops import Shop
 
 async def link_visitor(
     platform: Platform, shop: Shop, visitor_id: str, user_id: str,
-    previous_user: str | None, at: datetime,
+    previous_user: str | None, at: datetime, login_event: str = "", replay: bool = False,
 ) -> list[interests.Delta]:
     """Identity linking: the visitor is this customer from now on.
 
@@ -30,8 +30,9 @@ async def link_visitor(
     """
     storage = platform.storage
     shop_id = shop.shop_id
-    cutoff = at - timedelta(days=shop.settings.anonymous_history_days)
-    marker = f"{to_ms(platform.clock.now())}:{visitor_id}:{user_id}"
+    cutoff = days_before(at, shop.settings.anonymous_history_days)
+    # Deterministic: a retried login finds what its first attempt filed.
+    marker = f"{login_event}:{user_id}"
     anonymous = {"shopId": shop_id, "visitorId": visitor_id, "userId": None}
     filing = await storage.events.update_many(
         {**anonymous, "occurredAt": {"$gte": cutoff}},
@@ -40,11 +41,11 @@ async def link_visitor(
     filed = await storage.events.find(
         {"shopId": shop_id, "visitorId": visitor_id, "filing": marker},
         {"type": 1, "categoryId": 1, "productId": 1, "occurredAt": 1, "orderId": 1},
-    ).to_list(None) if filing.modified_count else []
+    ).to_list(None) if filing.modified_count or replay else []
     deltas = [d for doc in filed
               for d in interests.from_event({**doc, "occurredAt": utc(doc["occurredAt"])},
                                             shop.settings.interest_weights, shop.interest_frame)]
-    deltas += await _file_orders(platform, shop, user_id, filed)
+    deltas += await _file_orders(platform, shop, visitor_id, user_id, filed)
     if filed:
         await storage.sessions.update_many(
             {"shopId": shop_id, "visitorId": visitor_id, "userId": None},
@@ -60,7 +61,7 @@ async def link_visitor(
     # The customer was first seen with the first event filed under it.
     first_seen = min([at, *(utc(d["occurredAt"]) for d in filed)])
     await storage.customers.update_one(
-        {"_id": customer_key(shop_id, user_id)},
+        {"_id": customer_key(shop_id, user_id), "shopId": shop_id},
         {"$setOnInsert": {"shopId": shop_id, "userId": user_id},
          "$min": {"firstSeenAt": first_seen}, "$max": {"lastSeenAt": at},
          "$addToSet": {"visitorIds": visitor_id}},
@@ -68,29 +69,50 @@ async def link_visitor(
     )
     if previous_user and previous_user != user_id:
         await storage.customers.update_one(
-            {"_id": customer_key(shop_id, previous_user)}, {"$pull": {"visitorIds": visitor_id}}
+            {"_id": customer_key(shop_id, previous_user), "shopId": shop_id},
+            {"$pull": {"visitorIds": visitor_id}}
         )
     return deltas
 
 
+def days_before(at: datetime, days: int) -> datetime:
+    """`days` before `at`, or the calendar's first day for a date near it (year 1)."""
+    try:
+        return at - timedelta(days=days)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 async def _file_orders(
-    platform: Platform, shop: Shop, user_id: str, filed: list[dict[str, Any]]
+    platform: Platform, shop: Shop, visitor_id: str, user_id: str, filed: list[dict[str, Any]]
 ) -> list[interests.Delta]:
-    """The anonymous orders of filed checkouts become the customer's, with their purchases."""
-    ids = [order_key(shop.shop_id, d["orderId"]) for d in filed
+    """The anonymous orders of filed checkouts become the customer's, with their purchases.
+
+    Orders filed by an earlier attempt of this login count again: their purchases are
+    applied once per order all the same (the interest docs remember their sources).
+    """
+    ids = [order_key(shop.shop_id, visitor_id, d["orderId"]) for d in filed
            if d["type"] == EventType.CHECKOUT.value and d.get("orderId")]
     if not ids:
         return []
     orders = platform.storage.orders
-    found = await orders.find({"_id": {"$in": ids}, "userId": None}).to_list(None)
+    found = await orders.find({"shopId": shop.shop_id, "_id": {"$in": ids},
+                               "userId": {"$in": [None, user_id]}}).to_list(None)
     if not found:
         return []
-    await orders.update_many({"_id": {"$in": [o["_id"] for o in found]}, "userId": None},
+    await orders.update_many({"shopId": shop.shop_id,
+                              "_id": {"$in": [o["_id"] for o in found]}, "userId": None},
                              {"$set": {"userId": user_id}})
-    return [d for o in found for line in o.get("items", [])
-            for d in interests.interactions("purchase", line.get("categoryId"), line["productId"],
-                                            utc(o["completedAt"]),
-                                            shop.settings.interest_weights, shop.interest_frame)]
+    deltas = []
+    for o in found:
+        for line in o.get("items", []):
+            for d in interests.interactions("purchase", line.get("categoryId"),
+                                            line["productId"], utc(o["completedAt"]),
+                                            shop.settings.interest_weights,
+                                            shop.interest_frame):
+                d.source = o["_id"]
+                deltas.append(d)
+    return deltas
 
 
 async def _merge_carts(

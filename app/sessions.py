@@ -123,6 +123,7 @@ def visitor_update(
     seen_from: datetime,
     seen_to: datetime,
     user_id: str | None,
+    batch_ids: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The update pipeline that applies `plan` atomically to the stored visitor.
 
@@ -167,7 +168,44 @@ def visitor_update(
     }
     if user_id is not None:
         fields["userId"] = _lit(user_id)
-    return [{"$set": {"_continues": continues}}, {"$set": fields}, {"$project": {"_continues": 0}}]
+    stages: list[dict[str, Any]] = []
+    if batch_ids:
+        stages = restart_stages(batch_ids)
+    return [*stages, {"$set": {"_continues": continues}}, {"$set": fields},
+            {"$project": {"_continues": 0, "_again": 0}}]
+
+
+# What a batch changes on the visitor; kept as it was before the batch, to start over from.
+RESTORED = ("userId", "sid", "sStartMs", "sLastMs", "sEvents", "sSource", "sLanding",
+            "sReferrer")
+
+
+def restart_stages(batch_ids: list[str]) -> list[dict[str, Any]]:
+    """Stages that make a retried batch start from the state before its first attempt.
+
+    A batch is known by its first event id (a retry resends the failed events first,
+    maybe followed by newer ones). The visitor remembers its last batch: its first id,
+    its ids and the fields it changed, as they were before.
+    """
+    again = {"$eq": [{"$ifNull": ["$lastBatch.first", None]}, _lit(batch_ids[0])]}
+    restore = {f: {"$cond": ["$_again", {"$ifNull": [f"$lastBatch.before.{f}", None]},
+                             {"$ifNull": [f"${f}", None]}]} for f in RESTORED}
+    remember = {"lastBatch": {"first": _lit(batch_ids[0]), "ids": _lit(batch_ids),
+                              "before": {f: f"${f}" for f in RESTORED}}}
+    return [{"$set": {"_again": again}}, {"$set": restore}, {"$set": remember}]
+
+
+def retried_batch(stored: dict[str, Any] | None, first_id: str) -> set[str]:
+    """The event ids of the batch's first attempt, when this batch is its retry."""
+    last = (stored or {}).get("lastBatch") or {}
+    return set(last.get("ids") or []) if last.get("first") == first_id else set()
+
+
+def as_before(stored: dict[str, Any] | None, again: bool) -> dict[str, Any] | None:
+    """The visitor as the batch found it: before its first attempt, when it is a retry."""
+    if stored is None or not again:
+        return stored
+    return {**stored, **stored["lastBatch"]["before"]}
 
 
 async def write(
@@ -209,7 +247,7 @@ async def write(
         }
         counters = {"lastEventAt": from_ms(seg.last_ms), "eventsCount": seg.count}
         ops.append(UpdateOne(
-            {"_id": session_key(shop_id, seg.session_id)},
+            {"_id": session_key(shop_id, seg.session_id), "shopId": shop_id},
             {"$setOnInsert": doc, "$set": counters},
             upsert=True,
         ))
@@ -218,8 +256,37 @@ async def write(
 
 def _close(shop_id: int, session_id: str, last_ms: int, events: int) -> UpdateOne:
     return UpdateOne(
-        {"_id": session_key(shop_id, session_id)},
+        {"_id": session_key(shop_id, session_id), "shopId": shop_id},
         {"$set": {"lastEventAt": from_ms(last_ms), "eventsCount": events}},
     )
 
 
+
+
+async def restore(
+    storage: Storage, shop_id: int, visitor_id: str, before: dict[str, Any] | None,
+    replays: list[Item],
+) -> None:
+    """The session documents of retried events, in case their first attempt failed first.
+
+    Written only where missing ($setOnInsert), as the first attempt would have written
+    them; the current session's counters are the ones its first attempt left.
+    """
+    heads: dict[str, Item] = {}
+    for item in replays:
+        heads.setdefault(item.session_id, item)
+    if not heads:
+        return
+    current = Current.from_visitor(before)
+    ops = []
+    for session_id, head in heads.items():
+        start_ms = int(session_id.rsplit(".", 1)[1])
+        doc = {"sessionId": session_id, "shopId": shop_id, "visitorId": visitor_id,
+               "userId": head.user_id, "sourceId": head.source_id,
+               "startedAt": from_ms(start_ms), "landingUrl": head.event.context.url,
+               "referrer": head.event.context.referrer}
+        if current is not None and current.session_id == session_id:
+            doc.update(lastEventAt=from_ms(current.last_ms), eventsCount=current.events)
+        ops.append(UpdateOne({"_id": session_key(shop_id, session_id), "shopId": shop_id},
+                             {"$setOnInsert": doc}, upsert=True))
+    await storage.sessions.bulk_write(ops, ordered=False)

@@ -29,6 +29,9 @@ from app.keys import event_key, visitor_key
 from app.platform import Platform
 from app.shops import Shop
 
+# Types that, from an anonymous visitor, write nothing but the event (and its session).
+PLAIN_TYPES = {EventType.VISIT, EventType.PRODUCT_VIEW, EventType.CATEGORY_VIEW}
+
 
 @dataclass
 class TrackResult:
@@ -61,6 +64,8 @@ class Item:
     session_id: str = ""
     new_session: bool = False
     duplicate: bool = False
+    replay: bool = False  # a duplicate whose effects may not all have been applied
+    user_before: str | None = None  # the visitor's customer just before this event
     doc: dict[str, Any] = field(default_factory=dict)
 
 
@@ -155,7 +160,7 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
     final_user = next((i.links_to for i in reversed(items) if i.links_to), None)
 
     before = await platform.storage.visitors.find_one_and_update(
-        {"_id": visitor_key(shop.shop_id, visitor_id)},
+        {"_id": visitor_key(shop.shop_id, visitor_id), "shopId": shop.shop_id},
         sessions.visitor_update(
             shop_id=shop.shop_id,
             visitor_id=visitor_id,
@@ -166,10 +171,15 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
             seen_from=min(i.at for i in items),
             seen_to=max(i.at for i in items),
             user_id=final_user,
+            batch_ids=[i.event.context.event_id or "" for i in items],
         ),
         upsert=True,
         return_document=ReturnDocument.BEFORE,
     )
+    # The same batch again (a retry: the tracker resends what failed first): the visitor
+    # update started again from the state before its first attempt; so does the rest.
+    again = sessions.retried_batch(before, items[0].event.context.event_id or "")
+    before = sessions.as_before(before, bool(again))
     previous_user = (before or {}).get("userId")
     segments = sessions.plan(sessions.Current.from_visitor(before), visitor_id, hits, timeout_ms)
 
@@ -178,24 +188,45 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
         for item in items[seg.first : seg.first + seg.size]:
             item.session_id = seg.session_id
         items[seg.first].new_session = not seg.continues_stored
+    # Events are stored `pending` when writes follow; the last write of the batch clears
+    # it. A duplicate still pending is one whose effects may be missing: they are
+    # applied again (every effect is idempotent per event). See README "Durability".
+    pending = any(not s.continues_stored for s in segments) or any(map(has_effects, items))
     for item in items:
+        item.user_before = user
         if item.links_to:
             user = item.links_to
         item.user_id = user
         item.doc = _event_doc(item, settings.anonymous_history_days, platform.clock.now())
+        if pending:
+            item.doc["pending"] = True
 
-    await _store_events(platform, items)
+    await _store_events(platform, items, again)
     for seg in segments:  # duplicates were stored before, in their own session
-        seg.count -= sum(1 for i in items[seg.first : seg.first + seg.size] if i.duplicate)
+        seg.count -= sum(1 for i in items[seg.first : seg.first + seg.size]
+                         if i.duplicate and i.event.context.event_id not in again)
     await sessions.write(platform.storage, shop.shop_id, visitor_id, before, segments, items)
-    await apply_effects(platform, shop, visitor_id, previous_user, items)
+    await sessions.restore(platform.storage, shop.shop_id, visitor_id, before,
+                           [i for i in items if i.replay])
+    await apply_effects(platform, shop, visitor_id, items)
+    done = [i.doc["_id"] for i in items if (pending and not i.duplicate) or i.replay]
+    if done:
+        await platform.storage.events.update_many(
+            {"shopId": shop.shop_id, "_id": {"$in": done}}, {"$unset": {"pending": ""}})
     return items
+
+
+def has_effects(item: Item) -> bool:
+    """Whether the event writes more than itself (cart, order, interests, triggers, links)."""
+    if item.links_to or item.event.type not in PLAIN_TYPES:
+        return True
+    return item.user_id is not None and item.event.type != EventType.VISIT
 
 
 def _event_doc(item: Item, history_days: int, received_at: datetime) -> dict[str, Any]:
     event, ctx = item.event, item.event.context
     doc: dict[str, Any] = {
-        "_id": event_key(ctx.shop_id, ctx.event_id or ""),
+        "_id": event_key(ctx.shop_id, ctx.visitor_id, ctx.event_id or ""),
         "eventId": ctx.event_id,
         "shopId": ctx.shop_id,
         "type": event.type.value,
@@ -216,6 +247,7 @@ def _event_doc(item: Item, history_days: int, received_at: datetime) -> dict[str
             doc[name] = value
     if event.type in IDENTIFY_TYPES:
         doc["userId"] = item.user_id
+        doc["linkedFrom"] = item.user_before  # what a retried login links from
     if event.properties is not None:
         doc["properties"] = json.dumps(event.properties, separators=(",", ":"))
     if item.user_id is None:
@@ -224,8 +256,12 @@ def _event_doc(item: Item, history_days: int, received_at: datetime) -> dict[str
     return doc
 
 
-async def _store_events(platform: Platform, items: list[Item]) -> None:
-    """Insert the events; an `_id` seen before marks a duplicate, answered as first stored."""
+async def _store_events(platform: Platform, items: list[Item], again: set[str]) -> None:
+    """Insert the events; an `_id` seen before marks a duplicate, answered as first stored.
+
+    Events of `again` (the batch's first attempt stored them) are counted in their
+    session once already, by the visitor update that started over.
+    """
     try:
         await platform.storage.events.insert_many([i.doc for i in items], ordered=False)
         return
@@ -237,24 +273,30 @@ async def _store_events(platform: Platform, items: list[Item]) -> None:
     stored = {
         d["_id"]: d
         for d in await platform.storage.events.find(
-            {"_id": {"$in": [i.doc["_id"] for i in duplicates]}},
-            {"sessionId": 1, "userId": 1},
+            {"shopId": items[0].shop.shop_id, "_id": {"$in": [i.doc["_id"] for i in duplicates]}},
+            {"sessionId": 1, "userId": 1, "pending": 1, "linkedFrom": 1},
         ).to_list(None)
     }
     # The visitor update counted them in the session they fell into; take that back
     # (before they answer with the session they were first stored in).
     current = items[-1].session_id
-    recount = sum(1 for i in duplicates if i.session_id == current)
+    recount = sum(1 for i in duplicates
+                  if i.session_id == current and i.event.context.event_id not in again)
     for item in duplicates:
         item.duplicate = True
+        if item.event.context.event_id in again:
+            item.replay = True
         item.new_session = False
         original = stored.get(item.doc["_id"], {})
         item.session_id = original.get("sessionId", item.session_id)
         item.user_id = original.get("userId", item.user_id)
+        if original.get("pending"):
+            item.replay = True
+            item.user_before = original.get("linkedFrom", item.user_id)
     if recount:
         await platform.storage.visitors.update_one(
             {"_id": visitor_key(items[0].shop.shop_id, items[0].event.context.visitor_id),
-             "sid": current},
+             "shopId": items[0].shop.shop_id, "sid": current},
             {"$inc": {"sEvents": -recount}},
         )
 

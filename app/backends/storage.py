@@ -29,8 +29,12 @@ class RoundTrips:
     def __init__(self) -> None:
         self.total = 0
         self.by_collection: dict[str, int] = {}
+        # Called before every round trip; tests inject faults here (raise to fail the call).
+        self.before_call: Callable[[str], None] | None = None
 
     def add(self, collection: str) -> None:
+        if self.before_call is not None:
+            self.before_call(collection)
         self.total += 1
         self.by_collection[collection] = self.by_collection.get(collection, 0) + 1
 
