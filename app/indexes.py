@@ -29,9 +29,10 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("shopId", ASCENDING), ("userId", ASCENDING), ("kind", ASCENDING),
              ("decayed", DESCENDING)]
         ),
-        # Filling a new audience: who in the shop has at least this stored value for the item.
+        # Filling a new audience: who in the shop has at least this stored value for the
+        # item, best first, paged by (decayed, _id) in index order.
         IndexModel([("shopId", ASCENDING), ("kind", ASCENDING), ("itemId", ASCENDING),
-                    ("decayed", DESCENDING)]),
+                    ("decayed", DESCENDING), ("_id", ASCENDING)]),
     ],
     # Audience memberships (app/audiences_members.py): exits by due time, members by audience,
     # a customer's memberships (forgetCustomer).
