@@ -117,12 +117,12 @@ def decide(
             return Change(key, rev, {"stored": reading.stored, "exitAt": exit_at}, due=exit_at)
     episode = doc.get("episode", 0) if doc else 0
     fired = []
-    if doc and doc.get("member"):
+    if doc and doc.get("member") and reading.before is not None:
         # Its exit was due and not yet fired when this interaction lifted it: it left (its
-        # score was below minScore), then came back.
-        fired.append(audience_trigger(shop_id, key, False, episode, audience, user_id,
-                                      doc.get("visitorId", ""), now,
-                                      frame.score(doc.get("stored", 0.0), now), doc["exitAt"]))
+        # score before this write was below minScore), then came back.
+        fired.append(audience_trigger(
+            shop_id, key, False, episode, audience, user_id, doc.get("visitorId", ""), now,
+            frame.score(reading.before, now), frame.falls_below(reading.before, threshold)))
     fired.append(audience_trigger(shop_id, key, True, episode + 1, audience, user_id,
                                   reading.visitor_id, now, score, exit_at))
     return Change(key, rev, {
