@@ -54,6 +54,13 @@ async def test_the_exit_arrives_by_itself_within_5_s_of_the_computed_moment() ->
             await track(server, "LOGIN", userId="u1")
             await track(server, "PRODUCT_VIEW", categoryId="c1", productId="p1")  # score 2
             entered, exited = await sub.wait_for(2)  # nothing more is sent meanwhile
+            # Stored like any trigger: a subscriber resuming after the entry gets the exit.
+            replay = Subscriber(server.ws_url, key, query=AUDIENCE_TRIGGERS, types=BOTH,
+                                after=entered["triggerId"]).start()
+            try:
+                assert (await replay.wait_for(1))[0] == exited
+            finally:
+                await replay.stop()
         finally:
             await sub.stop()
         assert (entered["type"], entered["audienceId"], entered["name"], entered["userId"]) == (
