@@ -1,4 +1,9 @@
-"""Who is calling: the operator (admin key), a shop (its key), or nobody."""
+"""Who is calling: the operator (admin key), a shop (its key), or nobody.
+
+Wrong keys are counted per client address (`Limiter.key_failed`): after a burst
+of them the address gets RATE_LIMITED, for the right key too, until its bucket
+refills. A missing key is not a guess and is not counted.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import hmac
 from dataclasses import dataclass
 
 from app.errors import Forbidden, Unauthenticated
+from app.limits import Limiter
 from app.shops import Shops, shop_id_of_key
 
 
@@ -36,16 +42,39 @@ def bearer(header: str | None) -> str | None:
     return value.strip()
 
 
-async def authenticate(shops: Shops, admin_key: str, header: str | None) -> Principal:
-    """The caller named by an `Authorization: Bearer <key>` header; Unauthenticated if none."""
-    key = bearer(header)
-    if key is None:
-        raise Unauthenticated("this operation needs 'Authorization: Bearer <key>'")
-    if admin_key and hmac.compare_digest(key.encode(), admin_key.encode()):
-        return Principal(admin=True)
-    shop_id = shop_id_of_key(key)
-    if shop_id is not None:
-        shop = await shops.get(shop_id)
-        if shop is not None and shop.accepts_key(key):
-            return Principal(shop_id=shop_id)
-    raise Unauthenticated("the key is not valid")
+@dataclass(frozen=True)
+class Keys:
+    """What checks keys: the shops (their key hashes), the admin key, the guessing limit."""
+
+    shops: Shops
+    admin_key: str
+    limiter: Limiter
+
+    async def principal(self, header: str | None, client: str) -> Principal:
+        """The caller named by an `Authorization: Bearer <key>` header, asking from `client`.
+
+        Unauthenticated without a valid key; RateLimited when `client` guessed too often.
+        """
+        key = bearer(header)
+        if key is None:
+            raise Unauthenticated("this operation needs 'Authorization: Bearer <key>'")
+        principal = await self._owner(key)
+        if principal is None:
+            await self.limiter.key_failed(client)
+            raise Unauthenticated("the key is not valid")
+        self.limiter.refuse_if_blocked(client)
+        return principal
+
+    async def _owner(self, key: str) -> Principal | None:
+        try:
+            key.encode()
+        except UnicodeEncodeError:  # a lone surrogate, from a WebSocket's JSON
+            return None
+        if self.admin_key and hmac.compare_digest(key.encode(), self.admin_key.encode()):
+            return Principal(admin=True)
+        shop_id = shop_id_of_key(key)
+        if shop_id is not None:
+            shop = await self.shops.get(shop_id)
+            if shop is not None and shop.accepts_key(key):
+                return Principal(shop_id=shop_id)
+        return None

@@ -17,12 +17,15 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("shopId", ASCENDING), ("occurredAt", DESCENDING)]),
         IndexModel([("shopId", ASCENDING), ("visitorId", ASCENDING), ("occurredAt", DESCENDING)]),
         IndexModel([("shopId", ASCENDING), ("userId", ASCENDING), ("occurredAt", DESCENDING)]),
+        # Analytics: the top lists and the funnel read a few event types in a range.
+        IndexModel([("shopId", ASCENDING), ("type", ASCENDING), ("occurredAt", ASCENDING)]),
         # Anonymous events carry `expireAt`; filing one under a customer removes it.
         IndexModel([("expireAt", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
     ],
     "carts": [IndexModel([("dueAt", ASCENDING)], sparse=True)],
     "orders": [
-        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING), ("completedAt", DESCENDING)])
+        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING), ("completedAt", DESCENDING)]),
+        IndexModel([("shopId", ASCENDING), ("completedAt", ASCENDING)]),  # analytics
     ],
     "interests": [
         IndexModel(
@@ -46,5 +49,6 @@ INDEXES: dict[str, list[IndexModel]] = {
     "triggers": [
         IndexModel([("shopId", ASCENDING), ("sortKey", ASCENDING)]),
         IndexModel([("published", ASCENDING), ("firedAt", ASCENDING)]),
+        IndexModel([("shopId", ASCENDING), ("firedAt", ASCENDING)]),  # analytics
     ],
 }

@@ -36,7 +36,9 @@ class Platform:
         self.shops = Shops(self.storage, clock=self.clock)
         self.outbox = Outbox(self.storage, self.broker, self.clock)
         self.feed = TriggerFeed(self.storage, self.broker, self.clock)
-        self.limiter = Limiter(self.settings, open_buckets(self.settings.redis_url))
+        s = self.settings
+        self.limiter = Limiter(s, open_buckets(s.redis_url, timeout=s.redis_timeout_seconds,
+                                               cooldown=s.redis_cooldown_seconds))
 
     @classmethod
     async def start(
@@ -47,7 +49,8 @@ class Platform:
     ) -> Platform:
         storage = storage or open_store(settings.mongodb_url, settings.mongodb_db)
         await storage.create_indexes()
-        broker = open_broker(settings.redis_url)
+        broker = open_broker(settings.redis_url, publish_timeout=settings.redis_timeout_seconds,
+                             cooldown=settings.redis_cooldown_seconds)
         await broker.connect()
         return cls(settings=settings, storage=storage, broker=broker, clock=clock or Clock())
 

@@ -68,6 +68,14 @@ def session_id_for(visitor_id: str, start_ms: int) -> str:
     return f"{visitor_id}.{start_ms}"
 
 
+def start_ms_of(session_id: str) -> dict[str, Any]:
+    """An aggregation expression: the start (ms) that `session_id_for` put in a session id.
+
+    Visitor ids have no '.', so the start is what follows the last one.
+    """
+    return {"$toLong": {"$arrayElemAt": [{"$split": [session_id, "."]}, -1]}}
+
+
 def opens_session(current: Current | None, hit: Hit, timeout_ms: int) -> bool:
     """THE rule, for an event against the session it would otherwise join."""
     if current is None:

@@ -34,6 +34,23 @@ class Settings:
     rate_api_per_key: float = 500.0
     burst_api_per_key: int = 1000
     ws_init_timeout_seconds: float = 10.0
+    # Guessing keys: wrong keys a second per client address, after a burst (RATE_LIMITED).
+    rate_auth_failures_per_ip: float = 1.0
+    burst_auth_failures_per_ip: int = 20
+    # Proxies whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated;
+    # "none" believes nobody (app/server/proxies.py).
+    trusted_proxies: str = "127.0.0.1,::1"
+    # Bounds on one request: the time to send its body, its head's size, its query's cost,
+    # and the time to answer it.
+    body_timeout_seconds: float = 10.0
+    max_header_bytes: int = 64 * 1024
+    max_query_cost: int = 100_000
+    request_timeout_seconds: float = 10.0
+    # Redis calls on the request path: a short timeout, then Redis is skipped for a while.
+    redis_timeout_seconds: float = 0.25
+    redis_cooldown_seconds: float = 5.0
+    # The tracker's `track` answered without the general GraphQL machinery (app/server/fastpath.py)
+    fast_path: bool = True
     # Background work
     abandoned_cart_tick_seconds: float = 1.0
     outbox_sweep_seconds: float = 2.0
@@ -95,4 +112,14 @@ ENV_NAMES = {
     "rate_api_per_key": "TRACKER_RATE_PER_KEY",
     "burst_api_per_key": "TRACKER_BURST_PER_KEY",
     "ws_init_timeout_seconds": "TRACKER_WS_INIT_TIMEOUT",
+    "rate_auth_failures_per_ip": "TRACKER_AUTH_FAILURE_RATE",
+    "burst_auth_failures_per_ip": "TRACKER_AUTH_FAILURE_BURST",
+    "trusted_proxies": "TRACKER_TRUSTED_PROXIES",
+    "body_timeout_seconds": "TRACKER_BODY_TIMEOUT",
+    "max_header_bytes": "TRACKER_MAX_HEADER_BYTES",
+    "max_query_cost": "TRACKER_MAX_QUERY_COST",
+    "request_timeout_seconds": "TRACKER_REQUEST_TIMEOUT",
+    "redis_timeout_seconds": "TRACKER_REDIS_TIMEOUT",
+    "redis_cooldown_seconds": "TRACKER_REDIS_COOLDOWN",
+    "fast_path": "TRACKER_FAST_PATH",
 }

@@ -16,7 +16,9 @@ from app.backends.storage import Storage
 from app.clock import Clock
 from app.errors import BadInput, NotFound
 from app.interests import DEFAULT_FRAME, HALF_LIFE_SECONDS, Frame
+from app.lru import LRU
 
+MAX_CACHED_SHOPS = 10_000
 SOURCE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -144,11 +146,20 @@ def new_shop_key(shop_id: int) -> str:
     return f"sk_{shop_id}_{secrets.token_urlsafe(24)}"
 
 
+MAX_SHOP_ID = 2**31 - 1
+
+
 def shop_id_of_key(key: str) -> int | None:
+    """The shop a key names, if it names one a shop could have (1 to 2**31 - 1)."""
     parts = key.split("_", 2)
-    if len(parts) == 3 and parts[0] == "sk" and parts[1].isdigit():
-        return int(parts[1])
-    return None
+    if len(parts) != 3 or parts[0] != "sk":
+        return None
+    digits = parts[1]
+    # ASCII digits only ("²".isdigit()), and few enough for int() (4,300-digit limit).
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 10):
+        return None
+    shop_id = int(digits)
+    return shop_id if 1 <= shop_id <= MAX_SHOP_ID else None
 
 
 class Shops:
@@ -156,22 +167,31 @@ class Shops:
 
     Every tracked event needs its shop; shops change rarely. Changes made by this
     process are visible at once, changes made by another process within `ttl`.
+    Only shops that exist are kept, at most `max_cached` of them (the least recently
+    used go first): ids that anyone may name must not fill the memory.
     """
 
-    def __init__(self, storage: Storage, ttl: float = 5.0, clock: Clock | None = None) -> None:
+    def __init__(self, storage: Storage, ttl: float = 5.0,
+                 max_cached: int = MAX_CACHED_SHOPS, clock: Clock | None = None) -> None:
         self.storage = storage
         self.ttl = ttl
         self.clock = clock or Clock()
-        self._cache: dict[int, tuple[float, Shop | None]] = {}
+        self._cache: LRU[int, tuple[float, Shop]] = LRU(max_cached)
 
     async def get(self, shop_id: int) -> Shop | None:
         hit = self._cache.get(shop_id)
         if hit and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
         doc = await self.storage.shops.find_one({"_id": shop_id})
-        shop = Shop.from_doc(doc) if doc else None
-        self._cache[shop_id] = (time.monotonic(), shop)
+        if not doc:
+            self._cache.pop(shop_id)
+            return None
+        shop = Shop.from_doc(doc)
+        self._cache.put(shop_id, (time.monotonic(), shop))
         return shop
+
+    def cached_ids(self) -> list[int]:
+        return self._cache.keys()
 
     async def require(self, shop_id: int) -> Shop:
         shop = await self.get(shop_id)
@@ -186,7 +206,7 @@ class Shops:
         return shop
 
     def forget(self, shop_id: int) -> None:
-        self._cache.pop(shop_id, None)
+        self._cache.pop(shop_id)
 
     async def create(
         self, name: str, shop_id: int | None = None, source_id: str = "site"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import audiences, carts, ingest, report, roundtrips, size, triggers
+from bench import audiences, carts, dashboard, ingest, report, roundtrips, size, triggers
 from bench.common import ROOT, Row, load_average, machine
 
 
@@ -32,6 +32,8 @@ class Plan:
     carts_kept: int
     carts_due: int
     carts_runs: int
+    dash_events: int
+    dash_runs: int
     aud_events: int
     aud_runs: int
     aud_kept: int
@@ -45,10 +47,11 @@ def plan(smoke: bool, profile: bool) -> Plan:
                     ingest=ingest.Config(runs=1, duration=0.5, warmup=0.2, visitors=5, rate=50,
                                          latency_duration=0.5, preloads=(500, 2_000)),
                     trig_subscribers=4, trig_rate=10, trig_count=4, trig_rounds=1,
-                    carts_kept=200, carts_due=20, carts_runs=1, aud_events=20, aud_runs=1,
-                    aud_kept=200, aud_due=40, profile=False)
+                    carts_kept=200, carts_due=20, carts_runs=1, dash_events=300, dash_runs=1,
+                    aud_events=20, aud_runs=1, aud_kept=200, aud_due=40, profile=False)
     return Plan(smoke=False, ingest=ingest.Config(), trig_subscribers=100, trig_rate=5,
                 trig_count=40, trig_rounds=3, carts_kept=10_000, carts_due=1_000, carts_runs=3,
+                dash_events=10_000, dash_runs=5,
                 aud_events=1000, aud_runs=5, aud_kept=10_000, aud_due=2_000, profile=profile)
 
 
@@ -74,13 +77,18 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
     results["carts"] = asyncio.run(carts.measure(p.carts_kept, p.carts_due, p.carts_runs))
     log("5. tracker size")
     results["size"] = size.measure()
+    log(f"6. dashboard first render ({p.dash_events:,} events stored)")
+    results["dashboard"] = dashboard.measure(p.dash_events, p.dash_runs)
     log(f"9. audiences (100 in a shop; {p.aud_kept:,} members kept, {p.aud_due:,} exits due)")
     results["audiences"] = asyncio.run(audiences.measure(p.aud_events, p.aud_runs, p.aud_kept,
                                                          p.aud_due))
 
     rows = (report.ingestion_rows(results["ingest"]) + report.roundtrip_rows(rt)
             + report.trigger_rows(results["triggers"]) + report.cart_rows(results["carts"])
-            + report.size_rows(results["size"]) + report.audience_rows(results["audiences"]))
+            + report.size_rows(results["size"])
+            + report.tracker_rows(results["ingest"]["tracker"])
+            + report.dashboard_rows(results["dashboard"])
+            + report.audience_rows(results["audiences"]))
     extra = [roundtrip_matrix(rt)]
     if p.profile:
         log("profiles (py-spy) of what missed")

@@ -32,6 +32,7 @@ from app import audiences, audiences_worker, interests, tracking
 from app.audiences_members import membership_key, new_rev
 from app.clock import FakeClock
 from app.events import Context, EventInput, EventType
+from app.interests import Frame
 from app.keys import interest_key
 from app.platform import Platform, open_store
 from app.settings import Settings
@@ -150,13 +151,10 @@ def _ratios(eps: dict[str, list[float]]) -> list[float]:
     return [b / a for a, b in zip(eps["0"], eps["100"], strict=True)]
 
 
-def seed(platform: Platform, audience: dict[str, Any], kept: int, due: int
+def seed(frame: Frame, now: datetime, audience: dict[str, Any], kept: int, due: int
          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Members of one audience and the interest values they stand for: `due` of them
     left minScore a moment ago, the others leave within days."""
-    shop = platform.shops._cache[1][1]
-    assert shop is not None
-    frame, now = shop.interest_frame, platform.clock.now()
     theta = audience["minScore"]
     members, values = [], []
     for n in range(kept):
@@ -181,8 +179,8 @@ async def exits(kept: int, due: int) -> dict[str, Any]:
     try:
         audience = await audiences.create(platform, 1, "p fans", None, "p", 3.0)
         await platform.storage.audienceJobs.delete_many({})
-        await platform.shops.require(1)
-        members, values = seed(platform, audience, kept, due)
+        shop = await platform.shops.require(1)
+        members, values = seed(shop.interest_frame, clock.now(), audience, kept, due)
         await platform.storage.memberships.raw.insert_many(members)
         await platform.storage.interests.raw.insert_many(values)
         platform.storage.trips.reset()

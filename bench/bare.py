@@ -89,7 +89,8 @@ def create_bare_app(settings: Settings | None = None) -> Starlette:
             sent_at = _time(body.get("sentAt"))
             inputs = [event_input(item) for item in body["events"]]
             client = request.client.host if request.client else "unknown"
-            await platform.limiter.check_tracker(client, (e.context.visitor_id for e in inputs))
+            await platform.limiter.check_tracker(
+                client, ((e.context.shop_id, e.context.visitor_id) for e in inputs))
             outcomes = await tracking.track(platform, inputs, sent_at=sent_at,
                                             origin=request.headers.get("origin"))
         except TrackerError as error:
@@ -107,3 +108,25 @@ def create_bare_app(settings: Settings | None = None) -> Starlette:
                             Route("/healthz", healthz)], lifespan=lifespan)
     app.state.settings = settings
     return app
+
+
+def create_floor_app(settings: Settings | None = None) -> Starlette:
+    """The floor: Starlette parsing the tracker's JSON and answering a like JSON, no work.
+
+    What no GraphQL layer and no pipeline can beat on this machine: the ratios of
+    bench/RESULTS.md are read against it.
+    """
+
+    async def graphql(request: Request) -> Response:
+        body = json.loads(await request.body())
+        events = body["variables"]["e"]
+        answer = [{"eventId": e["context"]["eventId"], "duplicate": False,
+                   "sessionId": e["context"]["visitorId"], "newSession": False, "userId": None}
+                  for e in events]
+        return JSONResponse({"data": {"track": answer}})
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[Route("/graphql", graphql, methods=["POST"]),
+                             Route("/healthz", healthz)])

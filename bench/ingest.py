@@ -109,6 +109,7 @@ def measure(cfg: Config) -> dict[str, Any]:
             "bare": {k: summary(lat_b, k) for k in ("p50", "p99", "max", "achieved_rps")},
             "late_sends": sum(r["late_sends"] for r in lat_g + lat_b),
         }
+    out["tracker"] = tracker_path(cfg)
     specs = [("graphql", 0)] + [("graphql", n) for n in cfg.preloads]
     with servers(*specs) as started:
         out["preload_startup_seconds"] = [s.startup_seconds for s in started]
@@ -120,4 +121,28 @@ def measure(cfg: Config) -> dict[str, Any]:
             out[f"preload_batch{batch}"] = {
                 str(n): {"eps": summary(v, "eps"), "eps_per_cpu": summary(v, "eps_per_cpu")}
                 for n, v in runs.items()}
+    return out
+
+
+def tracker_path(cfg: Config) -> dict[str, Any]:
+    """The tracker's own request (`track`, 1 and 100 items) through /graphql, the bare
+    endpoint and the floor (a Starlette endpoint that does no work), runs alternating."""
+    out: dict[str, Any] = {}
+    with servers(("graphql", 0), ("bare", 0), ("floor", 0)) as (gql, bare, floor):
+        for batch in (1, 100):
+            runs: dict[str, list[dict[str, Any]]] = {"graphql": [], "bare": [], "floor": []}
+            for r in range(cfg.runs):
+                for server in (gql, bare, floor):
+                    runs[server.kind].append(closed_run(server, cfg, batch,
+                                                        f"f{server.kind}{batch}r{r}",
+                                                        single="track"))
+            ratio = {name: [a["eps"] / b["eps"] for a, b in zip(runs[x], runs[y], strict=True)
+                            if b["eps"]]
+                     for name, x, y in (("graphql_bare", "graphql", "bare"),
+                                        ("graphql_floor", "graphql", "floor"),
+                                        ("bare_floor", "bare", "floor"))}
+            out[f"batch{batch}"] = {
+                **{f"{k}_eps": summary(v, "eps") for k, v in runs.items()},
+                **{k: {"median": median(v), "runs": v} for k, v in ratio.items()},
+            }
     return out

@@ -18,6 +18,8 @@ ROW_IDS = (
     "3.1", "3.2",
     "4.1", "4.2", "4.3", "4.4",
     "5.1", "5.2", "5.3", "5.4", "5.5",
+    "6.1", "6.2", "6.3", "6.4",
+    "17.1", "17.2", "17.3", "17.4", "17.5", "17.6", "17.7", "17.8",
     "9.1", "9.2", "9.3", "9.4", "9.5", "9.6",
 )
 
@@ -164,6 +166,28 @@ def size_rows(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def dashboard_rows(r: dict[str, Any]) -> list[Row]:
+    from bench.size import dashboard_gzip9
+
+    big, empty, request = r["render"]["big"], r["render"]["empty"], r["request"]
+    ratio = median(r["ratio"])
+    stored = f"{r['events']:,} events stored ({r['product_views']:,} product views in the range)"
+    size, how = dashboard_gzip9()
+    return [
+        Row("6.1", f"Dashboard overview, time to first render, {r['events']:,} events stored",
+            f"{fmt(median(big))} ms", "", None, big,
+            f"headless Chromium, navigation start to figures drawn, last 7 days; {stored}; "
+            f"{fmt(ratio, 1)}x the empty shop's in the same runs"),
+        Row("6.2", "Dashboard overview, time to first render, empty shop",
+            f"{fmt(median(empty))} ms", "", None, empty, "the same server, runs alternating"),
+        Row("6.3", f"Overview's GraphQL request alone, {r['events']:,} events stored",
+            f"{fmt(median(request))} ms", "", None, request,
+            "stats + funnel + top products + top categories, embedded store (mongomock)"),
+        Row("6.4", "Dashboard `app/static/dashboard.js` + `.css`, bytes after gzip -9",
+            f"{size:,} B", "<= 81,920 B", size <= 81920, [], f"measured with {how}"),
+    ]
+
+
 def audience_rows(r: dict[str, Any]) -> list[Row]:
     """Live interest audiences (bench/audiences.py)."""
     i, trips = r["interaction"], r["interaction"]["trips"]
@@ -244,3 +268,24 @@ def render(rows: list[Row], meta: dict[str, str], smoke: bool, extra: str = "") 
     if extra:
         out += [extra, ""]
     return "\n".join(out)
+
+
+def tracker_rows(r: dict[str, Any]) -> list[Row]:
+    """The tracker's own request through /graphql, against the bare endpoint and the floor."""
+    rows = []
+    rid = 1
+    for batch, label in ((1, "1 item (the tracker's request)"), (100, "100 items")):
+        block = r[f"batch{batch}"]
+        for kind, what in (("graphql", "/graphql (fast path)"), ("bare", "bare endpoint"),
+                           ("floor", "floor: Starlette JSON, no work")):
+            rows.append(_eps_row(f"17.{rid}", f"Events/s, `track` with {label}, {what}",
+                                 block[f"{kind}_eps"], None))
+            rid += 1
+        ratio = block["graphql_bare"]
+        rows.append(Row(f"17.{rid}", f"Ratio /graphql / bare, `track` with {label}",
+                        fmt(ratio["median"], 2), ">= 0.85", ratio["median"] >= 0.85,
+                        ratio["runs"],
+                        f"/graphql / floor {fmt(block['graphql_floor']['median'], 2)}, "
+                        f"bare / floor {fmt(block['bare_floor']['median'], 2)}"))
+        rid += 1
+    return rows

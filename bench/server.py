@@ -25,7 +25,7 @@ from app.platform import Platform
 from app.server.asgi import create_app
 from app.server.cli import freeze_startup_heap
 from app.settings import Settings
-from bench.bare import create_bare_app
+from bench.bare import create_bare_app, create_floor_app
 
 log = logging.getLogger("bench.server")
 
@@ -75,6 +75,8 @@ async def preload(platform: Platform, n: int, chunk: int = 20_000) -> float:
 
 def build(kind: str, preload_events: int = 0) -> Starlette:
     settings = Settings.from_env()
+    if kind == "floor":
+        return create_floor_app(settings)
     app = create_app(settings) if kind == "graphql" else create_bare_app(settings)
     inner = app.router.lifespan_context
 
@@ -120,7 +122,7 @@ def watch_gc() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.server")
-    parser.add_argument("--app", default="graphql", choices=("graphql", "bare"))
+    parser.add_argument("--app", default="graphql", choices=("graphql", "bare", "floor"))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--preload", type=int, default=0)

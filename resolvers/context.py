@@ -1,11 +1,17 @@
-"""What every resolver is handed: the platform and who is asking."""
+"""What every resolver is handed: the platform and who is asking.
+
+One Context serves one HTTP request, or one WebSocket connection: there every
+operation gets a copy of it (`for_operation`), which shares the connection's key
+check but takes a token of the key's rate limit of its own.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.auth import Principal, authenticate
+from app.auth import Keys, Principal
 from app.platform import Platform
 
 
@@ -15,7 +21,9 @@ class Context:
     request: Any
     response: Any = None
     connection_params: dict[str, Any] | None = None
-    _principal: Principal | None = field(default=None, repr=False)
+    # Shared by the fields of an operation, so that they check the key and take a token once.
+    _principal: asyncio.Future[Principal] | None = field(default=None, repr=False)
+    _charged: asyncio.Future[None] | None = field(default=None, repr=False)
 
     @property
     def headers(self) -> Any:
@@ -27,6 +35,7 @@ class Context:
 
     @property
     def client_ip(self) -> str:
+        """The client's address (behind trusted proxies, the one they saw: proxies.py)."""
         client = getattr(self.request, "client", None)
         return client.host if client else "unknown"
 
@@ -37,14 +46,24 @@ class Context:
             return value if isinstance(value, str) else None
         return self.headers.get("authorization")
 
+    def for_operation(self) -> Context:
+        """This context for one more operation: the same caller, a token of its own."""
+        return replace(self, _charged=None)
+
     async def principal(self) -> Principal:
+        """The caller, its key checked (once per request or connection), and a token taken
+        from the key's bucket (once per operation)."""
         if self._principal is None:
-            settings = self.platform.settings
-            principal = await authenticate(self.platform.shops, settings.admin_key,
-                                           self.authorization())
-            await self.platform.limiter.check_key(principal.key_id)
-            self._principal = principal
-        return self._principal
+            keys = Keys(self.platform.shops, self.platform.settings.admin_key,
+                        self.platform.limiter)
+            self._principal = asyncio.ensure_future(
+                keys.principal(self.authorization(), self.client_ip))
+        principal = await self._principal
+        if self._charged is None:
+            self._charged = asyncio.ensure_future(
+                self.platform.limiter.check_key(principal.key_id))
+        await self._charged
+        return principal
 
     async def for_shop(self, shop_id: int) -> Principal:
         """The caller, if it may act on this shop; else Unauthenticated or Forbidden."""
@@ -58,7 +77,6 @@ class Context:
         return principal
 
     async def limit_tracker(self, events: list[Any]) -> None:
-        """Apply the tracker's rate limits (per client address and per visitor)."""
+        """Apply the tracker's rate limits (per client address and per shop's visitor)."""
         await self.platform.limiter.check_tracker(
-            self.client_ip, (str(e.context.visitor_id) for e in events))
-
+            self.client_ip, ((e.context.shop_id, str(e.context.visitor_id)) for e in events))

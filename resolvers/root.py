@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import admin, reading, subscriptions, tracking
+from resolvers import admin, analytics, reading, subscriptions, tracking
 from resolvers import audiences as audience_resolvers  # `audiences` is a Query field
 
 
@@ -19,6 +19,10 @@ class Query:
     interest_map = strawberry.field(resolver=reading.interest_map)
     cart = strawberry.field(resolver=reading.cart)
     triggers = strawberry.field(resolver=reading.triggers)
+    stats = strawberry.field(resolver=analytics.stats)
+    top_products = strawberry.field(resolver=analytics.top_products)
+    top_categories = strawberry.field(resolver=analytics.top_categories)
+    funnel = strawberry.field(resolver=analytics.funnel)
     audiences = strawberry.field(resolver=audience_resolvers.audiences_)
     audience_members = strawberry.field(resolver=audience_resolvers.audience_members)
 

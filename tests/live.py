@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from app.backends.storage import Storage
 from app.platform import Platform, open_store
 from app.server.asgi import create_app
+from app.server.protocol import server_options
 from tests.conftest import ADMIN_KEY, make_settings
 from tests.redis_server import free_port
 
@@ -56,8 +57,10 @@ class LiveServer:
     def __init__(self, app: Starlette) -> None:
         self.app = app
         self.port = free_port()
+        max_head = app.state.settings.max_header_bytes
         self.server = uvicorn.Server(uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
+            **server_options(max_head),  # as `python -m app` runs it
         ))
         self._task: asyncio.Task[None] | None = None
         self.platform: Platform | None = None  # set by `serving`

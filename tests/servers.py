@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 class ServerProcess:
     """`python -m app` in a subprocess, up once /healthz answers."""
 
-    def __init__(self, **env: str) -> None:
+    def __init__(self, log_level: str = "warning", **env: str) -> None:
         self.port = free_port()
+        self.log_level = log_level
         self.env = {**os.environ, "TRACKER_ADMIN_KEY": "test-admin-key",
                     "TRACKER_SECRET": "test-secret", "TRACKER_DEMO_SHOP": "1", **env}
         self._log = Path(tempfile.mkstemp(prefix="tracker-server-", suffix=".log")[1])
@@ -33,7 +34,8 @@ class ServerProcess:
     def __enter__(self) -> ServerProcess:
         with self._log.open("wb") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "app", "--port", str(self.port), "--log-level", "warning"],
+                [sys.executable, "-m", "app", "--port", str(self.port), "--log-level",
+                 self.log_level],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -59,3 +59,67 @@ async def test_lookups_by_id_answer_as_a_scan_does() -> None:
     assert await storage.events.find_one({"_id": "1:2"}) == {"_id": "1:2", "n": 2}
     assert await storage.events.find_one({"_id": "1:2", "n": 3}) is None
     await storage.drop()
+
+
+PIPELINES = [
+    [{"$match": {"k": {"$in": ["a", "b"]}}},
+     {"$group": {"_id": {"k": "$k", "odd": {"$mod": ["$n", 2]}}, "n": {"$sum": 1},
+                 "top": {"$max": "$n"}, "all": {"$push": "$n"}}}],
+    [{"$group": {"_id": "$k", "n": {"$sum": "$n"}}}, {"$sort": {"n": -1}}],
+    [{"$group": {"_id": "$tags", "n": {"$sum": 1}}}],  # array keys: the original's way
+    [{"$group": {"_id": None, "n": {"$sum": 1}}}],
+    [{"$match": {"n": {"$gte": 3}}}, {"$match": {"k": "a"}}, {"$project": {"_id": 0, "n": 1}}],
+    [{"$project": {"k": 1}}, {"$match": {"k": "b"}}],
+    [{"$match": {"n": {"$lt": 9}}}, {"$project": {"k": 1, "tags": True}},
+     {"$group": {"_id": "$k", "t": {"$push": "$tags"}, "n": {"$sum": "$n"}}}],
+    [{"$match": {"n": {"$lt": 9}}}, {"$project": {"k": 1, "_id": 0}}],
+    [{"$match": {"n": {"$lt": 9}}}, {"$project": {"k": 0}}],
+]
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+async def test_aggregations_answer_as_mongomock_does(pipeline: list) -> None:
+    from mongomock.aggregate import process_pipeline
+
+    storage = open_store("mongomock://", "embedded_test")
+    await storage.drop()
+    docs = [{"_id": i, "k": "abc"[i % 3] if i != 4 else None, "n": i,
+             "tags": ["x", "y"][: i % 3]} for i in range(12)]
+    await storage.events.insert_many(docs)
+    ours = await storage.events.aggregate(pipeline).to_list(None)
+    # mongomock's own way: every document, each stage by its original handler.
+    import mongomock.aggregate as agg
+
+    patched = agg._PIPELINE_HANDLERS["$group"]
+    agg._PIPELINE_HANDLERS["$group"] = patched.original
+    try:
+        theirs = list(process_pipeline([dict(d) for d in docs], None, pipeline, None))
+    finally:
+        agg._PIPELINE_HANDLERS["$group"] = patched
+    assert ours == theirs
+    await storage.drop()
+
+
+@pytest.mark.parametrize(("skip", "limit", "sort"), [
+    (0, 0, None), (3, 0, None), (0, 4, None), (2, 5, -1), (9, 5, 1), (20, 0, None), (0, -3, 1),
+])
+def test_cursors_read_what_they_did(skip: int, limit: int, sort: int | None) -> None:
+    import mongomock
+    from mongomock.collection import Cursor
+
+    collection = mongomock.MongoClient().db.events
+    collection.insert_many([{"_id": i, "n": (i * 7) % 12} for i in range(12)])
+
+    def read() -> list:
+        cursor = collection.find({"n": {"$gte": 2}}, skip=skip, limit=limit)
+        return list(cursor.sort("n", sort) if sort else cursor)
+
+    ours = read()
+    assert ours or skip >= 10
+    patched = Cursor.__next__
+    Cursor.__next__ = patched.original  # type: ignore[attr-defined]
+    try:
+        theirs = read()
+    finally:
+        Cursor.__next__ = patched
+    assert ours == theirs

@@ -127,6 +127,51 @@ async def test_indexes_are_created_as_defined(storage: Storage) -> None:
             assert any(list(i["key"]) == keys for i in info.values()), (name, keys)
 
 
+async def test_analytics_pipelines(storage: Storage) -> None:
+    """Bucket arithmetic on dates, distinct counts, $unwind, and session ids parsed with
+    $split/$toLong: the stages app/analytics.py uses, on both stores."""
+    from app import analytics
+
+    def event(n: int, minutes: int, visitor: str, type_: str, session_start: int,
+              **more: object) -> dict:
+        at = T0 + timedelta(minutes=minutes)
+        start = T0 + timedelta(minutes=session_start)
+        return {"_id": f"1:e{n}", "shopId": 1, "type": type_, "visitorId": visitor,
+                "userId": more.pop("userId", None), "occurredAt": at,
+                "sessionId": f"{visitor}.{int(start.timestamp() * 1000)}", **more}
+
+    await storage.events.insert_many([
+        event(1, -30, "a", "PRODUCT_VIEW", -30, productId="p1", categoryId="c1"),
+        event(2, 10, "a", "CART_ADD", -30, productId="p1", categoryId="c1"),
+        event(3, 70, "b", "PRODUCT_VIEW", 70, productId="p2", categoryId="c1", userId="u"),
+        event(4, 75, "b", "CHECKOUT", 70, orderId="o", userId="u"),
+        {**event(5, 20, "c", "PRODUCT_VIEW", 20, productId="p1", categoryId="c1"), "shopId": 2},
+    ])
+    await storage.sessions.insert_many([
+        {"_id": "1:a", "shopId": 1, "startedAt": T0 - timedelta(minutes=30)},
+        {"_id": "1:b", "shopId": 1, "startedAt": T0 + timedelta(minutes=70)},
+    ])
+    await storage.orders.insert_one({"_id": "1:o", "shopId": 1, "completedAt": T0 + timedelta(
+        minutes=75), "items": [{"productId": "p2", "categoryId": "c1", "quantity": 1}]})
+    await storage.triggers.insert_one({"_id": "1:t", "shopId": 1, "firedAt": T0 + timedelta(
+        minutes=75)})
+
+    cut = analytics.buckets(T0 - timedelta(hours=1), T0 + timedelta(hours=2), "HOUR")
+    got = await analytics.stats(storage, 1, cut)
+    assert [(b["visitors"], b["sessions"], b["identifiedVisitors"], b["productViews"],
+             b["cartAdds"], b["checkouts"], b["triggers"]) for b in got["buckets"]] == [
+        (1, 1, 0, 1, 0, 0, 0), (1, 0, 0, 0, 1, 0, 0), (1, 1, 1, 1, 0, 1, 1)]
+    assert got["totals"]["visitors"] == 2 and got["totals"]["identifiedVisitors"] == 1
+    within = analytics.span(T0 - timedelta(hours=1), T0 + timedelta(hours=2))
+    assert await analytics.top_products(storage, 1, within, 10) == [
+        {"productId": "p1", "views": 1, "cartAdds": 1, "purchases": 0},
+        {"productId": "p2", "views": 1, "cartAdds": 0, "purchases": 1}]
+    assert await analytics.top_categories(storage, 1, within, 10) == [
+        {"categoryId": "c1", "views": 0, "productViews": 2, "cartAdds": 1, "purchases": 1}]
+    assert await analytics.funnel(storage, 1, analytics.span(T0, T0 + timedelta(hours=2))) == {
+        "sessions": 1, "withProductView": 1, "withCartAdd": 0, "withCheckout": 1}
+
+
 # -- audiences (app/audiences*.py) ---------------------------------------------------------
 
 

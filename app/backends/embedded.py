@@ -20,6 +20,9 @@ def prepare_mongomock() -> None:
     _teach_mongomock_sort()
     _give_mongomock_an_id_index()
     _speed_up_date_patching()
+    _match_before_copying()
+    _iterate_cursors_without_slicing()
+    _group_in_one_pass()
     mongomock.helpers._prepared_by_tracker = True  # type: ignore[attr-defined]
 
 
@@ -103,3 +106,107 @@ def _give_mongomock_an_id_index() -> None:
         return (d for d in candidates if filter_applies(filter, d))
 
     MockCollection._iter_documents = by_key  # type: ignore[method-assign]
+
+
+def _match_before_copying() -> None:
+    """Run an aggregation's leading `$match` (and `$project` of kept fields) as a query.
+
+    mongomock copies every document of the collection, whole, before the first
+    stage; here only those the `$match` selects are copied, and of them only the
+    fields a following `$project` keeps (the same filter and projection, on the
+    same documents).
+    """
+    from mongomock.aggregate import process_pipeline
+    from mongomock.collection import Collection as MockCollection
+
+    original = MockCollection.aggregate
+
+    def aggregate(self: Any, pipeline: Any, session: Any = None, **kwargs: Any) -> Any:
+        head = pipeline[0] if pipeline else None
+        if not (isinstance(head, dict) and list(head) == ["$match"]) or session:
+            return original(self, pipeline, session, **kwargs)
+        rest = pipeline[1:]
+        keep = rest[0].get("$project") if rest and list(rest[0]) == ["$project"] else None
+        if keep and all(v in (1, True) for v in keep.values()):
+            selected = list(self.find(head["$match"], keep))
+            rest = rest[1:]
+        else:
+            selected = list(self.find(head["$match"]))
+        return process_pipeline(selected, self.database, rest, session)
+
+    MockCollection.aggregate = aggregate  # type: ignore[method-assign]
+
+
+_UNHASHABLE = object()
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, dict):
+        items = tuple((k, _hashable(v)) for k, v in value.items())
+        return _UNHASHABLE if any(v is _UNHASHABLE for _, v in items) else ("{}", items)
+    try:
+        hash(value)
+    except TypeError:
+        return _UNHASHABLE
+    return value
+
+
+def _group_in_one_pass() -> None:
+    """`$group` with each document's key computed once, and grouped in a dict.
+
+    mongomock sorts the documents by their key (computing it on every
+    comparison) to group them; here the groups come out in that same order,
+    sorting only the distinct keys. Keys that are not hashable (arrays) go to
+    the original.
+    """
+    import mongomock.aggregate as agg
+    from mongomock.filtering import BsonComparable
+
+    original = agg._PIPELINE_HANDLERS["$group"]
+
+    def group(in_collection: Any, database: Any, options: Any) -> Any:
+        key_expression = options["_id"]
+        if not key_expression:
+            return original(in_collection, database, options)
+        groups: dict[Any, tuple[Any, list[Any]]] = {}
+        for doc in in_collection:
+            try:
+                key = agg._parse_expression(key_expression, doc, ignore_missing_keys=True)
+            except KeyError:
+                key = None
+            marker = _hashable(key)
+            if marker is _UNHASHABLE:
+                return original(in_collection, database, options)
+            groups.setdefault(marker, (key, []))[1].append(doc)
+        out = []
+        for key, docs in sorted(groups.values(), key=lambda g: BsonComparable(g[0])):
+            accumulated = agg._accumulate_group(options, docs)
+            accumulated["_id"] = key
+            out.append(accumulated)
+        return out
+
+    group.original = original  # type: ignore[attr-defined]
+    agg._PIPELINE_HANDLERS["$group"] = group
+
+
+def _iterate_cursors_without_slicing() -> None:
+    """A cursor's next document by its index, instead of slicing the results per document.
+
+    mongomock's `Cursor.__next__` slices the whole result list (skip, then
+    limit) for every document it returns, which makes reading n documents cost
+    n^2; here the same document is found by its index.
+    """
+    from mongomock.collection import Cursor
+
+    def next_document(self: Any) -> Any:
+        if self._limit and self._emitted >= abs(self._limit):
+            raise StopIteration
+        results = self._compute_results()
+        index = self._skip + self._emitted
+        if index >= len(results):
+            raise StopIteration
+        self._emitted += 1
+        return results[index]
+
+    next_document.original = Cursor.__next__  # type: ignore[attr-defined]
+    Cursor.__next__ = next_document  # type: ignore[method-assign]

@@ -17,7 +17,9 @@ from app.clock import Clock
 from app.platform import Platform
 from app.server import web
 from app.server.graphql import TrackerGraphQL
+from app.server.logs import redact_server_logs
 from app.server.middleware import BodyLimit, PlainTextJSON, TrackerCORS
+from app.server.proxies import ClientAddress
 from app.server.workers import Workers
 from app.settings import Settings
 
@@ -46,6 +48,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        redact_server_logs()
         running = platform or await Platform.start(settings, clock=clock)
         demo = await running.shops.ensure_demo() if settings.demo_shop else None
         workers = Workers(running)
@@ -77,8 +80,9 @@ def create_app(
         ],
         # In the order a request meets them.
         middleware=[
+            Middleware(ClientAddress, trusted=settings.trusted_proxies),
             Middleware(TrackerCORS),
-            Middleware(BodyLimit),
+            Middleware(BodyLimit, timeout=settings.body_timeout_seconds),
             Middleware(PlainTextJSON),
         ],
         lifespan=lifespan,

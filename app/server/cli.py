@@ -9,6 +9,7 @@ import logging
 import uvicorn
 
 from app.server.asgi import create_app
+from app.server.protocol import server_options
 from app.settings import Settings
 
 
@@ -19,6 +20,8 @@ def banner(settings: Settings, demo: tuple[int, str | None] | None) -> str:
         "  smartcom-tracker is running",
         f"  GraphiQL:   {base}/graphql" + ("" if settings.graphiql else " (GraphiQL off)"),
         f"  Demo shop:  {base}/demo",
+        f"  Dashboard:  {base}/dashboard   (sign in with a shop key, or the admin key and a "
+        "shop id)",
         f"  Storage:    {settings.mongodb_url}    Broker: {settings.redis_url}",
     ]
     if "admin_key" in settings.generated:
@@ -64,5 +67,5 @@ def main(argv: list[str] | None = None) -> None:
 
     app = create_app(settings, on_started=started)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
-                proxy_headers=True)
+                **server_options(settings.max_header_bytes))
 

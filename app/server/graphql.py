@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
+import re
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 import strawberry
 from cross_web import HTTPException
@@ -24,20 +27,36 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionContext
 from strawberry.types import ExecutionResult as StrawberryExecutionResult
 from strawberry.types.graphql import OperationType
 
 from app.errors import TrackerError, http_status
+from app.server import fastpath
+from app.server.cost import QueryCost
+from app.server.errors import code_error
+from app.server.operations import OperationContext, TimeBudget
 from app.settings import Settings
 from resolvers.context import Context
 from resolvers.root import Mutation, Query, Subscription
 
 log = logging.getLogger("tracker.graphql")
+BODY_KEYS = frozenset({"query", "variables", "operationName", "extensions"})
+
+
+# graphql-core's hint after an unknown name: " Did you mean 'identifySecret'?"
+SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
 class TrackerSchema(strawberry.Schema):
-    """Gives every error the contract's code; unexpected ones become INTERNAL with an id."""
+    """Gives every error the contract's code; unexpected ones become INTERNAL with an id.
+
+    With introspection off, errors do not suggest names either: a suggestion would
+    give the schema away one guess at a time.
+    """
+
+    suggestions = True
 
     async def execute(self, *args: Any, **kwargs: Any) -> StrawberryExecutionResult:
         # A subscription is served by subscribe() (WebSocket) or stream() (multipart);
@@ -52,36 +71,29 @@ class TrackerSchema(strawberry.Schema):
     ) -> None:
         for error in errors:
             code_error(error)
+            if not self.suggestions:
+                error.message = SUGGESTION.sub("", error.message)
 
-
-def code_error(error: GraphQLError) -> None:
-    original = error.original_error
-    if isinstance(original, TrackerError):
-        error.extensions = {**(error.extensions or {}), **original.extensions}
-        return
-    if original is None or isinstance(original, GraphQLError):
-        # Parsing and validation: the document or its variables are wrong.
-        error.extensions = {**(error.extensions or {}), "code": "BAD_INPUT"}
-        return
-    error_id = uuid.uuid4().hex[:12]
-    log.error("internal error %s", error_id, exc_info=original)
-    error.message = f"internal error; reference {error_id}"
-    error.extensions = {"code": "INTERNAL", "errorId": error_id}
 
 
 def build_schema(settings: Settings) -> TrackerSchema:
-    extensions = [
+    extensions: list[Any] = [
+        OperationContext,
         ParserCache(maxsize=1024),
         ValidationCache(maxsize=1024),
         QueryDepthLimiter(max_depth=12),
         MaxAliasesLimiter(max_alias_count=30),
         MaxTokensLimiter(max_token_count=4000),
+        # Per request (factories): these keep state across a suspension.
+        functools.partial(QueryCost, max_cost=settings.max_query_cost),
+        functools.partial(TimeBudget, seconds=settings.request_timeout_seconds),
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection())
-    return TrackerSchema(query=Query, mutation=Mutation, subscription=Subscription,
-                         extensions=extensions)
-
+    schema = TrackerSchema(query=Query, mutation=Mutation, subscription=Subscription,
+                           extensions=extensions)
+    schema.suggestions = settings.introspection
+    return schema
 
 
 def _error_body(message: str, code: str) -> bytes:
@@ -93,16 +105,42 @@ class _WebSocketAdapter(ASGIWebSocketAdapter):
     async def close(self, code: int, reason: str) -> None:
         # Say why a connection was refused, not only "Forbidden".
         reason = getattr(self.ws.state, "reject_reason", None) or reason
-        await super().close(code, reason)
+        # A close frame carries at most 123 bytes of reason.
+        await super().close(code, reason.encode()[:123].decode(errors="ignore"))
+
+
+class _LegacyWSHandler(BaseGraphQLWSHandler):
+    """`graphql-ws` (the legacy protocol), closed with 4408 when `connection_init` is late,
+    as strawberry closes `graphql-transport-ws` connections."""
+
+    init_received = False
+
+    async def handle(self) -> None:
+        timer = asyncio.create_task(self._close_unless_initialised())
+        try:
+            await super().handle()
+        finally:
+            timer.cancel()
+
+    async def handle_connection_init(self, message: Any) -> None:
+        self.init_received = True
+        await super().handle_connection_init(message)
+
+    async def _close_unless_initialised(self) -> None:
+        await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())
+        if not self.init_received:
+            await self.websocket.close(code=4408, reason="Connection initialisation timeout")
 
 
 class TrackerGraphQL(GraphQL):
     """Strawberry's view, with our context, key check on connect and coded errors."""
 
     websocket_adapter_class = _WebSocketAdapter  # type: ignore[assignment]
+    graphql_ws_handler_class = _LegacyWSHandler
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(build_schema(settings), **kwargs)
+        self.plans = fastpath.Plans() if settings.fast_path else None
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
         # The platform is the lifespan's state, handed to every request and WebSocket.
@@ -119,9 +157,18 @@ class TrackerGraphQL(GraphQL):
         try:
             await context.principal()
         except TrackerError as error:
-            context.request.state.reject_reason = f"{error.code}: {error.message}"
-            raise ConnectionRejectionError({"code": error.code, "message": error.message}) from None
+            self._reject(context, error.code, error.message)
+        except Exception as error:
+            # Whatever went wrong, the client gets a close frame that says so.
+            error_id = uuid.uuid4().hex[:12]
+            log.error("internal error %s", error_id, exc_info=error)
+            self._reject(context, "INTERNAL", f"internal error; reference {error_id}")
         return None
+
+    @staticmethod
+    def _reject(context: Context, code: str, message: str) -> NoReturn:
+        context.request.state.reject_reason = f"{code}: {message}"
+        raise ConnectionRejectionError({"code": code, "message": message})
 
     def decode_json(self, data: str | bytes) -> object:
         try:
@@ -133,14 +180,46 @@ class TrackerGraphQL(GraphQL):
             raise json.JSONDecodeError("the body is nested too deeply", "", 0) from None
         if not isinstance(value, dict | list):
             raise json.JSONDecodeError("the body must be a JSON object", "", 0)
+        if isinstance(value, dict) and "query" not in value:
+            document = fastpath.persisted_document(value)  # a persisted query, by its hash
+            if document is not None:
+                value["query"] = document
         return value
+
+    async def _fast(self, request: Request) -> Response | None:
+        """The tracker's `track` without the general machinery, or None when not sure."""
+        if request.method != "POST" or request.headers.get("content-type", "").split(";")[0] \
+                .strip() != "application/json":
+            return None
+        try:
+            body = json.loads(await request.body())
+        except Exception:
+            return None  # Strawberry says what is wrong with it
+        if not isinstance(body, dict) or set(body) - BODY_KEYS:
+            return None
+        document = body.get("query")
+        if document is None:
+            document = fastpath.persisted_document(body)
+        plan = self.plans.get(document) if isinstance(document, str) else None
+        if plan is None or body.get("operationName") not in (None, plan.operation_name):
+            return None
+        try:
+            events, sent_at = fastpath.inputs_of(plan, body.get("variables"))
+        except fastpath.NotSure:
+            return None
+        context = await self.get_context(request, None)
+        answer = await fastpath.run(plan, context, events, sent_at)
+        return self.create_response(answer, await self.get_sub_response(request))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope, receive=receive)
         try:
-            response = await self.run(Request(scope, receive=receive))
+            response = await self._fast(request) if self.plans is not None else None
+            if response is None:
+                response = await self.run(request)  # reads the body the fast path cached
         except HTTPException as error:
             response = Response(_error_body(error.reason, "BAD_INPUT"),
                                 status_code=error.status_code, media_type="application/json")

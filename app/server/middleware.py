@@ -1,4 +1,5 @@
-"""ASGI middleware in front of /graphql: CORS, body limits, text/plain bodies read as JSON.
+"""ASGI middleware in front of /graphql: CORS, body limits and timeout, text/plain bodies
+read as JSON.
 
 Pure ASGI, so none of it buffers or touches streaming responses, and each
 leaves WebSocket and lifespan traffic alone.
@@ -6,13 +7,21 @@ leaves WebSocket and lifespan traffic alone.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.auth import Keys
+from app.errors import TrackerError
+
+log = logging.getLogger("tracker.server")
+
 TRACKER_BODY_LIMIT = 64 * 1024
 API_BODY_LIMIT = 1024 * 1024
+BODY_TIMEOUT = 10.0
 CORS_PATHS = frozenset({"/graphql", "/graphql/"})
 CORS_ALLOW_HEADERS = "content-type, authorization"
 CORS_ALLOW_METHODS = "POST, GET, OPTIONS"
@@ -38,45 +47,40 @@ class PlainTextJSON:
         await self.app(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _Refused(Exception):
+    def __init__(self, status: int, message: str, **extensions: object) -> None:
+        super().__init__(message)
+        self.status, self.message, self.extensions = status, message, extensions
+
+
+def _too_large(limit: int) -> _Refused:
+    return _Refused(413, f"request body is larger than {limit} bytes", limit=limit)
 
 
 class BodyLimit:
-    """Refuses bodies over the limit with 413 before anything parses them.
+    """Refuses bodies over the limit with 413, and bodies that arrive too slowly with 408,
+    before anything parses them.
 
-    Tracker requests (no Authorization header) may carry 64 KB; requests with a
-    key 1 MB. A declared Content-Length is checked at once; a body without one
-    is counted as it arrives.
+    Tracker requests may carry 64 KB; requests whose key checks out 1 MB. Only a
+    body past 64 KB has its key checked (`app/auth.py`, where a wrong key counts
+    against the client's guesses), as it arrives: no body is read twice, and any
+    header that is not a valid key leaves the limit at 64 KB. A declared
+    Content-Length is checked at once; a body without one is counted as it arrives.
+    The whole body must arrive within `timeout` seconds of the request.
     """
 
     def __init__(self, app: ASGIApp, tracker_limit: int = TRACKER_BODY_LIMIT,
-                 api_limit: int = API_BODY_LIMIT) -> None:
+                 api_limit: int = API_BODY_LIMIT, timeout: float = BODY_TIMEOUT) -> None:
         self.app = app
         self.tracker_limit = tracker_limit
         self.api_limit = api_limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in {"POST", "PUT", "PATCH"}:
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        limit = self.api_limit if b"authorization" in headers else self.tracker_limit
-        declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await self._refuse(send, limit)
-            return
-        seen = 0
         started = False
-
-        async def counted_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge
-            return message
 
         async def tracked_send(message: Message) -> None:
             nonlocal started
@@ -84,20 +88,82 @@ class BodyLimit:
             await send(message)
 
         try:
-            await self.app(scope, counted_receive, tracked_send)
-        except _TooLarge:
+            limit = await self._declared(scope)
+            await self.app(scope, self._counted(scope, receive, limit), tracked_send)
+        except _Refused as refusal:
             if not started:
-                await self._refuse(send, limit)
+                await self._refuse(send, refusal)
+
+    async def _declared(self, scope: Scope) -> int:
+        """The limit, from a declared Content-Length (the tracker's if none is declared)."""
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is None:
+            return self.tracker_limit
+        if not declared.isdigit() or len(declared) > 12:
+            raise _too_large(self.tracker_limit)
+        if int(declared) <= self.tracker_limit:
+            return self.tracker_limit
+        limit = await self._limit_for_key(scope)
+        if int(declared) > limit:
+            raise _too_large(limit)
+        return limit
+
+    def _counted(self, scope: Scope, receive: Receive, limit: int) -> Receive:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        seen = 0
+        complete = False
+
+        async def counted_receive() -> Message:
+            nonlocal seen, complete, limit
+            if complete:  # later reads wait for a disconnect: no deadline for those
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+            except TimeoutError:
+                raise _Refused(408, f"the request body did not arrive within {self.timeout:g} s",
+                               timeoutSeconds=self.timeout) from None
+            if message["type"] != "http.request":
+                complete = True
+                return message
+            seen += len(message.get("body", b""))
+            if seen > limit and limit < self.api_limit:
+                limit = await self._limit_for_key(scope)  # at most once: it returns for good
+            if seen > limit:
+                raise _too_large(limit)
+            complete = not message.get("more_body", False)
+            return message
+
+        return counted_receive
+
+    async def _limit_for_key(self, scope: Scope) -> int:
+        """The API limit if the request's key checks out, else the tracker's."""
+        header = dict(scope["headers"]).get(b"authorization")
+        platform = scope.get("state", {}).get("platform")
+        if header is None or platform is None:
+            return self.tracker_limit
+        client = scope["client"][0] if scope.get("client") else "unknown"
+        keys = Keys(platform.shops, platform.settings.admin_key, platform.limiter)
+        try:
+            await keys.principal(header.decode("latin-1"), client)
+        except TrackerError:
+            return self.tracker_limit
+        except Exception:  # storage down: the GraphQL layer reports it if the body fits
+            log.warning("could not check a key for the body limit", exc_info=True)
+            return self.tracker_limit
+        return self.api_limit
 
     @staticmethod
-    async def _refuse(send: Send, limit: int) -> None:
+    async def _refuse(send: Send, refusal: _Refused) -> None:
         body = json.dumps({"data": None, "errors": [{
-            "message": f"request body is larger than {limit} bytes",
-            "extensions": {"code": "BAD_INPUT", "limit": limit},
+            "message": refusal.message,
+            "extensions": {"code": "BAD_INPUT", **refusal.extensions},
         }]}).encode()
-        await send({"type": "http.response.start", "status": 413,
+        # The rest of the body is not read: the connection cannot serve another request.
+        await send({"type": "http.response.start", "status": refusal.status,
                     "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+                                (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
 
 

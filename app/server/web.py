@@ -4,6 +4,9 @@
   and committed), with a strong ``ETag`` (a hash of the content), a day of
   caching and ``304 Not Modified`` on a matching ``If-None-Match``.
 - ``GET /demo``: the demo shop (``app/static/demo.html``), wired to the snippet.
+- ``GET /dashboard`` (+ ``/dashboard.js``, ``/dashboard.css``): the shop's
+  dashboard, built from ``dashboard_js/`` and committed; revalidated by ETag on
+  every load (``no-cache``) so a new build shows at once, under a strict CSP.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,6 +25,11 @@ TRACKER_FILE = STATIC / "tracker.min.js"
 DEMO_FILE = STATIC / "demo.html"
 
 TRACKER_CACHE_CONTROL = "public, max-age=86400"
+# The dashboard holds an API key: it runs only its own script, talks only to its
+# own origin (HTTP and WebSocket), and cannot be framed.
+DASHBOARD_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                 "connect-src 'self'; base-uri 'none'; form-action 'none'; "
+                 "frame-ancestors 'none'")
 
 
 @dataclass(frozen=True)
@@ -58,40 +67,55 @@ def _etag_matches(header: str, etag: str) -> bool:
     return False
 
 
-async def tracker_js(request: Request) -> Response:
+def _serve(
+    request: Request, path: Path, media_type: str, headers: dict[str, str], missing: str
+) -> Response:
+    """A static file with its strong ETag; 304 when the client has it; 404 saying why not."""
     try:
-        asset = _asset(TRACKER_FILE)
+        asset = _asset(path)
     except OSError:
-        return Response(
-            "/* tracker.min.js is missing: run `npm run build` in tracker_js/ */\n",
-            status_code=404,
-            media_type="application/javascript",
-        )
-    headers = {
-        "ETag": asset.etag,
+        return Response(missing, status_code=404, media_type=media_type)
+    headers = {"ETag": asset.etag, "X-Content-Type-Options": "nosniff", **headers}
+    if _etag_matches(request.headers.get("if-none-match", ""), asset.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(asset.body, media_type=media_type, headers=headers)
+
+
+async def tracker_js(request: Request) -> Response:
+    return _serve(request, TRACKER_FILE, "application/javascript", {
         "Cache-Control": TRACKER_CACHE_CONTROL,
-        "X-Content-Type-Options": "nosniff",
         # loadable from any shop, also with crossorigin/SRI or under COEP
         "Access-Control-Allow-Origin": "*",
         "Cross-Origin-Resource-Policy": "cross-origin",
-    }
-    if _etag_matches(request.headers.get("if-none-match", ""), asset.etag):
-        return Response(status_code=304, headers=headers)
-    return Response(asset.body, media_type="application/javascript", headers=headers)
+    }, "/* tracker.min.js is missing: run `npm run build` in tracker_js/ */\n")
 
 
 async def demo(request: Request) -> Response:
-    try:
-        asset = _asset(DEMO_FILE)
-    except OSError:
-        return Response("demo page missing\n", status_code=404, media_type="text/plain")
-    headers = {"ETag": asset.etag, "Cache-Control": "no-cache"}
-    if _etag_matches(request.headers.get("if-none-match", ""), asset.etag):
-        return Response(status_code=304, headers=headers)
-    return Response(asset.body, media_type="text/html", headers=headers)
+    return _serve(request, DEMO_FILE, "text/html", {"Cache-Control": "no-cache"},
+                  "demo page missing\n")
+
+
+def _dashboard_file(name: str, media_type: str) -> Any:
+    headers = {"Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"}
+    if media_type == "text/html":
+        headers["Content-Security-Policy"] = DASHBOARD_CSP
+    missing = f"{name} is missing: run `npm run build` in dashboard_js/\n"
+    if media_type != "text/html":
+        missing = f"/* {missing.strip()} */\n"
+
+    async def serve(request: Request) -> Response:
+        return _serve(request, STATIC / name, media_type, headers, missing)
+
+    return serve
 
 
 routes: list = [
     Route("/tracker.js", tracker_js, methods=["GET", "HEAD"], name="tracker_js"),
     Route("/demo", demo, methods=["GET", "HEAD"], name="demo"),
+    Route("/dashboard", _dashboard_file("dashboard.html", "text/html"), methods=["GET", "HEAD"],
+          name="dashboard"),
+    Route("/dashboard.js", _dashboard_file("dashboard.js", "application/javascript"),
+          methods=["GET", "HEAD"], name="dashboard_js"),
+    Route("/dashboard.css", _dashboard_file("dashboard.css", "text/css"),
+          methods=["GET", "HEAD"], name="dashboard_css"),
 ]

@@ -15,8 +15,13 @@ from app.backends.broker.base import QUEUE_SIZE, Broker, BrokerUnavailable, Subs
 __all__ = ["Broker", "BrokerUnavailable", "Subscription", "open_broker"]
 
 
-def open_broker(url: str, *, queue_size: int = QUEUE_SIZE) -> Broker:
-    """The broker for `url`: `memory://`, `redis://...` or `rediss://...`."""
+def open_broker(url: str, *, queue_size: int = QUEUE_SIZE, publish_timeout: float = 0.25,
+                cooldown: float = 5.0) -> Broker:
+    """The broker for `url`: `memory://`, `redis://...` or `rediss://...`.
+
+    With Redis a publish waits `publish_timeout` at most; after a failure, publishing
+    is skipped for `cooldown` seconds (or until Redis answers the reader again).
+    """
     scheme = urlsplit(url).scheme.lower()
     if scheme == "memory":
         from app.backends.broker.memory import MemoryBroker
@@ -25,7 +30,8 @@ def open_broker(url: str, *, queue_size: int = QUEUE_SIZE) -> Broker:
     if scheme in ("redis", "rediss"):
         from app.backends.broker.redis import RedisBroker
 
-        return RedisBroker(url, queue_size=queue_size)
+        return RedisBroker(url, queue_size=queue_size, publish_timeout=publish_timeout,
+                           cooldown=cooldown)
     # Only the scheme: the URL may carry a password.
     raise ValueError(
         f"unsupported broker URL scheme {scheme!r}: expected memory://, redis:// or rediss://"

@@ -14,6 +14,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from app.backends.breaker import CircuitBreaker
 from app.backends.broker.base import QUEUE_SIZE, Broker, BrokerUnavailable
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class RedisBroker(Broker):
         ping_interval: float = 5.0,
         min_backoff: float = 0.1,
         max_backoff: float = 2.0,
+        publish_timeout: float = 0.25,
+        cooldown: float = 5.0,
     ) -> None:
         super().__init__(queue_size=queue_size)
         self._socket_timeout = socket_timeout
@@ -44,17 +47,12 @@ class RedisBroker(Broker):
         self._max_backoff = max_backoff
         # Short timeouts and no hidden retries: with Redis down, publish must fail fast and
         # leave the retrying to the outbox; the reader has its own backoff.
-        self._redis = Redis.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            retry=Retry(NoBackoff(), 0),
-            # Plain RESP2 arrays for pub/sub; RESP3 (asked for in the URL) works as well.
-            protocol=2,
-            decode_responses=True,
-            # Bytes someone else published must not look like a broken connection.
-            encoding_errors="replace",
-        )
+        self._redis = self._client(url, socket_timeout)
+        # Publishing happens while a request waits: its own connections, a shorter timeout,
+        # and after a failure no publishing for `cooldown` seconds (the outbox keeps the
+        # triggers), unless the reader sees Redis answer again before that.
+        self._publisher = self._client(url, publish_timeout)
+        self.breaker = CircuitBreaker("trigger publishing (Redis)", cooldown)
         self._conn: AbstractConnection | None = None  # the reader's, while it is connected
         self._healthy = False
         self._reader: asyncio.Task[None] | None = None
@@ -63,6 +61,20 @@ class RedisBroker(Broker):
         self._ready: dict[str, asyncio.Future[None]] = {}
         # channel -> SUBSCRIBEs sent and not yet confirmed, oldest first, as Redis answers them
         self._in_flight: dict[str, deque[asyncio.Future[None]]] = {}
+
+    @staticmethod
+    def _client(url: str, timeout: float) -> Redis:
+        return Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            # Plain RESP2 arrays for pub/sub; RESP3 (asked for in the URL) works as well.
+            protocol=2,
+            decode_responses=True,
+            # Bytes someone else published must not look like a broken connection.
+            encoding_errors="replace",
+        )
 
     @property
     def healthy(self) -> bool:
@@ -84,12 +96,17 @@ class RedisBroker(Broker):
             await asyncio.wait([reader])
         await super().disconnect()
         await self._redis.aclose()
+        await self._publisher.aclose()
 
     async def publish(self, channel: str, message: str) -> None:
+        if not self.breaker.allow():
+            raise BrokerUnavailable("Redis did not answer lately; not publishing for a while")
         try:
-            await self._redis.publish(channel, message)
+            await self._publisher.publish(channel, message)
         except (RedisError, OSError) as exc:
+            self.breaker.failed(exc)
             raise BrokerUnavailable(f"cannot publish to Redis: {exc}") from exc
+        self.breaker.succeeded()
 
     async def ping(self) -> bool:
         try:
@@ -184,6 +201,7 @@ class RedisBroker(Broker):
             self._confirm(reply[1])
         elif kind in ("pong", "PONG") and not self._healthy:
             self._healthy = True
+            self.breaker.succeeded()  # Redis answers again: no need to wait out the cooldown
             self.epoch += 1
             self._attempted.set()
             log.info("Redis pub/sub connected")

@@ -1,17 +1,18 @@
 """Token buckets in Redis (`redis://`): one Lua script, atomic, on Redis' clock, so every
-server process shares them. If Redis cannot be reached, requests are let through:
-tracking must go on."""
+server process shares them. If Redis cannot be reached, or does not answer within
+`timeout`, requests are let through (tracking must go on), and Redis is skipped
+for `cooldown` seconds (app/backends/breaker.py): a hung Redis delays one request
+per cooldown, not every one."""
 
 from __future__ import annotations
 
-import logging
-
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from app.backends.breaker import CircuitBreaker
 from app.backends.buckets.base import Buckets
-
-log = logging.getLogger("tracker.limits")
 
 TAKE = """
 local now = redis.call('TIME')
@@ -33,16 +34,23 @@ return allowed
 
 
 class RedisBuckets(Buckets):
-    def __init__(self, url: str) -> None:
-        self._redis = Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    def __init__(self, url: str, timeout: float = 0.25, cooldown: float = 5.0) -> None:
+        # No retries: a retry is one more timeout for the request that waits.
+        self._redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                     retry=Retry(NoBackoff(), 0))
         self._take = self._redis.register_script(TAKE)
+        self.breaker = CircuitBreaker("rate limits (Redis)", cooldown)
 
     async def take(self, key: str, rate: float, burst: int, cost: int = 1) -> bool:
-        try:
-            return bool(await self._take(keys=[f"ratelimit:{key}"], args=[rate, burst, cost]))
-        except (RedisError, OSError):
-            log.warning("rate limits unavailable (Redis unreachable); letting requests through")
+        if not self.breaker.allow():
             return True
+        try:
+            allowed = bool(await self._take(keys=[f"ratelimit:{key}"], args=[rate, burst, cost]))
+        except (RedisError, OSError) as error:
+            self.breaker.failed(error)  # logs it; requests are let through meanwhile
+            return True
+        self.breaker.succeeded()
+        return allowed
 
     async def close(self) -> None:
         await self._redis.aclose()

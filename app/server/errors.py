@@ -1,0 +1,34 @@
+"""Every GraphQL error gets the contract's code; unexpected ones become INTERNAL with an id."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+
+from app.errors import TrackerError
+
+log = logging.getLogger("tracker.graphql")
+
+
+# Errors Strawberry raises for an operation the transport cannot run: the client's mistake.
+_WRONG_OPERATION = (InvalidOperationTypeError, CannotGetOperationTypeError, MissingQueryError)
+
+
+def code_error(error: GraphQLError) -> None:
+    original = error.original_error
+    if isinstance(original, TrackerError):
+        error.extensions = {**(error.extensions or {}), **original.extensions}
+        return
+    if original is None or isinstance(original, (GraphQLError, *_WRONG_OPERATION)):
+        # Parsing and validation: the document or its variables are wrong (or, over the
+        # legacy graphql-ws protocol, the operation is not a subscription).
+        error.extensions = {**(error.extensions or {}), "code": "BAD_INPUT"}
+        return
+    error_id = uuid.uuid4().hex[:12]
+    log.error("internal error %s", error_id, exc_info=original)
+    error.message = f"internal error; reference {error_id}"
+    error.extensions = {"code": "INTERNAL", "errorId": error_id}

@@ -1,0 +1,67 @@
+"""What every GraphQL operation gets, over HTTP and over a WebSocket alike: a context
+of its own (so that it takes its own token of the key's rate limit) and a time budget."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from app.errors import TrackerError
+from resolvers.context import Context
+
+log = logging.getLogger("tracker.graphql")
+
+
+class OperationContext(SchemaExtension):
+    """Gives each operation its own copy of the request's or connection's context.
+
+    Over HTTP that changes nothing (one request, one operation); over a WebSocket
+    every operation then takes a token from its key's bucket, as a request would.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        # Synchronous on purpose: nothing may suspend before the shared (cached) parsing
+        # and validation extensions have read their execution context.
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            self.execution_context.context = context.for_operation()
+        yield
+
+
+class OverBudget(TrackerError):
+    """The request ran out of time. INTERNAL, as the tracker retries those."""
+
+    code = "INTERNAL"
+
+
+class TimeBudget(SchemaExtension):
+    """Ends a query or mutation that runs longer than `seconds`.
+
+    The server goes on serving others meanwhile (everything awaits storage), but an
+    answer nobody waits for any more is no use, and its work holds memory and storage.
+    A tracking mutation cut short is safe to retry: every step is idempotent.
+    Subscriptions run as long as their client wants.
+    """
+
+    def __init__(self, *, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+            yield
+            return
+        try:
+            async with asyncio.timeout(self.seconds):
+                yield
+        except TimeoutError:
+            error_id = uuid.uuid4().hex[:12]
+            log.warning("request %s ran past its time budget of %ss", error_id, self.seconds)
+            raise OverBudget(
+                f"the request took longer than its time budget of {self.seconds:g} s "
+                f"and was stopped; reference {error_id}",
+                errorId=error_id, timeoutSeconds=self.seconds) from None
