@@ -105,36 +105,59 @@ def status_of(doc: dict[str, Any] | None) -> str:
     return status if items_of(doc) else EMPTY
 
 
-def merged(
-    anonymous: dict[str, Any], customer: dict[str, Any] | None, owner: dict[str, Any],
-    delay_seconds: int,
-) -> dict[str, Any]:
-    """The customer's cart after the visitor's anonymous cart is merged into it.
+def take_pipeline() -> list[Any]:
+    """Move the anonymous cart's items aside (`lastMerge`), for merging into the customer's.
 
-    The same product's quantities add. The abandoned-cart clock restarts from
-    the later of the two carts' last changes, so a cart abandoned while
-    anonymous is due at once when its visitor is identified.
+    Atomic on the anonymous cart: an item added there later stays there, it is not lost
+    between a read and a delete. A merge still pending (its first attempt failed before
+    deleting the cart) is kept as it is, so a retry merges exactly what was taken.
     """
-    items: dict[str, dict[str, Any]] = {
-        k: dict(v) for k, v in ((customer or {}).get("items") or {}).items()
-    }
-    for key, item in (anonymous.get("items") or {}).items():
-        if key in items:
-            mine = items[key]
-            mine["quantity"] = mine.get("quantity", 0) + item.get("quantity", 0)
-            mine["addedAt"] = min(mine.get("addedAt") or item["addedAt"], item["addedAt"])
-            if item.get("price") is not None:
-                mine["price"] = item["price"]
-        else:
-            items[key] = dict(item)
-    changed = [d["updatedAt"] for d in (anonymous, customer) if d and d.get("updatedAt")]
-    updated = max(changed)
-    has_items = any(i.get("quantity", 0) > 0 for i in items.values())
-    return {
-        **owner,
-        "items": items,
-        "updatedAt": updated,
-        "version": (customer or {}).get("version", 0) + anonymous.get("version", 0) + 1,
-        "status": ACTIVE if has_items else EMPTY,
-        "dueAt": updated + timedelta(seconds=delay_seconds) if has_items else None,
-    }
+    take = {"$eq": [{"$ifNull": ["$lastMerge", None]}, None]}
+    bumped = {"$add": [{"$ifNull": ["$version", 0]}, 1]}
+    return [
+        {"$set": {"_take": take}},
+        {"$set": {
+            "lastMerge": {"$cond": ["$_take", {
+                "items": {"$ifNull": ["$items", {"$literal": {}}]}, "version": bumped,
+                "updatedAt": "$updatedAt"}, "$lastMerge"]},
+            "items": {"$cond": ["$_take", {"$literal": {}}, "$items"]},
+            "version": {"$cond": ["$_take", bumped, "$version"]},
+        }},
+        {"$project": {"_take": 0}},
+    ]
+
+
+def merge_pipeline(taken: dict[str, Any], owner: dict[str, Any], delay_seconds: int,
+                   marker: str) -> list[Any]:
+    """Add the taken anonymous items to the customer's cart, in one atomic update.
+
+    Works on the cart as stored, whatever another device changed meanwhile. The same
+    product's quantities add, the earlier `addedAt` stays, the visitor's latest price
+    wins. The abandoned-cart clock restarts from the later of the two carts' last
+    changes, so a cart abandoned while anonymous is due at once when its visitor is
+    identified. The version moves past both carts'. `marker` (in the update's filter as
+    `appliedEvents: {$ne: marker}`) makes it apply once.
+    """
+    at = taken["updatedAt"]
+    fields: dict[str, Any] = {}
+    for item in items_of(taken):
+        path = f"items.{item_key(item['productId'])}"
+        added = item.get("addedAt") or at
+        fields[f"{path}.productId"] = {"$literal": item["productId"]}
+        fields[f"{path}.categoryId"] = {"$literal": item.get("categoryId")}
+        fields[f"{path}.quantity"] = {"$add": [{"$ifNull": [f"${path}.quantity", 0]},
+                                               item["quantity"]]}
+        fields[f"{path}.addedAt"] = {"$min": [{"$ifNull": [f"${path}.addedAt", added]}, added]}
+        if item.get("price") is not None:
+            fields[f"{path}.price"] = item["price"]
+    applied = {"$concatArrays": [{"$ifNull": ["$appliedEvents", []]}, [marker]]}
+    return [
+        {"$set": {
+            **fields, **{k: {"$literal": v} for k, v in owner.items()},
+            "updatedAt": {"$max": [{"$ifNull": ["$updatedAt", at]}, at]},
+            "version": {"$add": [{"$ifNull": ["$version", 0]}, taken["version"]]},
+            "status": ACTIVE,
+            "appliedEvents": {"$slice": [applied, -APPLIED_KEPT]},
+        }},
+        {"$set": {"dueAt": {"$add": ["$updatedAt", delay_seconds * 1000]}}},
+    ]

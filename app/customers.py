@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.abandonment import WATCHED
 from app.keys import cart_key, customer_key, owner_of
 from app.platform import Platform
 
@@ -13,7 +14,8 @@ async def forget(platform: Platform, shop_id: int, user_id: str) -> bool:
     there was anything to erase.
     """
     storage = platform.storage
-    found = await storage.customers.find_one_and_delete({"_id": customer_key(shop_id, user_id)})
+    found = await storage.customers.find_one_and_delete(
+        {"_id": customer_key(shop_id, user_id), "shopId": shop_id})
     owned = {"shopId": shop_id, "userId": user_id}
     # Out of every audience, without a trigger (first: no exit may fire for it later).
     await storage.memberships.delete_many(owned)
@@ -22,6 +24,10 @@ async def forget(platform: Platform, shop_id: int, user_id: str) -> bool:
     await storage.orders.delete_many(owned)
     await storage.interests.delete_many(owned)
     await storage.triggers.delete_many(owned)
-    cart = await storage.carts.delete_one({"_id": cart_key(shop_id, owner_of(user_id, ""))})
-    await storage.visitors.update_many(owned, {"$set": {"userId": None}})
+    await storage.triggerCaps.delete_many(owned)
+    cart = await storage.carts.delete_one(
+        {"_id": cart_key(shop_id, owner_of(user_id, "")), "shopId": shop_id})
+    # What its devices' current sessions viewed goes too (app/abandonment.py).
+    await storage.visitors.update_many(owned, {"$set": {"userId": None},
+                                               "$unset": dict.fromkeys(WATCHED, "")})
     return bool(found) or events.deleted_count > 0 or cart.deleted_count > 0

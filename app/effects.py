@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from app import audiences_members, carts, interests, triggers
+from app import audiences_members, caps, carts, interests, triggers
 from app.events import EventType
 from app.keys import cart_key, order_key, owner_of
 from app.linking import link_visitor
 from app.platform import Platform
+from app.rules import RuleSet
 from app.shops import Shop
 
 if TYPE_CHECKING:
@@ -23,9 +24,10 @@ if TYPE_CHECKING:
 class _Effects:
     """Cart changes, interest deltas and triggers of one visitor's batch, written in bulk."""
 
-    def __init__(self, platform: Platform, shop: Shop, visitor_id: str) -> None:
+    def __init__(self, platform: Platform, shop: Shop, visitor_id: str, ruleset: RuleSet) -> None:
         self.platform = platform
         self.shop = shop
+        self.ruleset = ruleset  # which triggers the shop wants (app/rules.py)
         self.visitor_id = visitor_id
         self.cart_ops: list[UpdateOne] = []
         self.deltas: dict[str, list[interests.Delta]] = {}
@@ -85,8 +87,9 @@ async def apply_effects(
     Every write is idempotent per event, so applying an event's effects twice leaves
     what applying them once does.
     """
-    effects = _Effects(platform, shop, visitor_id)
-    delay = shop.settings.abandoned_cart_delay_seconds
+    ruleset = await platform.rules.for_shop(shop)
+    effects = _Effects(platform, shop, visitor_id, ruleset)
+    delay = ruleset.cart_delay()
     for item in items:
         if item.duplicate and not item.replay:
             continue
@@ -121,12 +124,16 @@ async def apply_effects(
             await effects.flush_carts()
             await _checkout(platform, effects, item, cart_id, owner)
         elif kind == EventType.SECTION_VIEW:
-            effects.triggers.append(_event_trigger(item, triggers.SECTION_VISITED,
-                                                   event.page_name))
+            effects.triggers += ruleset.fan_out(_event_trigger(item, triggers.SECTION_VISITED,
+                                                               event.page_name))
         elif kind == EventType.CUSTOM:
-            effects.triggers.append(_event_trigger(item, triggers.CUSTOM_EVENT, event.event_name))
+            effects.triggers += ruleset.fan_out(_event_trigger(item, triggers.CUSTOM_EVENT,
+                                                               event.event_name))
     await effects.flush()
-    await platform.outbox.record(effects.triggers)
+    # A retried event claims its caps again under the same trigger ids: they hold.
+    fired = await caps.admit(platform.storage, effects.triggers,
+                             lambda doc: ruleset.cap_of(doc["ruleId"]))
+    await platform.outbox.record(fired)
 
 
 def _event_trigger(item: Item, type_: str, name: str | None, **extra: Any) -> dict[str, Any]:
@@ -186,7 +193,7 @@ async def _checkout(
                              cart={"items": order_items, "status": carts.ORDERED,
                                    "updatedAt": item.at})
     trigger["properties"] = json.dumps(properties)
-    effects.triggers.append(trigger)
+    effects.triggers += effects.ruleset.fan_out(trigger)
 
 
 async def _empty_cart(

@@ -1,41 +1,54 @@
-"""Every collection and the indexes that serve its query shapes."""
+"""Every collection and the indexes that serve its query shapes.
+
+Each index below names the queries it serves (docs/scaling.md lists every query shape
+with its index; tests/test_query_shapes.py checks that list against the queries a run
+of the product sends, and runs explain() on each against a real MongoDB). Pages sort
+on (field, _id), so their indexes end in `_id`. Lookups by `_id` use the `_id` index.
+"""
 
 from __future__ import annotations
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
+UP, DOWN = ASCENDING, DESCENDING
+
+ABANDONMENT_DUE = IndexModel(
+    [("wDueMs", ASCENDING)], name="abandonment_due",
+    partialFilterExpression={"wDueMs": {"$type": "number"}, "userId": {"$type": "string"}})
+
 INDEXES: dict[str, list[IndexModel]] = {
-    "shops": [],
-    "visitors": [IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)])],
-    "customers": [IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)])],
-    "sessions": [
-        IndexModel([("shopId", ASCENDING), ("visitorId", ASCENDING), ("startedAt", DESCENDING)]),
-        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING), ("startedAt", DESCENDING)]),
-        IndexModel([("shopId", ASCENDING), ("startedAt", DESCENDING)]),
+    "shops": [],  # by _id (= the shop id)
+    "counters": [],  # {_id: "shopId", value}: the last automatic shop id
+    "visitors": [
+        IndexModel([("shopId", UP), ("userId", UP)]),  # forgetCustomer unlinks devices
     ],
-    "events": [
-        IndexModel([("shopId", ASCENDING), ("occurredAt", DESCENDING)]),
-        IndexModel([("shopId", ASCENDING), ("visitorId", ASCENDING), ("occurredAt", DESCENDING)]),
-        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING), ("occurredAt", DESCENDING)]),
-        # Analytics: the top lists and the funnel read a few event types in a range.
-        IndexModel([("shopId", ASCENDING), ("type", ASCENDING), ("occurredAt", ASCENDING)]),
+    "customers": [
+        IndexModel([("shopId", UP), ("_id", UP)]),  # the customers page
+    ],
+    "sessions": [  # the sessions pages (by visitor, by customer, whole shop), filing
+        IndexModel([("shopId", UP), ("visitorId", UP), ("startedAt", DOWN), ("_id", DOWN)]),
+        IndexModel([("shopId", UP), ("userId", UP), ("startedAt", DOWN), ("_id", DOWN)]),
+        IndexModel([("shopId", UP), ("startedAt", DOWN), ("_id", DOWN)]),
+    ],
+    "events": [  # the events pages; filing a visitor's history; retention; re-stamp;
+        # analytics (a range of a shop's events, of some types or all)
+        IndexModel([("shopId", UP), ("occurredAt", DOWN), ("_id", DOWN)]),
+        IndexModel([("shopId", UP), ("visitorId", UP), ("occurredAt", DOWN), ("_id", DOWN)]),
+        IndexModel([("shopId", UP), ("userId", UP), ("occurredAt", DOWN), ("_id", DOWN)]),
+        IndexModel([("shopId", UP), ("type", UP), ("occurredAt", DOWN), ("_id", DOWN)]),
         # Anonymous events carry `expireAt`; filing one under a customer removes it.
-        IndexModel([("expireAt", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
+        IndexModel([("expireAt", UP)], expireAfterSeconds=0, name="retention_ttl"),
     ],
-    "carts": [IndexModel([("dueAt", ASCENDING)], sparse=True)],
+    "carts": [IndexModel([("dueAt", UP)], sparse=True)],  # the abandoned-cart worker
     "orders": [
-        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING), ("completedAt", DESCENDING)]),
-        IndexModel([("shopId", ASCENDING), ("completedAt", ASCENDING)]),  # analytics
+        IndexModel([("shopId", UP), ("userId", UP), ("completedAt", DOWN)]),  # Customer.orders
+        IndexModel([("shopId", UP), ("completedAt", UP)]),  # analytics: orders in a range
     ],
     "interests": [
-        IndexModel(
-            [("shopId", ASCENDING), ("userId", ASCENDING), ("kind", ASCENDING),
-             ("decayed", DESCENDING)]
-        ),
+        IndexModel([("shopId", UP), ("userId", UP), ("kind", UP), ("decayed", DOWN)]),
         # Filling a new audience: who in the shop has at least this stored value for the
         # item, best first, paged by (decayed, _id) in index order.
-        IndexModel([("shopId", ASCENDING), ("kind", ASCENDING), ("itemId", ASCENDING),
-                    ("decayed", DESCENDING), ("_id", ASCENDING)]),
+        IndexModel([("shopId", UP), ("kind", UP), ("itemId", UP), ("decayed", DOWN), ("_id", UP)]),
     ],
     # Audience memberships (app/audiences_members.py): exits by due time, members by audience,
     # a customer's memberships (forgetCustomer).
@@ -47,8 +60,31 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "audienceJobs": [IndexModel([("dueAt", ASCENDING)])],
     "triggers": [
-        IndexModel([("shopId", ASCENDING), ("sortKey", ASCENDING)]),
-        IndexModel([("published", ASCENDING), ("firedAt", ASCENDING)]),
-        IndexModel([("shopId", ASCENDING), ("firedAt", ASCENDING)]),  # analytics
+        IndexModel([("shopId", UP), ("sortKey", UP)]),  # the log: pages, replay, catch-up
+        IndexModel([("shopId", UP), ("type", UP), ("sortKey", UP)]),  # ... of some types
+        IndexModel([("published", UP), ("firedAt", UP)]),  # the outbox sweeper
+        IndexModel([("shopId", UP), ("visitorId", UP), ("firedAt", UP)]),  # filing
+        IndexModel([("shopId", UP), ("userId", UP)]),  # forgetCustomer
+        IndexModel([("shopId", UP), ("firedAt", UP)]),  # analytics: triggers in a range
     ],
+    # Trigger rules: one document per shop, read by `_id` (app/rule_store.py).
+    "triggerRules": [],
+    # Rule caps (app/caps.py): a claim that ran out means nothing, so MongoDB may drop it.
+    "triggerCaps": [IndexModel([("until", ASCENDING)], expireAfterSeconds=0, name="caps_ttl"),
+                    IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)])],
 }
+# Abandoned browse and category view (app/abandonment.py): the sessions that fall due, on
+# the visitor (its current session) and on closed sessions; only identified ones are indexed.
+INDEXES["visitors"].append(ABANDONMENT_DUE)
+INDEXES["sessions"].append(ABANDONMENT_DUE)
+
+# How a sharded cluster splits each collection (README "Scaling", docs/scaling.md).
+# Every document's `_id` starts with its shop and every single-document filter names
+# `shopId` and `_id`, so each write goes to one shard and `_id` stays unique.
+SHARD_KEY = {"shopId": 1, "_id": 1}
+UNSHARDED = ("shops", "counters")  # one small document per shop, and one counter
+
+
+def shard_keys() -> dict[str, dict[str, int]]:
+    """The shard key of every sharded collection."""
+    return {name: SHARD_KEY for name in INDEXES if name not in UNSHARDED}

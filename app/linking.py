@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import DeleteOne, ReplaceOne
+from pymongo import DeleteOne, ReturnDocument, UpdateOne
+from pymongo.errors import BulkWriteError
 
 from app import carts, interests
 from app.clock import utc
@@ -13,6 +14,8 @@ from app.events import EventType
 from app.keys import cart_key, customer_key, order_key, owner_of
 from app.platform import Platform
 from app.shops import Shop
+
+MERGE_ROUNDS = 5  # anonymous carts taken per login (more only if the visitor adds meanwhile)
 
 
 async def link_visitor(
@@ -57,7 +60,7 @@ async def link_visitor(
              "firedAt": {"$gte": cutoff}},
             {"$set": {"userId": user_id}},
         )
-    await _merge_carts(platform, shop, visitor_id, user_id, previous_user)
+    await _merge_carts(platform, shop, visitor_id, user_id, previous_user, login_event)
     # The customer was first seen with the first event filed under it.
     first_seen = min([at, *(utc(d["occurredAt"]) for d in filed)])
     await storage.customers.update_one(
@@ -116,27 +119,53 @@ async def _file_orders(
 
 
 async def _merge_carts(
-    platform: Platform, shop: Shop, visitor_id: str, user_id: str, previous_user: str | None
+    platform: Platform, shop: Shop, visitor_id: str, user_id: str, previous_user: str | None,
+    login_event: str,
 ) -> None:
+    """The visitor's anonymous cart joins the customer's, with no lost update.
+
+    Two writes, each atomic on one cart: the anonymous cart's items are taken aside
+    (`carts.take_pipeline`), then added to the customer's cart as stored
+    (`carts.merge_pipeline`, applied once per login and take), in the same round trip
+    as the delete of the emptied anonymous cart (if nothing was added to it meanwhile).
+    A change made to the customer's cart from another device at the same time is kept.
+    """
     if previous_user is not None:
         return  # The visitor's cart was its customer's; it stays there.
-    storage = platform.storage
-    anon_id = cart_key(shop.shop_id, owner_of(None, visitor_id))
-    mine_id = cart_key(shop.shop_id, owner_of(user_id, visitor_id))
-    docs = {d["_id"]: d for d in await storage.carts.find(
-        {"_id": {"$in": [anon_id, mine_id]}}).to_list(2)}
-    anonymous = docs.get(anon_id)
-    if anonymous is None:
-        return
-    if not carts.items_of(anonymous):
-        # Nothing to add: the customer's cart, and its abandoned-cart clock, stay as they are.
-        await storage.carts.delete_one({"_id": anon_id})
-        return
-    owner = {"shopId": shop.shop_id, "owner": owner_of(user_id, visitor_id),
+    carts_ = platform.storage.carts
+    shop_id = shop.shop_id
+    anon_id = cart_key(shop_id, owner_of(None, visitor_id))
+    mine_id = cart_key(shop_id, owner_of(user_id, visitor_id))
+    owner = {"shopId": shop_id, "owner": owner_of(user_id, visitor_id),
              "userId": user_id, "visitorId": visitor_id}
-    merged = carts.merged(anonymous, docs.get(mine_id), owner,
-                          shop.settings.abandoned_cart_delay_seconds)
-    await storage.carts.bulk_write(
-        [ReplaceOne({"_id": mine_id}, merged, upsert=True), DeleteOne({"_id": anon_id})],
-        ordered=True,
-    )
+    cart_delay = (await platform.rules.for_shop(shop)).cart_delay()  # its first rule's
+    for _ in range(MERGE_ROUNDS):
+        anonymous = await carts_.find_one_and_update(
+            {"_id": anon_id, "shopId": shop_id}, carts.take_pipeline(),
+            return_document=ReturnDocument.AFTER)
+        if anonymous is None:
+            return
+        taken = anonymous["lastMerge"]
+        emptied = DeleteOne({"_id": anon_id, "shopId": shop_id,
+                             "version": anonymous["version"]})
+        ops: list[Any] = [emptied]
+        if carts.items_of(taken):
+            marker = f"{login_event}:merge:{taken['version']}"
+            ops.insert(0, UpdateOne(
+                {"_id": mine_id, "shopId": shop_id, "appliedEvents": {"$ne": marker}},
+                carts.merge_pipeline(taken, owner, cart_delay, marker), upsert=True))
+        # Else nothing to add: the customer's cart, and its abandoned-cart clock, stay.
+        try:
+            result = await carts_.bulk_write(ops, ordered=False)
+            deleted = result.deleted_count
+        except BulkWriteError as error:  # the merge was applied by an earlier attempt
+            if any(e["code"] != 11000 for e in error.details["writeErrors"]):
+                raise
+            deleted = error.details["nRemoved"]
+        if deleted:
+            return
+        # Items were added to the anonymous cart after it was taken (the visitor's other
+        # request): the taken ones are merged; take the new ones in the next round.
+        await carts_.update_one({"_id": anon_id, "shopId": shop_id,
+                                 "lastMerge.version": taken["version"]},
+                                {"$unset": {"lastMerge": ""}})

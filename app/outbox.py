@@ -9,6 +9,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pymongo import UpdateMany
 from pymongo.errors import BulkWriteError
 
 from app.backends.broker import Broker, BrokerUnavailable
@@ -29,7 +30,7 @@ class Outbox:
         self.storage = storage
         self.broker = broker
         self.clock = clock
-        self._published: list[str] = []
+        self._published: list[tuple[int, str]] = []  # (shop, trigger id) to mark
         self._flushing = asyncio.Lock()
         self._writing = asyncio.Lock()
         self._waiting: list[tuple[list[dict[str, Any]], asyncio.Future[list[dict[str, Any]]]]] = []
@@ -114,7 +115,7 @@ class Outbox:
                 log.warning("broker unavailable, %d trigger(s) kept for the sweeper: %s",
                             len(docs) - docs.index(doc), error)
                 return False
-            self._published.append(doc["_id"])
+            self._published.append((doc["shopId"], doc["_id"]))
         return True
 
     async def flush_published(self) -> int:
@@ -122,10 +123,15 @@ class Outbox:
         async with self._flushing:
             ids, self._published = self._published, []
             if ids:
+                by_shop: dict[int, list[str]] = {}
+                for shop_id, trigger_id in ids:
+                    by_shop.setdefault(shop_id, []).append(trigger_id)
+                # One write per shop (each routed to its shard), all in one round trip.
+                marks = [UpdateMany({"shopId": shop_id, "_id": {"$in": mine}},
+                                    {"$set": {"published": True}})
+                         for shop_id, mine in by_shop.items()]
                 try:
-                    await self.storage.triggers.update_many(
-                        {"_id": {"$in": ids}}, {"$set": {"published": True}}
-                    )
+                    await self.storage.triggers.bulk_write(marks, ordered=False)
                 except BaseException:
                     self._published.extend(ids)  # try again next time
                     raise

@@ -12,6 +12,7 @@ from app.feed import TriggerFeed
 from app.indexes import INDEXES
 from app.limits import Limiter
 from app.outbox import Outbox
+from app.rule_store import Rules
 from app.settings import Settings
 from app.shops import Shops
 
@@ -31,6 +32,7 @@ class Platform:
     outbox: Outbox = field(init=False)
     feed: TriggerFeed = field(init=False)
     limiter: Limiter = field(init=False)
+    rules: Rules = field(init=False)
 
     def __post_init__(self) -> None:
         self.shops = Shops(self.storage, clock=self.clock)
@@ -39,6 +41,7 @@ class Platform:
         s = self.settings
         self.limiter = Limiter(s, open_buckets(s.redis_url, timeout=s.redis_timeout_seconds,
                                                cooldown=s.redis_cooldown_seconds))
+        self.rules = Rules(self.storage, self.shops, self.clock)
 
     @classmethod
     async def start(

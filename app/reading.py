@@ -59,11 +59,16 @@ async def _page(
     if after:
         value, doc_id = decode_cursor(after)
         op = "$lt" if descending else "$gt"
-        query = {**query, "$or": [{sort_field: {op: value}},
-                                  {sort_field: value, "_id": {op: doc_id}}]}
+        if sort_field == "_id":
+            query = {**query, "_id": {op: doc_id}}
+        else:
+            # The top-level bound lets the index start at the cursor, not at the top.
+            bound = "$lte" if descending else "$gte"
+            query = {**query, sort_field: {bound: value},
+                     "$or": [{sort_field: {op: value}}, {sort_field: value, "_id": {op: doc_id}}]}
     direction = -1 if descending else 1
-    docs = await collection.find(query).sort([(sort_field, direction), ("_id", direction)]) \
-        .limit(first + 1).to_list(first + 1)
+    order = [(sort_field, direction)] + ([("_id", direction)] if sort_field != "_id" else [])
+    docs = await collection.find(query).sort(order).limit(first + 1).to_list(first + 1)
     nodes = docs[:first]
     cursor = encode_cursor(nodes[-1][sort_field], nodes[-1]["_id"]) if nodes else None
     return Page(nodes, len(docs) > first, cursor)
@@ -100,7 +105,8 @@ async def sessions(
     if ids:
         current = {
             v["sid"]: v for v in await platform.storage.visitors.find(
-                {"_id": {"$in": ids}}, {"sid": 1, "sLastMs": 1, "sEvents": 1}).to_list(None)
+                {"shopId": shop_id, "_id": {"$in": ids}}, {"sid": 1, "sLastMs": 1, "sEvents": 1}
+            ).to_list(None)
             if v.get("sid")
         }
         for node in page.nodes:
@@ -112,11 +118,13 @@ async def sessions(
 
 
 async def visitor(platform: Platform, shop_id: int, visitor_id: str) -> dict[str, Any] | None:
-    return await platform.storage.visitors.find_one({"_id": visitor_key(shop_id, visitor_id)})
+    return await platform.storage.visitors.find_one(
+        {"_id": visitor_key(shop_id, visitor_id), "shopId": shop_id})
 
 
 async def customer(platform: Platform, shop_id: int, user_id: str) -> dict[str, Any] | None:
-    doc = await platform.storage.customers.find_one({"_id": customer_key(shop_id, user_id)})
+    doc = await platform.storage.customers.find_one(
+        {"_id": customer_key(shop_id, user_id), "shopId": shop_id})
     if doc is None:
         return None
     return (await _with_last_seen(platform, shop_id, [doc]))[0]
@@ -151,7 +159,7 @@ async def _with_last_seen(
     seen: dict[str, datetime] = {}
     if ids:
         for v in await platform.storage.visitors.find(
-            {"_id": {"$in": ids}}, {"userId": 1, "lastSeenAt": 1}
+            {"shopId": shop_id, "_id": {"$in": ids}}, {"userId": 1, "lastSeenAt": 1}
         ).to_list(None):
             if v.get("userId") and v.get("lastSeenAt"):
                 last = utc(v["lastSeenAt"])
@@ -174,7 +182,7 @@ async def cart(
             return None
         user_id = v.get("userId")
     doc = await platform.storage.carts.find_one(
-        {"_id": cart_key(shop_id, owner_of(user_id, visitor_id or ""))})
+        {"_id": cart_key(shop_id, owner_of(user_id, visitor_id or "")), "shopId": shop_id})
     return doc
 
 

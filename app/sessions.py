@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo import UpdateOne
 
+from app import abandonment
 from app.clock import from_ms
 from app.keys import session_key
 
@@ -132,11 +133,13 @@ def visitor_update(
     seen_to: datetime,
     user_id: str | None,
     batch_ids: list[str] | None = None,
+    watch: abandonment.Watch | None = None,
 ) -> list[dict[str, Any]]:
     """The update pipeline that applies `plan` atomically to the stored visitor.
 
     `session_fields` are the fields a newly opened session starts with (source,
-    landing page, referrer), stored with the `s` prefix.
+    landing page, referrer), stored with the `s` prefix. With `watch`, the current
+    session's abandoned-browse state goes along (app/abandonment.py).
     """
     segments = split(hits, timeout_ms)
     head, last = segments[0], segments[-1]
@@ -176,16 +179,22 @@ def visitor_update(
     }
     if user_id is not None:
         fields["userId"] = _lit(user_id)
+    watching: list[dict[str, Any]] = []
+    if watch is not None:  # the current session's abandoned-browse state (app/abandonment.py)
+        single = len(segments) == 1
+        marks = watch.marks if single else watch.marks[last.first:]
+        fields.update(abandonment.visitor_fields(marks, "$_continues" if single else False))
+        watching = [abandonment.due_stage(watch.delays)]
     stages: list[dict[str, Any]] = []
     if batch_ids:
         stages = restart_stages(batch_ids)
-    return [*stages, {"$set": {"_continues": continues}}, {"$set": fields},
+    return [*stages, {"$set": {"_continues": continues}}, {"$set": fields}, *watching,
             {"$project": {"_continues": 0, "_again": 0}}]
 
 
 # What a batch changes on the visitor; kept as it was before the batch, to start over from.
 RESTORED = ("userId", "sid", "sStartMs", "sLastMs", "sEvents", "sSource", "sLanding",
-            "sReferrer")
+            "sReferrer", *abandonment.WATCHED)
 
 
 def restart_stages(batch_ids: list[str]) -> list[dict[str, Any]]:
@@ -223,24 +232,37 @@ async def write(
     before: dict[str, Any] | None,
     segments: list[Segment],
     items: list[Item],
+    watch: abandonment.Watch | None = None,
 ) -> None:
     """Record sessions that open, and close the ones they follow.
 
     The current session's counters live on the visitor document; a session
-    document gets its final counters when the next one opens.
+    document gets its final counters when the next one opens (and, with `watch`,
+    the abandoned-browse state of a session that closes while still watched).
     """
     ops: list[UpdateOne] = []
     previous = Current.from_visitor(before)
     opened = [s for s in segments if not s.continues_stored]
     if not opened:
         return
+
+    def carried(seg: Segment | None, stored: dict[str, Any] | None) -> dict[str, Any]:
+        if watch is None:
+            return {}
+        marks = watch.marks[seg.first:seg.first + seg.size] if seg else []
+        last_ms = seg.last_ms if seg else previous.last_ms if previous else 0
+        watched = abandonment.carried(stored, marks, last_ms, watch.delays)
+        return {"$set": watched} if watched else {}
+
     if previous and not segments[0].continues_stored:
-        ops.append(_close(shop_id, previous.session_id, previous.last_ms, previous.events))
+        ops.append(_close(shop_id, visitor_id, before, previous.session_id, previous.last_ms,
+                          previous.events, carried(None, before)))
     for seg in segments:
         if seg is segments[-1]:
             break
         if seg.continues_stored:
-            ops.append(_close(shop_id, seg.session_id, seg.last_ms, seg.count))
+            ops.append(_close(shop_id, visitor_id, before, seg.session_id, seg.last_ms,
+                              seg.count, carried(seg, before)))
     for seg in opened:
         head = items[seg.first]
         doc = {
@@ -253,20 +275,36 @@ async def write(
             "landingUrl": head.event.context.url,
             "referrer": head.event.context.referrer,
         }
-        counters = {"lastEventAt": from_ms(seg.last_ms), "eventsCount": seg.count}
+        watched = carried(seg, None) if seg is not segments[-1] else {}
         ops.append(UpdateOne(
             {"_id": session_key(shop_id, seg.session_id), "shopId": shop_id},
-            {"$setOnInsert": doc, "$set": counters},
+            {"$setOnInsert": doc, **_counters(seg.last_ms, seg.count), **watched},
             upsert=True,
         ))
     await storage.sessions.bulk_write(ops, ordered=True)
 
 
-def _close(shop_id: int, session_id: str, last_ms: int, events: int) -> UpdateOne:
+def _close(shop_id: int, visitor_id: str, stored: dict[str, Any] | None, session_id: str,
+           last_ms: int, events: int, watched: dict[str, Any]) -> UpdateOne:
+    """The session's final counters (and, in `watched`, its abandoned-browse state); its
+    document is made if its opener has not yet."""
+    head = stored or {}
     return UpdateOne(
         {"_id": session_key(shop_id, session_id), "shopId": shop_id},
-        {"$set": {"lastEventAt": from_ms(last_ms), "eventsCount": events}},
+        {"$setOnInsert": {"sessionId": session_id, "shopId": shop_id, "visitorId": visitor_id,
+                          "userId": head.get("userId"), "sourceId": head.get("sSource"),
+                          "startedAt": from_ms(head.get("sStartMs", last_ms)),
+                          "landingUrl": head.get("sLanding"),
+                          "referrer": head.get("sReferrer")},
+         **_counters(last_ms, events), **watched},
+        upsert=True,
     )
+
+
+def _counters(last_ms: int, events: int) -> dict[str, Any]:
+    """A session's counters only grow: `$max`, so a writer that read them earlier than
+    another (two requests of one visitor at once) cannot take them back."""
+    return {"$max": {"lastEventAt": from_ms(last_ms), "eventsCount": events}}
 
 
 

@@ -10,14 +10,17 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from app import shop_ids
 from app.backends.storage import Storage
 from app.clock import Clock
 from app.errors import BadInput, NotFound
 from app.interests import DEFAULT_FRAME, HALF_LIFE_SECONDS, Frame
 from app.lru import LRU
 
+ID_ROUNDS = 5  # automatic shop ids tried before giving up (each skips every id taken)
 MAX_CACHED_SHOPS = 10_000
 SOURCE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -137,6 +140,10 @@ class Shop:
         return any(hmac.compare_digest(digest, h) for h in self.key_hashes)
 
 
+class ShopIdTaken(BadInput):
+    """The shop id asked for (or drawn from the counter) belongs to another shop."""
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -215,10 +222,18 @@ class Shops:
         name = name.strip()
         if not 1 <= len(name) <= 200:
             raise BadInput("name must be 1 to 200 characters", field="name")
-        if shop_id is None:
-            last = await self.storage.shops.find({}).sort("_id", -1).limit(1).to_list(1)
-            shop_id = (last[0]["_id"] + 1) if last else 1
-        if not 1 <= shop_id <= 2**31 - 1:
+        if shop_id is not None:
+            return await self._insert(name, shop_id, source_id)
+        for _ in range(ID_ROUNDS):
+            try:
+                return await self._insert(name, await shop_ids.next_id(self.storage),
+                                          source_id)
+            except ShopIdTaken:
+                await shop_ids.skip_taken(self.storage)
+        raise RuntimeError("no free shop id after several rounds")  # INTERNAL: retry
+
+    async def _insert(self, name: str, shop_id: int, source_id: str) -> tuple[Shop, str]:
+        if not 1 <= shop_id <= MAX_SHOP_ID:
             raise BadInput("shopId must be a positive 32-bit integer", field="shopId")
         key = new_shop_key(shop_id)
         doc = {
@@ -233,7 +248,7 @@ class Shops:
         try:
             await self.storage.shops.insert_one(doc)
         except DuplicateKeyError:
-            raise BadInput(f"shop {shop_id} already exists", field="shopId") from None
+            raise ShopIdTaken(f"shop {shop_id} already exists", field="shopId") from None
         self.forget(shop_id)
         return Shop.from_doc(doc), key
 
@@ -253,20 +268,48 @@ class Shops:
             raise BadInput("name must be 1 to 200 characters", field="name")
         if domain is not None and len(domain) > 253:
             raise BadInput("domain is too long", field="domain")
-        shop = await self.require_existing(shop_id)
-        sources = [s for s in shop.sources if s.source_id != source_id]
-        sources.append(Source(source_id, name, domain, active))
-        update: dict[str, Any] = {
-            "sources": [
-                {"sourceId": s.source_id, "name": s.name, "domain": s.domain, "active": s.active}
-                for s in sources
-            ]
-        }
-        if make_default:
-            update["defaultSourceId"] = source_id
-        await self.storage.shops.update_one({"_id": shop_id}, {"$set": update})
-        self.forget(shop_id)
-        return await self.require_existing(shop_id)
+        entry = {"sourceId": source_id, "name": name, "domain": domain, "active": active}
+        default = {"defaultSourceId": source_id} if make_default else {}
+        # Per element, never the whole array: a source added at the same time by another
+        # request (or process, whose cache is older) stays. A new one is pushed if absent.
+        doc = await self.storage.shops.find_one_and_update(
+            {"_id": shop_id, "sources.sourceId": {"$ne": source_id}},
+            {"$push": {"sources": entry}, **({"$set": default} if default else {})},
+            return_document=ReturnDocument.AFTER)
+        if doc is None:
+            doc = await self._replace_source(shop_id, entry, default)
+        return self._fresh(shop_id, doc)
+
+    async def _replace_source(self, shop_id: int, entry: dict[str, Any],
+                              default: dict[str, Any]) -> dict[str, Any] | None:
+        """Replace a source where it is, conditional on it being there.
+
+        Sources are only ever appended, so a source's place never changes; the cached
+        shop tells it, or a fresh read if the cache predates the source.
+        """
+        for fresh in (False, True):
+            if fresh:
+                self.forget(shop_id)
+            shop = await self.require_existing(shop_id)
+            ids = [s.source_id for s in shop.sources]
+            if entry["sourceId"] not in ids:
+                continue
+            at = f"sources.{ids.index(entry['sourceId'])}"
+            doc = await self.storage.shops.find_one_and_update(
+                {"_id": shop_id, f"{at}.sourceId": entry["sourceId"]},
+                {"$set": {at: entry, **default}}, return_document=ReturnDocument.AFTER)
+            if doc is not None:
+                return doc
+        return None
+
+    def _fresh(self, shop_id: int, doc: dict[str, Any] | None) -> Shop:
+        """The shop as just written by this process, cached."""
+        if doc is None:
+            self.forget(shop_id)
+            raise NotFound(f"shop {shop_id} does not exist")
+        shop = Shop.from_doc(doc)
+        self._cache.put(shop_id, (time.monotonic(), shop))
+        return shop
 
     async def update_settings(self, shop_id: int, changes: dict[str, Any]) -> Shop:
         """Apply the given settings (ShopSettings field names; None = unchanged)."""
@@ -284,30 +327,37 @@ class Shops:
                     update[f"settings.interestWeights.{weight}"] = float(w)
                 continue
             update[f"settings.{stored}"] = value
-        shop = await self.require_existing(shop_id)
         if update:
-            query: dict[str, Any] = {"_id": shop.shop_id}
+            query: dict[str, Any] = {"_id": shop_id}
             half_life = update.get("settings.interestHalfLifeSeconds")
+            doc = None
             for _ in range(5):  # another change of the half-life in between: compute again
                 if half_life is not None:
                     query, update["interestEpoch"] = await self._new_epoch(shop_id, half_life)
-                if (await self.storage.shops.update_one(query, {"$set": update})).matched_count:
+                doc = await self.storage.shops.find_one_and_update(
+                    query, {"$set": update}, return_document=ReturnDocument.AFTER)
+                if doc is not None or half_life is None:
                     break
-            self.forget(shop_id)
+            shop = self._fresh(shop_id, doc)
+        else:
+            shop = await self.require_existing(shop_id)
         days = update.get("settings.anonymousHistoryDays")
-        if days is not None and days != shop.settings.anonymous_history_days \
-                and self.storage.real_mongodb:
+        if days is not None:
             # The TTL index deletes anonymous events by `expireAt`: it follows the new
-            # window. (The embedded store has no TTL index; app/retention.py reads the window.)
+            # window. Whenever the window is given, changed or not, so that a retry
+            # finishes what a failed first attempt began. (The embedded store has no TTL
+            # index; app/retention.py reads the window there, and the stamp is the same.)
             await self.storage.events.update_many(
                 {"shopId": shop_id, "userId": None},
                 [{"$set": {"expireAt": {"$add": ["$occurredAt", days * 86_400_000]}}}])
-        return await self.require_existing(shop_id)
+        return shop
 
     async def _new_epoch(self, shop_id: int, half_life: int) -> tuple[dict[str, Any], float]:
         """The epoch that keeps every interest score as it is now under the new half-life,
         and the filter that applies it only to the frame it was computed from."""
-        doc = await self.storage.shops.find_one({"_id": shop_id}) or {}
+        doc = await self.storage.shops.find_one({"_id": shop_id})
+        if doc is None:
+            raise NotFound(f"shop {shop_id} does not exist")
         stored = doc.get("settings", {})
         old = Frame(doc.get("interestEpoch", DEFAULT_FRAME.epoch),
                     float(stored.get("interestHalfLifeSeconds", HALF_LIFE_SECONDS)))

@@ -20,7 +20,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError
 
-from app import identity, sessions
+from app import abandonment, identity, sessions
 from app.clock import correct_skew, to_ms, utc
 from app.effects import apply_effects
 from app.errors import BadInput, Forbidden, TrackerError
@@ -158,6 +158,7 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
     hits = [sessions.Hit(to_ms(i.at), i.event.type == EventType.VISIT) for i in items]
     first = items[0]
     final_user = next((i.links_to for i in reversed(items) if i.links_to), None)
+    watch = abandonment.Watch.of(items, await platform.rules.for_shop(shop))
 
     before = await platform.storage.visitors.find_one_and_update(
         {"_id": visitor_key(shop.shop_id, visitor_id), "shopId": shop.shop_id},
@@ -172,6 +173,7 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
             seen_to=max(i.at for i in items),
             user_id=final_user,
             batch_ids=[i.event.context.event_id or "" for i in items],
+            watch=watch,
         ),
         upsert=True,
         return_document=ReturnDocument.BEFORE,
@@ -205,7 +207,8 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
     for seg in segments:  # duplicates were stored before, in their own session
         seg.count -= sum(1 for i in items[seg.first : seg.first + seg.size]
                          if i.duplicate and i.event.context.event_id not in again)
-    await sessions.write(platform.storage, shop.shop_id, visitor_id, before, segments, items)
+    await sessions.write(platform.storage, shop.shop_id, visitor_id, before, segments, items,
+                         watch)
     await sessions.restore(platform.storage, shop.shop_id, visitor_id, before,
                            [i for i in items if i.replay])
     await apply_effects(platform, shop, visitor_id, items)

@@ -1,8 +1,10 @@
 """Triggers: what they are, how they are named, and how they travel on the broker.
 
-Each trigger's `_id` is deterministic (the event that fired it, or the cart and
-its version for an abandoned cart), so a second insert of the same trigger, by
-a retry or by another server process, is a duplicate and not a second trigger.
+Each trigger's `_id` is deterministic (the event that fired it, the cart and its
+version for an abandoned cart, the session for an abandoned browse or category
+view; with the rule that fired it, app/rules.py), so a second insert of the same
+trigger, by a retry or by another server process, is a duplicate and not a
+second trigger.
 The outbox (app/outbox.py) stores and publishes them; the feed (app/feed.py)
 pages through the log and follows it live.
 
@@ -23,13 +25,15 @@ from typing import Any
 from app.clock import to_ms, utc
 
 ABANDONED_CART = "ABANDONED_CART"
+ABANDONED_BROWSE = "ABANDONED_BROWSE"
+ABANDONED_CATEGORY = "ABANDONED_CATEGORY"
 SECTION_VISITED = "SECTION_VISITED"
 CUSTOM_EVENT = "CUSTOM_EVENT"
 ORDER_COMPLETED = "ORDER_COMPLETED"
-AUDIENCE_ENTERED = "AUDIENCE_ENTERED"  # app/audiences.py
+AUDIENCE_ENTERED = "AUDIENCE_ENTERED"
 AUDIENCE_EXITED = "AUDIENCE_EXITED"
-TYPES = (ABANDONED_CART, SECTION_VISITED, CUSTOM_EVENT, ORDER_COMPLETED,
-         AUDIENCE_ENTERED, AUDIENCE_EXITED)  # GraphQL TriggerType
+TYPES = (ABANDONED_CART, ABANDONED_BROWSE, ABANDONED_CATEGORY, SECTION_VISITED, CUSTOM_EVENT,
+         ORDER_COMPLETED, AUDIENCE_ENTERED, AUDIENCE_EXITED)  # GraphQL TriggerType
 
 
 def channel(shop_id: int) -> str:
@@ -39,10 +43,14 @@ def channel(shop_id: int) -> str:
 def make(
     trigger_id: str, type_: str, shop_id: int, *, fired_at: datetime, visitor_id: str,
     user_id: str | None, name: str | None = None, cart: dict[str, Any] | None = None,
-    properties: Any = None,
+    properties: Any = None, rule_id: str | None = None,
+    products: list[dict[str, Any]] | None = None, category_id: str | None = None,
 ) -> dict[str, Any]:
     """A trigger document; `Outbox.store` gives it its place in the log."""
     return {
+        "ruleId": rule_id,
+        "products": products,
+        "categoryId": category_id,
         "_id": trigger_id,
         "type": type_,
         "shopId": shop_id,
@@ -72,6 +80,9 @@ def decode(message: str) -> dict[str, Any]:
                 item["addedAt"] = utc(datetime.fromisoformat(item["addedAt"]))
         if isinstance(cart.get("updatedAt"), str):
             cart["updatedAt"] = utc(datetime.fromisoformat(cart["updatedAt"]))
+    for product in doc.get("products") or []:
+        if isinstance(product.get("lastInteractionAt"), str):
+            product["lastInteractionAt"] = utc(datetime.fromisoformat(product["lastInteractionAt"]))
     return doc
 
 

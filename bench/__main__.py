@@ -17,7 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import audiences, carts, dashboard, ingest, report, roundtrips, size, triggers
+from bench import (
+    audiences,
+    carts,
+    dashboard,
+    ingest,
+    report,
+    roundtrips,
+    sessions,
+    size,
+    triggers,
+)
 from bench.common import ROOT, Row, load_average, machine
 
 
@@ -79,6 +89,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
     results["size"] = size.measure()
     log(f"6. dashboard first render ({p.dash_events:,} events stored)")
     results["dashboard"] = dashboard.measure(p.dash_events, p.dash_runs)
+    log(f"7. abandoned sessions ({p.carts_kept:,} open, {p.carts_due:,} due)")
+    results["sessions"] = asyncio.run(sessions.measure(p.carts_kept, p.carts_due, p.carts_runs))
     log(f"9. audiences (100 in a shop; {p.aud_kept:,} members kept, {p.aud_due:,} exits due)")
     results["audiences"] = asyncio.run(audiences.measure(p.aud_events, p.aud_runs, p.aud_kept,
                                                          p.aud_due))
@@ -88,8 +100,9 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
             + report.size_rows(results["size"])
             + report.tracker_rows(results["ingest"]["tracker"])
             + report.dashboard_rows(results["dashboard"])
+            + report.session_rows(results["sessions"])
             + report.audience_rows(results["audiences"]))
-    extra = [roundtrip_matrix(rt)]
+    extra = [roundtrip_matrix(rt), report.session_query(results["sessions"])]
     if p.profile:
         log("profiles (py-spy) of what missed")
         try:

@@ -56,6 +56,9 @@ async def one_tick(kept: int, due: int, tick: float = 1.0) -> dict[str, Any]:
     storage = open_store(settings.mongodb_url, settings.mongodb_db)
     platform = await Platform.start(settings, clock=clock, storage=storage)
     try:
+        # The shop's rules say which carts fire; a running worker has them cached.
+        await platform.shops.create("Bench", 1)
+        await platform.rules.for_shop(await platform.shops.require(1))
         now = clock.now()
         docs = cart_docs(now, kept, due, tick)
         due_at = {f"{d['_id']}": d["dueAt"] for d in docs[:due]}

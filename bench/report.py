@@ -20,6 +20,7 @@ ROW_IDS = (
     "5.1", "5.2", "5.3", "5.4", "5.5",
     "6.1", "6.2", "6.3", "6.4",
     "17.1", "17.2", "17.3", "17.4", "17.5", "17.6", "17.7", "17.8",
+    "13.1", "13.2", "13.3",
     "9.1", "9.2", "9.3", "9.4", "9.5", "9.6",
 )
 
@@ -151,6 +152,44 @@ def cart_rows(r: dict[str, Any], tick: float = 1.0) -> list[Row]:
             f"{fmt(median(worst), 2)} s", "<= 5 s (contract)", median(worst) <= 5, worst,
             "tick interval + previous tick's duration + publish offset"),
     ]
+
+
+def session_rows(r: dict[str, Any], tick: float = 1.0) -> list[Row]:
+    """Abandoned browse / category: one worker tick with many open sessions."""
+    runs = r["runs"]
+    trips = [x["trips"] for x in runs]
+    secs = [x["tick_seconds"] for x in runs]
+    worst = [s + x["due_to_fired_max"] for s, x in zip(secs, runs, strict=True)]
+    by = runs[0]["by_collection"]
+    ok = all(x["fired"] == r["due"] == x["published"] and x["still_due"] == 0 for x in runs)
+    kept = f"{r['kept']:,} open sessions, {r['due']:,} due"
+    return [
+        Row("13.1", f"Storage round trips per abandoned-session worker tick ({kept})",
+            fmt(median(trips)), "", None, trips,
+            ", ".join(f"{k} {v}" for k, v in by.items()) + ("" if ok else "; NOT ALL FIRED")),
+        Row("13.2", "Abandoned-session worker tick duration (`fire_due_sessions`, wall)",
+            f"{fmt(median(secs), 2)} s", "", None, secs,
+            f"fired {runs[0]['fired']:,} ABANDONED_BROWSE"),
+        Row("13.3", "Session due -> browse trigger fired, worst case when every tick is this busy",
+            f"{fmt(median(worst), 2)} s", "<= 5 s (contract)", median(worst) <= 5, worst,
+            f"{fmt(tick, 0)} s tick: due just after a tick began + the interval + this tick"),
+    ]
+
+
+def session_query(r: dict[str, Any]) -> str:
+    """The due-time query of the abandoned-session worker and the index that serves it."""
+    return "\n".join([
+        "## Abandoned sessions: the due-time query", "",
+        "Each tick asks `visitors` (current sessions) and `sessions` (closed ones) for",
+        "", "```", r["query"], "```", "",
+        "sorted by `wDueMs`, at most 1,000 at a time, served on both collections by the "
+        "partial index", "", "```", r["index"], "```", "",
+        "which holds only identified, watched sessions: its size, and a tick's cost, follow "
+        "the sessions that can still fire, not the sessions kept. "
+        "`tests/test_abandonment.py` checks that the round trips of a tick do not grow with "
+        "the open sessions, and (against MongoDB, with `TRACKER_TEST_MONGODB_URL`) that "
+        "`explain()` picks `abandonment_due`.",
+    ])
 
 
 def size_rows(r: dict[str, Any]) -> list[Row]:

@@ -68,7 +68,8 @@ class Counter_:
             url="https://shop.example/p/1"), **values)
 
     async def track(self, events: list[EventInput]) -> Counted:
-        await self.platform.shops.require(1)  # warm the shop cache: not the event's cost
+        # Warm the shop and rules caches (5 s): not the event's cost.
+        await self.platform.rules.for_shop(await self.platform.shops.require(1))
         trips = self.platform.storage.trips
         trips.reset()
         outcomes = await tracking.track(self.platform, events)

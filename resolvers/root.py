@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import admin, analytics, reading, subscriptions, tracking
+from resolvers import admin, analytics, reading, rules, subscriptions, tracking
 from resolvers import audiences as audience_resolvers  # `audiences` is a Query field
 
 
@@ -19,6 +19,7 @@ class Query:
     interest_map = strawberry.field(resolver=reading.interest_map)
     cart = strawberry.field(resolver=reading.cart)
     triggers = strawberry.field(resolver=reading.triggers)
+    trigger_rules = strawberry.field(resolver=rules.trigger_rules)
     stats = strawberry.field(resolver=analytics.stats)
     top_products = strawberry.field(resolver=analytics.top_products)
     top_categories = strawberry.field(resolver=analytics.top_categories)
@@ -48,6 +49,9 @@ class Mutation:
     issue_identity_token = strawberry.mutation(resolver=admin.issue_identity_token)
     import_events = strawberry.mutation(resolver=tracking.import_events)
     forget_customer = strawberry.mutation(resolver=admin.forget_customer)
+    create_trigger_rule = strawberry.mutation(resolver=rules.create_trigger_rule)
+    update_trigger_rule = strawberry.mutation(resolver=rules.update_trigger_rule)
+    delete_trigger_rule = strawberry.mutation(resolver=rules.delete_trigger_rule)
     create_audience = strawberry.mutation(resolver=audience_resolvers.create_audience)
     delete_audience = strawberry.mutation(resolver=audience_resolvers.delete_audience)
 

@@ -166,6 +166,14 @@ class ProductInterest:
     purchases: int
     last_interaction_at: datetime
 
+    @classmethod
+    def of_trigger(cls, d: dict[str, Any]) -> ProductInterest:
+        """A product as a trigger carries it (contract names, as at the moment it fired)."""
+        return cls(product_id=d["productId"], category_id=d.get("categoryId"),
+                   score=d["score"], views=d.get("views", 0), cart_adds=d.get("cartAdds", 0),
+                   purchases=d.get("purchases", 0),
+                   last_interaction_at=utc(d["lastInteractionAt"]))
+
 
 @strawberry.type
 class InterestMap:
@@ -295,7 +303,12 @@ class Trigger:
     fired_at: datetime
     cart: Cart | None
     properties: JSON | None
-    audience_id: strawberry.ID | None = None  # AUDIENCE_ENTERED / AUDIENCE_EXITED
+    rule_id: strawberry.ID | None = strawberry.field(description="The rule that fired it.")
+    products: list[ProductInterest] | None = strawberry.field(
+        description="ABANDONED_BROWSE: the products viewed, by the customer's interest score.")
+    category_id: str | None = strawberry.field(
+        description="ABANDONED_BROWSE / ABANDONED_CATEGORY: the category viewed most.")
+    audience_id: strawberry.ID | None = None
     score: float | None = None
 
     @classmethod
@@ -304,8 +317,11 @@ class Trigger:
             trigger_id=d["_id"], type=TriggerType(d["type"]), shop_id=d["shopId"],
             user_id=d.get("userId"), visitor_id=d["visitorId"], name=d.get("name"),
             fired_at=utc(d["firedAt"]), cart=Cart.of_view(d["cart"]) if d.get("cart") else None,
-            properties=_json(d.get("properties")),
-            audience_id=d.get("audienceId"), score=d.get("score"),
+            properties=_json(d.get("properties")), rule_id=d.get("ruleId"),
+            products=None if d.get("products") is None else [
+                ProductInterest.of_trigger(p) for p in d["products"]],
+            category_id=d.get("categoryId"), audience_id=d.get("audienceId"),
+            score=d.get("score"),
         )
 
 

@@ -200,6 +200,8 @@ async def wait_subscribed(server: LiveServer, count: int = 1, shop_id: int = 1,
 class Subscriber:
     """One open `triggers` subscription over a real WebSocket, collecting what arrives."""
 
+    query = SUBSCRIPTION  # a subclass may ask for other fields
+
     def __init__(self, ws_url: str, key: str | None, *, protocol: str = GRAPHQL_TRANSPORT_WS,
                  query: str = SUBSCRIPTION, **variables: Any) -> None:
         self.query = query

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pymongo import ReturnDocument
 
 from app import carts, reading, tracking
-from app.clock import FakeClock
+from app.clock import FakeClock, utc
 from app.events import Context, EventInput, EventType
-from app.platform import Platform
+from app.platform import Platform, open_store
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 OWNER = {"shopId": 1, "owner": "u:alice", "userId": "alice", "visitorId": "v1"}
@@ -47,10 +50,32 @@ def test_item_key_leaves_plain_ids_alone() -> None:
 # -- merging an anonymous cart into the customer's ---------------------------------------
 
 
-def test_merge_adds_quantities_of_the_same_product() -> None:
+async def merge(anonymous: dict[str, Any], mine: dict[str, Any] | None,
+                delay: int = 3600) -> dict[str, Any]:
+    """The customer's cart after the two writes of a merge, run on the embedded store."""
+    storage = open_store("mongomock://", f"merge_{uuid.uuid4().hex[:8]}")
+    await storage.carts.insert_one({"_id": "1:v:v1", "shopId": 1, **anonymous})
+    if mine is not None:
+        await storage.carts.insert_one({"_id": "1:u:alice", "shopId": 1, **mine})
+    taken = (await storage.carts.find_one_and_update(
+        {"_id": "1:v:v1", "shopId": 1}, carts.take_pipeline(),
+        return_document=ReturnDocument.AFTER))["lastMerge"]
+    await storage.carts.update_one(
+        {"_id": "1:u:alice", "shopId": 1, "appliedEvents": {"$ne": "m"}},
+        carts.merge_pipeline(taken, OWNER, delay, "m"), upsert=True)
+    doc = await storage.carts.find_one({"_id": "1:u:alice"})
+    assert doc is not None
+    for field in ("updatedAt", "dueAt"):
+        doc[field] = utc(doc[field]) if doc.get(field) else doc.get(field)
+    for item in doc["items"].values():
+        item["addedAt"] = utc(item["addedAt"])
+    return doc
+
+
+async def test_merge_adds_quantities_of_the_same_product() -> None:
     anonymous = cart(T0, line("p1", 2, T0, price=9.0), line("p2", 1, T0))
     mine = cart(T0 - timedelta(days=1), line("p1", 3, T0 - timedelta(days=1), price=10.0))
-    merged = carts.merged(anonymous, mine, OWNER, 3600)
+    merged = await merge(anonymous, mine)
     p1 = merged["items"][carts.item_key("p1")]
     assert p1["quantity"] == 5
     assert p1["addedAt"] == T0 - timedelta(days=1)
@@ -58,36 +83,33 @@ def test_merge_adds_quantities_of_the_same_product() -> None:
     assert merged["items"][carts.item_key("p2")]["quantity"] == 1
 
 
-def test_merge_restarts_the_abandoned_clock_from_the_later_change() -> None:
+async def test_merge_restarts_the_abandoned_clock_from_the_later_change() -> None:
     later = T0 + timedelta(minutes=5)
-    merged = carts.merged(cart(T0, line("p1", 1, T0)), cart(later, line("p2", 1, later)),
-                          OWNER, 600)
+    merged = await merge(cart(T0, line("p1", 1, T0)), cart(later, line("p2", 1, later)), 600)
     assert merged["updatedAt"] == later
     assert merged["dueAt"] == later + timedelta(seconds=600)
     assert merged["status"] == carts.ACTIVE
 
 
-def test_merge_into_no_cart_takes_the_anonymous_one() -> None:
-    merged = carts.merged(cart(T0, line("p1", 2, T0), version=4), None, OWNER, 60)
+async def test_merge_into_no_cart_takes_the_anonymous_one() -> None:
+    merged = await merge(cart(T0, line("p1", 2, T0), version=4), None, 60)
     assert {k: v["quantity"] for k, v in merged["items"].items()} == {"p1": 2}
     assert merged["userId"] == "alice" and merged["owner"] == "u:alice"
     assert merged["version"] == 5
+    assert merged["dueAt"] == T0 + timedelta(seconds=60)
 
 
-def test_merge_of_empty_carts_is_empty_and_not_due() -> None:
-    merged = carts.merged(cart(T0), cart(T0), OWNER, 60)
-    assert merged["status"] == carts.EMPTY and merged["dueAt"] is None
-
-
-def test_merge_bumps_the_version_past_both() -> None:
-    merged = carts.merged(cart(T0, version=2), cart(T0, version=7), OWNER, 60)
+async def test_merge_bumps_the_version_past_both() -> None:
+    merged = await merge(cart(T0, line("p1", 1, T0), version=2),
+                         cart(T0, line("p2", 1, T0), version=7), 60)
     assert merged["version"] > 7
 
 
 def test_merge_leaves_its_inputs_alone() -> None:
-    mine = cart(T0, line("p1", 3, T0))
-    carts.merged(cart(T0, line("p1", 2, T0)), mine, OWNER, 60)
-    assert mine["items"]["p1"]["quantity"] == 3
+    taken = cart(T0, line("p1", 2, T0))
+    before = copy.deepcopy(taken)
+    carts.merge_pipeline(taken, OWNER, 60, "m")
+    assert taken == before
 
 
 def test_items_are_oldest_first_without_zero_quantities() -> None:

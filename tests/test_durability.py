@@ -8,12 +8,14 @@ equal the run without a fault.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from app import abandoned, tracking, triggers
+from app.clock import utc
 from app.events import Context, EventInput, EventType
 from app.platform import Platform
-from tests.faults import retried, run_matrix
+from tests.faults import fresh_platform, retried, run_matrix
 
 V = "dur-visitor"
 
@@ -127,3 +129,28 @@ async def test_trigger_outbox_survives_any_failed_call() -> None:
     assert faults >= 2
     assert failures == [], "\n".join(failures)
 
+
+
+async def history_then_window(platform: Platform) -> None:
+    await make_shop(platform)
+    await tracking.track(platform, every_type())  # anonymous: every event carries expireAt
+
+
+async def window_scenario(platform: Platform) -> tuple[Any, int]:
+    shop, retries = await retried(lambda: platform.shops.update_settings(
+        1, {"anonymous_history_days": 30}))
+    stamps = {utc(e["expireAt"]) - utc(e["occurredAt"])
+              for e in await platform.storage.db.events.find({}).to_list(None)}
+    return (shop.settings.anonymous_history_days, sorted(stamps)), retries
+
+
+async def test_a_new_history_window_restamps_expiry_whatever_call_fails() -> None:
+    """The TTL index follows `expireAt`: a retried settings change finishes re-stamping it
+    (the first attempt may have stored the window and failed before the re-stamp)."""
+    failures, faults, _ = await run_matrix(history_then_window, window_scenario)
+    assert faults >= 2
+    assert failures == [], "\n".join(failures)
+    platform = await fresh_platform()
+    await history_then_window(platform)
+    answer, _ = await window_scenario(platform)
+    assert answer == (30, [timedelta(days=30)])

@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pymongo import DeleteOne, ReturnDocument, UpdateOne
+from pymongo import DeleteOne, ReturnDocument, UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from app import carts
 from app.backends.storage import Storage
 from app.clock import utc
 from app.indexes import INDEXES
@@ -170,6 +171,168 @@ async def test_analytics_pipelines(storage: Storage) -> None:
         {"categoryId": "c1", "views": 0, "productViews": 2, "cartAdds": 1, "purchases": 1}]
     assert await analytics.funnel(storage, 1, analytics.span(T0, T0 + timedelta(hours=2))) == {
         "sessions": 1, "withProductView": 1, "withCartAdd": 0, "withCheckout": 1}
+
+
+# -- the operators the product sends (issue 11.5): one run on a real server checks all --
+
+
+async def test_set_on_insert_with_set_and_max_keeps_the_first_fields(storage: Storage) -> None:
+    """Session documents: made by whoever comes first, counters only grow."""
+    for source, count in (("site", 3), ("app", 2)):
+        await storage.sessions.update_one(
+            {"_id": "1:s", "shopId": 1},
+            {"$setOnInsert": {"sourceId": source}, "$set": {"seen": source},
+             "$max": {"eventsCount": count, "lastEventAt": T0 + timedelta(seconds=count)}},
+            upsert=True)
+    doc = await storage.sessions.find_one({"_id": "1:s", "shopId": 1})
+    assert (doc["shopId"], doc["sourceId"], doc["seen"]) == (1, "site", "app")
+    assert doc["eventsCount"] == 3
+    assert utc(doc["lastEventAt"]) == T0 + timedelta(seconds=3)
+
+
+async def test_add_to_set_and_pull(storage: Storage) -> None:
+    key = {"_id": "1:u", "shopId": 1}
+    for visitor in ("a", "b", "a"):
+        await storage.customers.update_one(key, {"$addToSet": {"visitorIds": visitor},
+                                                 "$min": {"firstSeenAt": T0}}, upsert=True)
+    await storage.customers.update_one(key, {"$pull": {"visitorIds": "a"}})
+    assert (await storage.customers.find_one(key))["visitorIds"] == ["b"]
+
+
+async def test_unset_of_a_path_and_guarded_push(storage: Storage) -> None:
+    """A cart change: applied once per event (`$ne` guard), an item removed by its path."""
+    key = {"_id": "1:v:x", "shopId": 1}
+    await storage.carts.insert_one({**key, "items": {"p%2E1": {"quantity": 1}, "p2": {}}})
+    remove = UpdateOne({**key, "appliedEvents": {"$ne": "e1"}},
+                       {"$unset": {"items.p%2E1": ""}, "$inc": {"version": 1},
+                        "$push": {"appliedEvents": {"$each": ["e1"], "$slice": -2}}})
+    result = await storage.carts.bulk_write([remove, remove], ordered=True)
+    assert (result.matched_count, result.modified_count) == (1, 1)
+    doc = await storage.carts.find_one(key)
+    assert (doc["items"], doc["version"], doc["appliedEvents"]) == ({"p2": {}}, 1, ["e1"])
+
+
+async def test_guarded_upserts_refuse_a_document_that_has_the_source(storage: Storage) -> None:
+    """Interests: an upsert whose guard excludes the stored doc fails with a duplicate key."""
+    def bump(sources: list[str]) -> UpdateOne:
+        return UpdateOne({"_id": "1:u:p:x", "shopId": 1, "appliedEvents": {"$nin": sources}},
+                         {"$inc": {"decayed": 1.0},
+                          "$push": {"appliedEvents": {"$each": sources, "$slice": -200}}},
+                         upsert=True)
+    await storage.interests.bulk_write([bump(["e1"])], ordered=False)
+    with pytest.raises(BulkWriteError) as caught:
+        await storage.interests.bulk_write([bump(["e1", "e2"]), bump(["e3"])], ordered=False)
+    assert [(e["index"], e["code"]) for e in caught.value.details["writeErrors"]] == [(0, 11000)]
+    assert (await storage.interests.find_one({"_id": "1:u:p:x"}))["decayed"] == 2.0
+
+
+async def test_conditional_settle_by_version(storage: Storage) -> None:
+    """The abandoned-cart settle: a cart changed since it was read keeps its own clock."""
+    await storage.carts.insert_many([{"_id": "1:a", "shopId": 1, "version": 2, "dueAt": T0},
+                                     {"_id": "1:b", "shopId": 1, "version": 5, "dueAt": T0}])
+    settle = [UpdateOne({"_id": i, "shopId": 1, "version": 2}, {"$set": {"dueAt": None}})
+              for i in ("1:a", "1:b")]
+    result = await storage.carts.bulk_write(settle, ordered=False)
+    assert result.modified_count == 1
+    due = await storage.carts.find({"dueAt": {"$lte": T0}}).sort("dueAt", 1).to_list(None)
+    assert [d["_id"] for d in due] == ["1:b"]
+
+
+async def test_find_one_and_delete_and_update_many_per_shop(storage: Storage) -> None:
+    await storage.triggers.insert_many([{"_id": f"{s}:t", "shopId": s, "published": False}
+                                        for s in (1, 2)])
+    marks = [UpdateMany({"shopId": s, "_id": {"$in": [f"{s}:t"]}}, {"$set": {"published": True}})
+             for s in (1, 2)]
+    assert (await storage.triggers.bulk_write(marks, ordered=False)).modified_count == 2
+    gone = await storage.triggers.find_one_and_delete({"_id": "1:t", "shopId": 1})
+    assert gone["published"] is True
+    assert await storage.triggers.find_one_and_delete({"_id": "1:t", "shopId": 1}) is None
+
+
+async def test_restamp_pipeline_adds_days_to_dates(storage: Storage) -> None:
+    """updateShopSettings(anonymousHistoryDays): anonymous events expire by the new window."""
+    await storage.events.insert_many([
+        {"_id": "1:v:a", "shopId": 1, "userId": None, "occurredAt": T0, "expireAt": T0},
+        {"_id": "1:v:b", "shopId": 1, "userId": "u", "occurredAt": T0}])
+    await storage.events.update_many(
+        {"shopId": 1, "userId": None},
+        [{"$set": {"expireAt": {"$add": ["$occurredAt", 30 * 86_400_000]}}}])
+    docs = {d["_id"]: d for d in await storage.events.find({"shopId": 1}).to_list(None)}
+    assert utc(docs["1:v:a"]["expireAt"]) == T0 + timedelta(days=30)
+    assert "expireAt" not in docs["1:v:b"]
+
+
+async def test_checkout_pipeline_empties_the_cart_once(storage: Storage) -> None:
+    cart = {"_id": "1:u:x", "shopId": 1}
+    await storage.carts.insert_one({**cart, "items": {"p": {"productId": "p", "quantity": 2}},
+                                    "version": 3})
+    owner = {"shopId": 1, "owner": "u:x", "userId": "x", "visitorId": "v"}
+
+    async def checkout() -> dict | None:
+        return await storage.carts.find_one_and_update(
+            {**cart, "lastCheckout.eventKey": {"$ne": "e9"}},
+            carts.checkout_pipeline(owner, T0, "e9"), upsert=True,
+            return_document=ReturnDocument.BEFORE)
+
+    before = await checkout()
+    assert before["items"]["p"]["quantity"] == 2
+    with pytest.raises(DuplicateKeyError):
+        await checkout()
+    doc = await storage.carts.find_one(cart)
+    assert (doc["items"], doc["status"], doc["version"], doc["dueAt"]) == ({}, "ORDERED", 4, None)
+    assert doc["lastCheckout"]["items"]["p"]["quantity"] == 2
+
+
+async def test_cart_merge_pipelines(storage: Storage) -> None:
+    """Take the anonymous items aside, add them to the customer's cart by path, once."""
+    anon, mine = {"_id": "1:v:v", "shopId": 1}, {"_id": "1:u:x", "shopId": 1}
+    await storage.carts.insert_many([
+        {**anon, "version": 1, "updatedAt": T0, "items": {"p%2E1": {
+            "productId": "p.1", "quantity": 2, "addedAt": T0, "price": 4.5}}},
+        {**mine, "version": 7, "updatedAt": T0 - timedelta(hours=1), "items": {"p%2E1": {
+            "productId": "p.1", "quantity": 1, "addedAt": T0 - timedelta(hours=1)}}}])
+    taken = (await storage.carts.find_one_and_update(
+        anon, carts.take_pipeline(), return_document=ReturnDocument.AFTER))
+    again = await storage.carts.find_one_and_update(anon, carts.take_pipeline(),
+                                                    return_document=ReturnDocument.AFTER)
+    assert taken["items"] == {} and again["lastMerge"] == taken["lastMerge"]
+    owner = {"shopId": 1, "owner": "u:x", "userId": "x", "visitorId": "v"}
+    merge = UpdateOne({**mine, "appliedEvents": {"$ne": "m"}},
+                      carts.merge_pipeline(taken["lastMerge"], owner, 60, "m"), upsert=True)
+    delete = DeleteOne({**anon, "version": taken["version"]})
+    await storage.carts.bulk_write([merge, delete], ordered=False)
+    with pytest.raises(BulkWriteError) as caught:  # a retry: applied once, deletes nothing
+        await storage.carts.bulk_write([merge, delete], ordered=False)
+    assert caught.value.details["nRemoved"] == 0
+    doc = await storage.carts.find_one(mine)
+    item = doc["items"]["p%2E1"]
+    assert (item["quantity"], item["price"], utc(item["addedAt"])) == (
+        3, 4.5, T0 - timedelta(hours=1))
+    assert (doc["version"], utc(doc["dueAt"]), doc["appliedEvents"]) == (
+        9, T0 + timedelta(seconds=60), ["m"])
+    assert await storage.carts.find_one(anon) is None
+
+
+async def test_counter_and_sources_by_position(storage: Storage) -> None:
+    """createShop's id counter; addEventSource pushes a new source, replaces one in place."""
+    ids = [(await storage.counters.find_one_and_update(
+        {"_id": "shopId"}, {"$inc": {"value": 1}}, upsert=True,
+        return_document=ReturnDocument.AFTER))["value"] for _ in range(2)]
+    await storage.counters.update_one({"_id": "shopId"}, {"$max": {"value": 9}})
+    assert ids == [1, 2] and (await storage.counters.find_one({"_id": "shopId"}))["value"] == 9
+    await storage.shops.insert_one({"_id": 3, "sources": [{"sourceId": "site", "n": 1}]})
+    new = {"$push": {"sources": {"sourceId": "app", "n": 1}}}
+    for _ in range(2):
+        await storage.shops.find_one_and_update({"_id": 3, "sources.sourceId": {"$ne": "app"}},
+                                                new)
+    doc = await storage.shops.find_one_and_update(
+        {"_id": 3, "sources.1.sourceId": "app"},
+        {"$set": {"sources.1": {"sourceId": "app", "n": 2}, "defaultSourceId": "app"}},
+        return_document=ReturnDocument.AFTER)
+    assert doc["sources"] == [{"sourceId": "site", "n": 1}, {"sourceId": "app", "n": 2}]
+    assert doc["defaultSourceId"] == "app"
+    last = await storage.shops.find({}, {"_id": 1}).sort("_id", -1).limit(1).to_list(1)
+    assert last == [{"_id": 3}]
 
 
 # -- audiences (app/audiences*.py) ---------------------------------------------------------

@@ -20,6 +20,7 @@ def prepare_mongomock() -> None:
     _teach_mongomock_sort()
     _give_mongomock_an_id_index()
     _speed_up_date_patching()
+    _teach_mongomock_date_arithmetic()
     _match_before_copying()
     _iterate_cursors_without_slicing()
     _group_in_one_pass()
@@ -106,6 +107,31 @@ def _give_mongomock_an_id_index() -> None:
         return (d for d in candidates if filter_applies(filter, d))
 
     MockCollection._iter_documents = by_key  # type: ignore[method-assign]
+
+
+def _teach_mongomock_date_arithmetic() -> None:
+    """`$add` of a date and milliseconds is a date, as in MongoDB; mongomock adds numbers only.
+
+    The update pipelines that re-stamp `expireAt` (app/shops.py) and restart a merged
+    cart's clock (app/linking.py) need it, so the embedded store runs them too.
+    """
+    from datetime import timedelta
+
+    from mongomock.aggregate import _Parser
+
+    original = _Parser._handle_arithmetic_operator
+
+    def arithmetic(self: Any, operator: str, values: Any) -> Any:
+        if operator == "$add" and isinstance(values, list | tuple):
+            parsed = list(self.parse_many(values))
+            dates = [v for v in parsed if isinstance(v, datetime)]
+            if len(dates) == 1 and all(
+                    isinstance(v, int | float) for v in parsed if v is not dates[0]):
+                return dates[0] + timedelta(milliseconds=sum(
+                    v for v in parsed if v is not dates[0]))
+        return original(self, operator, values)
+
+    _Parser._handle_arithmetic_operator = arithmetic  # type: ignore[method-assign]
 
 
 def _match_before_copying() -> None:

@@ -1,4 +1,5 @@
-"""Background work in every server process: abandoned carts, the trigger outbox, retention."""
+"""Background work in every server process: abandoned carts and sessions, the trigger outbox,
+retention."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from app import audiences_worker
 from app.abandoned import fire_due
+from app.abandonment_worker import fire_due_sessions
 from app.platform import Platform
 from app.retention import expire_anonymous
 
@@ -23,6 +25,8 @@ class Workers:
         settings, outbox = self.platform.settings, self.platform.outbox
         self._every("abandoned carts", settings.abandoned_cart_tick_seconds,
                     lambda: fire_due(self.platform))
+        self._every("abandoned sessions", settings.abandoned_cart_tick_seconds,
+                    lambda: fire_due_sessions(self.platform))
         self._every("audiences", settings.abandoned_cart_tick_seconds,
                     lambda: audiences_worker.tick(self.platform))
         self._every("published marks", 0.2, outbox.flush_published)
