@@ -88,9 +88,10 @@ async def delete(platform: Platform, shop_id: int, audience_id: str) -> bool:
         raise NotFound(f"shop {shop_id} has no audience {audience_id!r}")
     # A process dying here leaves memberships behind: the worker drops each one when it
     # comes due and finds its audience gone (app/audiences_worker.py).
-    owned = {"shopId": shop_id, "audienceId": audience_id}
-    await platform.storage.memberships.delete_many(owned)
-    await platform.storage.audienceJobs.delete_many(owned)
+    await platform.storage.memberships.delete_many({"shopId": shop_id,
+                                                    "audienceId": audience_id})
+    job = audiences_worker.backfill_job(shop_id, {"audienceId": audience_id, "createdAt": None})
+    await platform.storage.audienceJobs.delete_one({"_id": job["_id"], "shopId": shop_id})
     return True
 
 
@@ -141,6 +142,10 @@ async def reschedule_exits(platform: Platform, shop_id: int) -> None:
     either fires it or stores the new moment, in bounded batches. Idempotent: a retried
     settings change does it again, harmlessly.
     """
-    await platform.storage.memberships.update_many(
-        {"shopId": shop_id, "member": True}, {"$set": {"dueAt": platform.clock.now()}})
+    shop = await platform.shops.require_existing(shop_id)
+    ids = [a["audienceId"] for a in shop.audiences]
+    if ids:
+        await platform.storage.memberships.update_many(
+            {"shopId": shop_id, "audienceId": {"$in": ids}, "member": True},
+            {"$set": {"dueAt": platform.clock.now()}})
 
