@@ -18,6 +18,8 @@ async def forget(platform: Platform, shop_id: int, user_id: str) -> bool:
     found = await storage.customers.find_one_and_delete(
         {"_id": customer_key(shop_id, user_id), "shopId": shop_id})
     owned = {"shopId": shop_id, "userId": user_id}
+    # Out of every audience, without a trigger (first: no exit may fire for it later).
+    await storage.memberships.delete_many(owned)
     events = await storage.events.delete_many(owned)
     await storage.sessions.delete_many(owned)
     await storage.orders.delete_many(owned)

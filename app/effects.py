@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from app import caps, carts, interests, triggers
+from app import audiences_members, caps, carts, interests, triggers
 from app.events import EventType
 from app.keys import cart_key, order_key, owner_of
 from app.linking import link_visitor
@@ -45,7 +45,8 @@ class _Effects:
         if user_id is None:
             return
         deltas = interests.interactions(kind, item.event.category_id, item.event.product_id,
-                                        item.at, self.shop.settings.interest_weights)
+                                        item.at, self.shop.settings.interest_weights,
+                                        self.shop.interest_frame)
         for d in deltas:
             d.source = item.doc["_id"]  # each event counts once, however often it is retried
         self.deltas.setdefault(user_id, []).extend(deltas)
@@ -72,6 +73,10 @@ class _Effects:
         await self.flush_carts()
         deltas, self.deltas = self.deltas, {}
         await interests.write(self.platform.storage.interests, self.shop.shop_id, deltas)
+        # Audiences over what was touched: who entered (none: no round trip). A replayed
+        # event passes here again, whether or not its deltas were written the first time.
+        await audiences_members.after_interests(self.platform, self.shop, self.visitor_id,
+                                                deltas)
 
 
 async def apply_effects(
@@ -177,7 +182,7 @@ async def _checkout(
         if item.user_id is not None:
             deltas = interests.interactions(
                 "purchase", line.get("categoryId"), line["productId"], item.at,
-                effects.shop.settings.interest_weights)
+                effects.shop.settings.interest_weights, effects.shop.interest_frame)
             for d in deltas:
                 d.source = order_id
             effects.add_deltas(item.user_id, deltas)

@@ -46,7 +46,19 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "interests": [
         IndexModel([("shopId", UP), ("userId", UP), ("kind", UP), ("decayed", DOWN)]),
+        # Filling a new audience: who in the shop has at least this stored value for the
+        # item, best first, paged by (decayed, _id) in index order.
+        IndexModel([("shopId", UP), ("kind", UP), ("itemId", UP), ("decayed", DOWN), ("_id", UP)]),
     ],
+    # Audience memberships (app/audiences_members.py): exits by due time, members by audience,
+    # a customer's memberships (forgetCustomer).
+    "memberships": [
+        IndexModel([("dueAt", ASCENDING)]),
+        IndexModel([("shopId", ASCENDING), ("audienceId", ASCENDING), ("member", ASCENDING),
+                    ("userId", ASCENDING)]),
+        IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)]),
+    ],
+    "audienceJobs": [IndexModel([("dueAt", ASCENDING)])],
     "triggers": [
         IndexModel([("shopId", UP), ("sortKey", UP)]),  # the log: pages, replay, catch-up
         IndexModel([("shopId", UP), ("type", UP), ("sortKey", UP)]),  # ... of some types

@@ -11,13 +11,22 @@ fixed epoch T0 ("Forward Decay", Cormode et al., ICDE 2009): every stored value
 is off by the same factor 2 ** ((now - T0) / H) at read time, so the stored
 numbers sort like the scores, an index orders them, and each interaction is one
 `$inc`. Scores are computed at read time from the stored value and `now`.
+
+Each shop has its own half-life (`interestHalfLifeSeconds`) and so its own frame
+(epoch, half-life). Changing the half-life at moment c keeps every score as it is:
+the new epoch T0' solves (c - T0) / H = (c - T0') / H', so no stored value is
+rewritten (`Frame.rebased`). The same frame gives the moment a score decays to a
+threshold, `T0 + H * log2(S / threshold)` (`Frame.crossing`, used by audiences).
+Values stay finite for about 1,000 half-lives after the epoch: 80 years at the
+default 30 days; a half-life of seconds is for tests and demos (docs/audiences.md).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import UpdateOne
@@ -30,12 +39,72 @@ EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 PRODUCT, CATEGORY = "product", "category"
 
 
-def forward(weight: float, at: datetime) -> float:
-    return weight * 2 ** ((at - EPOCH).total_seconds() / HALF_LIFE_SECONDS)
+MAX_EXPONENT = 1000.0  # 2 ** 1024 overflows a float; see the module's docstring
+LATEST = datetime(9999, 12, 31, tzinfo=UTC)  # a crossing beyond the calendar is "never"
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def score(decayed: float, now: datetime) -> float:
-    return decayed * 2 ** (-(now - EPOCH).total_seconds() / HALF_LIFE_SECONDS)
+@dataclass(frozen=True)
+class Frame:
+    """A shop's forward-decay frame: stored = sum w * 2 ** ((t - epoch) / half_life)."""
+
+    epoch: float  # Unix seconds
+    half_life: float  # seconds
+
+    def _halves(self, at: datetime) -> float:
+        return (at.timestamp() - self.epoch) / self.half_life
+
+    def forward(self, weight: float, at: datetime) -> float:
+        return weight * _pow2(self._halves(at))
+
+    def score(self, stored: float, now: datetime) -> float:
+        return stored * _pow2(-self._halves(now))
+
+    def threshold(self, score: float, now: datetime) -> float:
+        """The stored value whose score at `now` is `score` (what an index compares)."""
+        return score * _pow2(self._halves(now))
+
+    def crossing(self, stored: float, threshold: float) -> float:
+        """When (Unix seconds) the score decays to `threshold`: T0 + H * log2(S / threshold);
+        -inf for a score that is nothing."""
+        if stored <= 0:
+            return -math.inf
+        return self.epoch + self.half_life * math.log2(stored / threshold)
+
+    def holds(self, stored: float, threshold: float, now: datetime) -> bool:
+        """Whether the score is at least `threshold` at `now` (by the crossing, so that
+        holding and falling below are decided by one computation)."""
+        return self.crossing(stored, threshold) >= now.timestamp()
+
+    def falls_below(self, stored: float, threshold: float) -> datetime:
+        """The first millisecond at which the score is below `threshold`."""
+        at = self.crossing(stored, threshold)
+        if at >= LATEST.timestamp():
+            return LATEST
+        if at < 0:  # long before anything was tracked (or never above it)
+            return UNIX_EPOCH
+        return UNIX_EPOCH + timedelta(milliseconds=math.floor(at * 1000) + 1)
+
+    def rebased(self, half_life: float, at: datetime) -> Frame:
+        """The frame with the new half-life in which every score at `at` is unchanged."""
+        now = at.timestamp()
+        return Frame(now - half_life * (now - self.epoch) / self.half_life, float(half_life))
+
+
+def _pow2(exponent: float) -> float:
+    # Clamped: a date at the calendar's edge must not raise OverflowError in a request.
+    return float(2 ** max(-MAX_EXPONENT * 2, min(exponent, MAX_EXPONENT)))
+
+
+DEFAULT_FRAME = Frame(EPOCH.timestamp(), float(HALF_LIFE_SECONDS))
+
+
+def forward(weight: float, at: datetime, frame: Frame = DEFAULT_FRAME) -> float:
+    return frame.forward(weight, at)
+
+
+def score(decayed: float, now: datetime, frame: Frame = DEFAULT_FRAME) -> float:
+    return frame.score(decayed, now)
 
 
 @dataclass
@@ -51,21 +120,21 @@ class Delta:
 
 def interactions(
     kind: str, category_id: str | None, product_id: str | None, at: datetime,
-    weights: dict[str, float],
+    weights: dict[str, float], frame: Frame = DEFAULT_FRAME,
 ) -> list[Delta]:
     """What one interaction adds. `kind` is view, productView, cartAdd or purchase."""
     out: list[Delta] = []
     if kind == "categoryView" and category_id:
         out.append(Delta(CATEGORY, category_id, None, at,
-                         forward(weights["categoryView"], at), {"views": 1}))
+                         frame.forward(weights["categoryView"], at), {"views": 1}))
     elif kind in {"productView", "cartAdd", "purchase"} and product_id:
         counter = {"productView": "views", "cartAdd": "cartAdds", "purchase": "purchases"}[kind]
         out.append(Delta(PRODUCT, product_id, category_id, at,
-                         forward(weights[f"{kind}Product"], at), {counter: 1}))
+                         frame.forward(weights[f"{kind}Product"], at), {counter: 1}))
         if category_id:
             cat_counter = "productViews" if kind == "productView" else counter
             out.append(Delta(CATEGORY, category_id, None, at,
-                             forward(weights[f"{kind}Category"], at), {cat_counter: 1}))
+                             frame.forward(weights[f"{kind}Category"], at), {cat_counter: 1}))
     return out
 
 
@@ -150,14 +219,16 @@ def _duplicates(error: BulkWriteError) -> list[int]:
     return [e["index"] for e in errors]
 
 
-def from_event(doc: dict[str, Any], weights: dict[str, float]) -> list[Delta]:
+def from_event(
+    doc: dict[str, Any], weights: dict[str, float], frame: Frame = DEFAULT_FRAME
+) -> list[Delta]:
     """The interactions a stored event stands for (used when filing anonymous history)."""
     kind = {"CATEGORY_VIEW": "categoryView", "PRODUCT_VIEW": "productView",
             "CART_ADD": "cartAdd"}.get(doc["type"])
     if kind is None:
         return []
     out = interactions(kind, doc.get("categoryId"), doc.get("productId"), doc["occurredAt"],
-                       weights)
+                       weights, frame)
     for d in out:
         d.source = doc["_id"]
     return out

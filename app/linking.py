@@ -47,7 +47,7 @@ async def link_visitor(
     ).to_list(None) if filing.modified_count or replay else []
     deltas = [d for doc in filed
               for d in interests.from_event({**doc, "occurredAt": utc(doc["occurredAt"])},
-                                            shop.settings.interest_weights)]
+                                            shop.settings.interest_weights, shop.interest_frame)]
     deltas += await _file_orders(platform, shop, visitor_id, user_id, filed)
     if filed:
         await storage.sessions.update_many(
@@ -111,7 +111,8 @@ async def _file_orders(
         for line in o.get("items", []):
             for d in interests.interactions("purchase", line.get("categoryId"),
                                             line["productId"], utc(o["completedAt"]),
-                                            shop.settings.interest_weights):
+                                            shop.settings.interest_weights,
+                                            shop.interest_frame):
                 d.source = o["_id"]
                 deltas.append(d)
     return deltas

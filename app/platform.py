@@ -37,7 +37,7 @@ class Platform:
     webhooks: Webhooks = field(init=False)
 
     def __post_init__(self) -> None:
-        self.shops = Shops(self.storage)
+        self.shops = Shops(self.storage, clock=self.clock)
         self.webhooks = Webhooks(self.storage, self.clock, self.settings)
         self.outbox = Outbox(self.storage, self.broker, self.clock, self.webhooks)
         self.feed = TriggerFeed(self.storage, self.broker, self.clock)

@@ -139,6 +139,18 @@ async def customers(
     return page
 
 
+async def customers_by_id(
+    platform: Platform, shop_id: int, user_ids: list[str]
+) -> list[dict[str, Any]]:
+    """These customers, in this order (ones that no longer exist are left out)."""
+    if not user_ids:
+        return []
+    found = {d["userId"]: d for d in await platform.storage.customers.find(
+        {"shopId": shop_id, "_id": {"$in": [customer_key(shop_id, u) for u in user_ids]}}
+    ).to_list(None)}
+    return await _with_last_seen(platform, shop_id, [found[u] for u in user_ids if u in found])
+
+
 async def _with_last_seen(
     platform: Platform, shop_id: int, docs: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -190,12 +202,14 @@ async def interest_map(
     if not 1 <= limit <= MAX_PAGE:
         raise BadInput(f"limit must be from 1 to {MAX_PAGE}", field="limit")
     now = platform.clock.now()
+    shop = await platform.shops.get(shop_id)
+    frame = shop.interest_frame if shop else interests.DEFAULT_FRAME
     out: dict[str, list[dict[str, Any]]] = {}
     for kind, key in ((interests.CATEGORY, "categories"), (interests.PRODUCT, "products")):
         docs = await platform.storage.interests.find(
             {"shopId": shop_id, "userId": user_id, "kind": kind}
         ).sort("decayed", -1).limit(limit).to_list(limit)
         for d in docs:
-            d["score"] = interests.score(d.get("decayed", 0.0), now)
+            d["score"] = frame.score(d.get("decayed", 0.0), now)
         out[key] = docs
     return out

@@ -15,7 +15,9 @@ from pymongo.errors import DuplicateKeyError
 
 from app import shop_ids
 from app.backends.storage import Storage
+from app.clock import Clock
 from app.errors import BadInput, NotFound
+from app.interests import DEFAULT_FRAME, HALF_LIFE_SECONDS, Frame
 from app.lru import LRU
 
 ID_ROUNDS = 5  # automatic shop ids tried before giving up (each skips every id taken)
@@ -41,6 +43,7 @@ class ShopSettings:
     allowed_origins: list[str] = field(default_factory=list)
     require_signed_identify: bool = False
     interest_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    interest_half_life_seconds: int = HALF_LIFE_SECONDS
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> ShopSettings:
@@ -77,6 +80,7 @@ SETTING_CHECKS = {
     "interest_weights": lambda v: isinstance(v, dict)
     and set(v) <= set(DEFAULT_WEIGHTS)
     and all(isinstance(w, int | float) and 0 <= w <= 1000 for w in v.values()),
+    "interest_half_life_seconds": lambda v: isinstance(v, int) and 1 <= v <= 2**31 - 1,
 }
 
 
@@ -97,6 +101,12 @@ class Shop:
     settings: ShopSettings
     identify_secret: str
     key_hashes: list[str]
+    interest_epoch: float = DEFAULT_FRAME.epoch  # moved when the half-life changes
+    audiences: list[dict[str, Any]] = field(default_factory=list)  # app/audiences.py
+
+    @property
+    def interest_frame(self) -> Frame:
+        return Frame(self.interest_epoch, float(self.settings.interest_half_life_seconds))
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Shop:
@@ -111,6 +121,8 @@ class Shop:
             settings=ShopSettings.from_doc(doc.get("settings", {})),
             identify_secret=doc["identifySecret"],
             key_hashes=list(doc.get("keyHashes", [])),
+            interest_epoch=doc.get("interestEpoch", DEFAULT_FRAME.epoch),
+            audiences=list(doc.get("audiences", [])),
         )
 
     def resolve_source(self, source_id: str | None) -> str:
@@ -167,9 +179,10 @@ class Shops:
     """
 
     def __init__(self, storage: Storage, ttl: float = 5.0,
-                 max_cached: int = MAX_CACHED_SHOPS) -> None:
+                 max_cached: int = MAX_CACHED_SHOPS, clock: Clock | None = None) -> None:
         self.storage = storage
         self.ttl = ttl
+        self.clock = clock or Clock()
         self._cache: LRU[int, tuple[float, Shop]] = LRU(max_cached)
 
     async def get(self, shop_id: int) -> Shop | None:
@@ -315,8 +328,17 @@ class Shops:
                 continue
             update[f"settings.{stored}"] = value
         if update:
-            shop = self._fresh(shop_id, await self.storage.shops.find_one_and_update(
-                {"_id": shop_id}, {"$set": update}, return_document=ReturnDocument.AFTER))
+            query: dict[str, Any] = {"_id": shop_id}
+            half_life = update.get("settings.interestHalfLifeSeconds")
+            doc = None
+            for _ in range(5):  # another change of the half-life in between: compute again
+                if half_life is not None:
+                    query, update["interestEpoch"] = await self._new_epoch(shop_id, half_life)
+                doc = await self.storage.shops.find_one_and_update(
+                    query, {"$set": update}, return_document=ReturnDocument.AFTER)
+                if doc is not None or half_life is None:
+                    break
+            shop = self._fresh(shop_id, doc)
         else:
             shop = await self.require_existing(shop_id)
         days = update.get("settings.anonymousHistoryDays")
@@ -329,6 +351,23 @@ class Shops:
                 {"shopId": shop_id, "userId": None},
                 [{"$set": {"expireAt": {"$add": ["$occurredAt", days * 86_400_000]}}}])
         return shop
+
+    async def _new_epoch(self, shop_id: int, half_life: int) -> tuple[dict[str, Any], float]:
+        """The epoch that keeps every interest score as it is now under the new half-life,
+        and the filter that applies it only to the frame it was computed from."""
+        doc = await self.storage.shops.find_one({"_id": shop_id})
+        if doc is None:
+            raise NotFound(f"shop {shop_id} does not exist")
+        stored = doc.get("settings", {})
+        old = Frame(doc.get("interestEpoch", DEFAULT_FRAME.epoch),
+                    float(stored.get("interestHalfLifeSeconds", HALF_LIFE_SECONDS)))
+        missing = {"$exists": False}
+        query = {"_id": shop_id, "interestEpoch": doc.get("interestEpoch", missing),
+                 "settings.interestHalfLifeSeconds": stored.get("interestHalfLifeSeconds",
+                                                                missing)}
+        if half_life == old.half_life:
+            return query, old.epoch
+        return query, old.rebased(half_life, self.clock.now()).epoch
 
     async def ensure_demo(self, shop_id: int = 1) -> tuple[Shop, str | None]:
         """The demo shop: created once; a fresh key is added at every start so it can be shown."""

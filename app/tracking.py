@@ -190,10 +190,12 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
         for item in items[seg.first : seg.first + seg.size]:
             item.session_id = seg.session_id
         items[seg.first].new_session = not seg.continues_stored
-    # Events are stored `pending` when writes follow; the last write of the batch clears
+    # Events are stored `pending` when effects follow; the last write of the batch clears
     # it. A duplicate still pending is one whose effects may be missing: they are
     # applied again (every effect is idempotent per event). See README "Durability".
-    pending = any(not s.continues_stored for s in segments) or any(map(has_effects, items))
+    # A session that opens needs no mark: a retried batch restarts from the visitor's
+    # state before it and writes the same session documents again.
+    pending = any(map(has_effects, items))
     for item in items:
         item.user_before = user
         if item.links_to:

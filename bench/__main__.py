@@ -17,7 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import carts, dashboard, ingest, report, roundtrips, sessions, size, triggers, webhooks
+from bench import (
+    audiences,
+    carts,
+    dashboard,
+    ingest,
+    report,
+    roundtrips,
+    sessions,
+    size,
+    triggers,
+    webhooks,
+)
 from bench.common import ROOT, Row, load_average, machine
 
 
@@ -34,6 +45,10 @@ class Plan:
     carts_runs: int
     dash_events: int
     dash_runs: int
+    aud_events: int
+    aud_runs: int
+    aud_kept: int
+    aud_due: int
     profile: bool
     webhooks: dict[str, Any]
 
@@ -45,12 +60,12 @@ def plan(smoke: bool, profile: bool) -> Plan:
                                          latency_duration=0.5, preloads=(500, 2_000)),
                     trig_subscribers=4, trig_rate=10, trig_count=4, trig_rounds=1,
                     carts_kept=200, carts_due=20, carts_runs=1, dash_events=300, dash_runs=1,
-                    profile=False,
+                    aud_events=20, aud_runs=1, aud_kept=200, aud_due=40, profile=False,
                     webhooks={"endpoints": 2, "rate": 20, "count": 10, "backlog": 50})
     return Plan(smoke=False, ingest=ingest.Config(), trig_subscribers=100, trig_rate=5,
                 trig_count=40, trig_rounds=3, carts_kept=10_000, carts_due=1_000, carts_runs=3,
                 dash_events=10_000, dash_runs=5,
-                profile=profile,
+                aud_events=1000, aud_runs=5, aud_kept=10_000, aud_due=2_000, profile=profile,
                 webhooks={"endpoints": 10, "rate": 100, "count": 1000, "backlog": 2000})
 
 
@@ -80,6 +95,9 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
     results["dashboard"] = dashboard.measure(p.dash_events, p.dash_runs)
     log(f"7. abandoned sessions ({p.carts_kept:,} open, {p.carts_due:,} due)")
     results["sessions"] = asyncio.run(sessions.measure(p.carts_kept, p.carts_due, p.carts_runs))
+    log(f"9. audiences (100 in a shop; {p.aud_kept:,} members kept, {p.aud_due:,} exits due)")
+    results["audiences"] = asyncio.run(audiences.measure(p.aud_events, p.aud_runs, p.aud_kept,
+                                                         p.aud_due))
     log("14. webhooks ({endpoints} endpoints, {rate} triggers/s)".format(**p.webhooks))
     results["webhooks"] = webhooks.measure(**p.webhooks)
 
@@ -89,6 +107,7 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
             + report.tracker_rows(results["ingest"]["tracker"])
             + report.dashboard_rows(results["dashboard"])
             + report.session_rows(results["sessions"])
+            + report.audience_rows(results["audiences"])
             + report.webhook_rows(results["webhooks"]))
     extra = [roundtrip_matrix(rt), report.session_query(results["sessions"])]
     if p.profile:

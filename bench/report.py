@@ -22,6 +22,7 @@ ROW_IDS = (
     "14.1", "14.2",
     "17.1", "17.2", "17.3", "17.4", "17.5", "17.6", "17.7", "17.8",
     "13.1", "13.2", "13.3",
+    "9.1", "9.2", "9.3", "9.4", "9.5", "9.6",
 )
 
 
@@ -225,6 +226,47 @@ def dashboard_rows(r: dict[str, Any]) -> list[Row]:
         Row("6.4", "Dashboard `app/static/dashboard.js` + `.css`, bytes after gzip -9",
             f"{size:,} B", "<= 81,920 B", size <= 81920, [], f"measured with {how}"),
     ]
+
+
+def audience_rows(r: dict[str, Any]) -> list[Row]:
+    """Live interest audiences (bench/audiences.py)."""
+    i, trips = r["interaction"], r["interaction"]["trips"]
+    none, plain = trips["100 audiences, none over the product or category viewed"], \
+        trips["0 audiences"]
+    states = ("over what is viewed, below minScore", "entering", "a member, lifted again")
+    rows = [
+        Row("9.1", "Round trips of a product view (identified), 0 audiences / 100 audiences "
+            "none over what is viewed", f"{plain} / {none}", "no extra", none == plain, [],
+            "the audiences come with the shop document, which is cached"),
+        Row("9.2", "Round trips of a product view, 100 audiences over what is viewed: "
+            "below minScore / entering / a member lifted again",
+            " / ".join(str(trips[s]) for s in states), "", None, [],
+            f"against {plain} without audiences: + read of the new stored values; entering "
+            "+ memberships read, write, trigger, settle"),
+    ]
+    for rid, name, block in (
+            ("9.3", "members viewing what they follow (every view lifts a followed score)",
+             i["steady"]),
+            ("9.4", "new customers viewing a product twice (every second view enters)",
+             i["crossing"])):
+        ratio = block["ratio"]
+        rows.append(Row(rid, f"Events/s per CPU-second, 0 / 100 audiences, {name}",
+                        f"{fmt(median(block['0']))} / {fmt(median(block['100']))}", "", None,
+                        ratio, f"ratio 100/0 audiences {fmt(median(ratio), 2)} (runs: the "
+                        f"ratios); single-event `tracking.track`, {i['events']:,} per run"))
+    ex = r["exits"]
+    eps = [x["exits_per_second"] for x in ex]
+    fill = [x["fill_per_second"] for x in ex]
+    ok = all(x["fired"] == x["due"] for x in ex)
+    rows += [
+        Row("9.5", f"Exits fired per CPU-second (one worker tick, {ex[0]['kept']:,} members "
+            f"kept, {ex[0]['due']:,} due)", fmt(median(eps)), "", None, eps,
+            f"round trips per tick {ex[0]['trips']}" + ("" if ok else "; NOT ALL FIRED")),
+        Row("9.6", "Customers entered per CPU-second when an audience is created (filling job)",
+            fmt(median(fill)), "", None, fill, f"{ex[0]['entered']:,} of {ex[0]['kept']:,} "
+            "interested customers qualify; batches of 500"),
+    ]
+    return rows
 
 
 def webhook_rows(r: dict[str, Any]) -> list[Row]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from strawberry.types import Info
 
-from app import customers, identity
+from app import audiences, customers, identity
 from resolvers import null_means_default
 from schema import types
 from schema.inputs import ShopSettingsInput
@@ -21,6 +21,8 @@ async def update_shop_settings(
 ) -> types.Shop:
     await info.context.for_shop(shop_id)
     shop = await info.context.platform.shops.update_settings(shop_id, settings.to_changes())
+    if settings.interest_half_life_seconds is not None:
+        await audiences.reschedule_exits(info.context.platform, shop_id)
     return types.Shop.of(shop)
 
 

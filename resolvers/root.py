@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from resolvers import admin, analytics, reading, rules, subscriptions, tracking, webhooks
+from resolvers import audiences as audience_resolvers  # `audiences` is a Query field
 
 
 @strawberry.type
@@ -23,6 +24,8 @@ class Query:
     top_products = strawberry.field(resolver=analytics.top_products)
     top_categories = strawberry.field(resolver=analytics.top_categories)
     funnel = strawberry.field(resolver=analytics.funnel)
+    audiences = strawberry.field(resolver=audience_resolvers.audiences_)
+    audience_members = strawberry.field(resolver=audience_resolvers.audience_members)
     webhook_endpoints = strawberry.field(resolver=webhooks.webhook_endpoints)
     webhook_deliveries = strawberry.field(resolver=webhooks.webhook_deliveries)
 
@@ -51,6 +54,8 @@ class Mutation:
     create_trigger_rule = strawberry.mutation(resolver=rules.create_trigger_rule)
     update_trigger_rule = strawberry.mutation(resolver=rules.update_trigger_rule)
     delete_trigger_rule = strawberry.mutation(resolver=rules.delete_trigger_rule)
+    create_audience = strawberry.mutation(resolver=audience_resolvers.create_audience)
+    delete_audience = strawberry.mutation(resolver=audience_resolvers.delete_audience)
     add_webhook_endpoint = strawberry.mutation(resolver=webhooks.add_webhook_endpoint)
     update_webhook_endpoint = strawberry.mutation(resolver=webhooks.update_webhook_endpoint)
     delete_webhook_endpoint = strawberry.mutation(resolver=webhooks.delete_webhook_endpoint)

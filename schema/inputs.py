@@ -67,6 +67,7 @@ class ShopSettingsInput:
         "productViewCategory, cartAddProduct, cartAddCategory, purchaseProduct, "
         "purchaseCategory).",
     )
+    interest_half_life_seconds: int | None = None
 
     def to_changes(self) -> dict[str, object]:
         """The settings given, by their ShopSettings field names (None = unchanged)."""

@@ -69,6 +69,7 @@ class ShopSettings:
     allowed_origins: list[str]
     require_signed_identify: bool
     interest_weights: JSON
+    interest_half_life_seconds: int
 
 
 @strawberry.type

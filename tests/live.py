@@ -203,7 +203,8 @@ class Subscriber:
     query = SUBSCRIPTION  # a subclass may ask for other fields
 
     def __init__(self, ws_url: str, key: str | None, *, protocol: str = GRAPHQL_TRANSPORT_WS,
-                 **variables: Any) -> None:
+                 query: str | None = None, **variables: Any) -> None:
+        self.query = query or self.query
         self.ws_url = ws_url
         self.key = key
         self.protocol = protocol

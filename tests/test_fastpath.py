@@ -15,7 +15,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -124,9 +124,19 @@ def maybe(strategy: Any) -> Any:
     return st.integers(0, 29).flatmap(lambda n: odd if n == 0 else strategy)
 
 
-dates = maybe(st.sampled_from(["2026-03-01T11:59:00Z", "2026-03-01T12:30:00+02:00",
-                                   "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59Z",
-                                  "2026-02-30T00:00:00Z", "yesterday", "2026-03-01"]))
+offsets = st.sampled_from([UTC, timezone(timedelta(hours=2)),
+                           timezone(timedelta(hours=-5, minutes=-30))])
+written = st.tuples(
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)), offsets,
+    st.sampled_from(["seconds", "milliseconds", "microseconds", "minutes"]), st.booleans(),
+).map(lambda t: (lambda text: text.replace("+00:00", "Z") if t[3] else text)(
+    t[0].replace(tzinfo=t[1]).isoformat(timespec=t[2])))
+dates = maybe(st.one_of(
+    st.sampled_from(["2026-03-01T11:59:00Z", "2026-03-01T12:30:00+02:00",
+                     "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59Z", "2026-02-30T00:00:00Z",
+                     "yesterday", "2026-03-01", "2026-03-01T12:00:00.1234567Z",
+                     "2026-03-01T12:00:00.12Z", "2026-03-01 12:00:00Z", "20260301T120000Z"]),
+    written))
 
 
 ids = st.integers(0, 29).flatmap(lambda n: st.sampled_from(["", "bad id!", "x" * 65]) if n == 0

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from app import abandoned, retention
+from app import abandoned, audiences_worker, retention
 from app.abandonment_worker import fire_due_sessions
 from app.indexes import INDEXES, UNSHARDED
 from app.platform import Platform
@@ -48,6 +48,8 @@ SCATTER_GATHER = {
     "webhooks.find(updatedAt~)",  # every process syncs the endpoints changed lately
     # the webhook sender's search for due deliveries no process remembers
     "webhook_deliveries.find(leaseUntil~, nextAttemptAt~, status=) sort nextAttemptAt+",
+    "memberships.find(dueAt~) sort dueAt+",  # the audience worker: exits due
+    "audienceJobs.find(dueAt~) sort dueAt+",  # ... and audiences to fill
 }
 # Scans of the small `shops` collection (one document per shop), by design.
 SCANS = {"shops.find()"}
@@ -82,6 +84,7 @@ async def run_the_product(api: Api, platform: Platform, key: str) -> None:
              )["issueIdentityToken"]
     await rules_everything(api)
     receiver = await webhooks_before(api, platform)
+    following = await audience(api, "p3")  # before the events: u1 enters as it views p3
     batches = [
         [ev(1, "VISIT", "v1"), ev(2, "CATEGORY_VIEW", "v1", categoryId="c"),
          ev(3, "PRODUCT_VIEW", "v1", productId="p"),
@@ -119,6 +122,7 @@ async def run_the_product(api: Api, platform: Platform, key: str) -> None:
     await platform.feed.after(1, first)
     await retention.expire_anonymous(platform)
     await webhooks_after(api, platform, receiver)
+    await audiences_everything(api, platform, following)
     await admin('mutation { forgetCustomer(shopId: 1, userId: "u2") }')
 
 
@@ -161,6 +165,34 @@ async def webhooks_after(api: Api, platform: Platform, receiver: Receiver) -> No
                     "names: [\"sale\"]) { endpointId } }", variables)
     platform.clock.advance(seconds=60)
     await platform.webhooks.sync()
+
+
+async def audience(api: Api, product: str) -> str:
+    created = await api.admin('mutation($p: String!) { createAudience(shopId: 1, audience: '
+                              '{title: "Fans", productId: $p, minScore: 0.5}) { audienceId } }',
+                              {"p": product})
+    return str(created["createAudience"]["audienceId"])
+
+
+async def audiences_everything(api: Api, platform: Platform, following: str) -> None:
+    """Audiences: filled, listed, paged, rescheduled, left by decay, deleted."""
+    filled = await audience(api, "p")
+    await audiences_worker.run_jobs(platform)  # fills the new one
+    await api.admin("{ audiences(shopId: 1) { audienceId size } }")
+    for audience_id in (following, filled):
+        page = (await api.admin('query($id: ID!) { audienceMembers(shopId: 1, audienceId: $id, '
+                                'first: 1) { %s } }' % (PAGE % "userId"), {"id": audience_id})
+                )["audienceMembers"]
+        await api.admin('query($id: ID!, $after: String) { audienceMembers(shopId: 1, '
+                        'audienceId: $id, first: 1, after: $after) { nodes { userId } } }',
+                        {"id": audience_id, "after": page["pageInfo"]["endCursor"]})
+    await api.admin("mutation { updateShopSettings(shopId: 1, settings: "
+                    "{interestHalfLifeSeconds: 86400}) { shopId } }")
+    await audiences_worker.tick(platform)  # exits computed again in the new frame
+    platform.clock.advance(days=30)
+    await audiences_worker.tick(platform)  # and fired
+    await api.admin('mutation($id: ID!) { deleteAudience(shopId: 1, audienceId: $id) }',
+                    {"id": filled})
 
 
 async def rules_everything(api: Api) -> None:

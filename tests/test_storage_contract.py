@@ -333,3 +333,76 @@ async def test_counter_and_sources_by_position(storage: Storage) -> None:
     assert doc["defaultSourceId"] == "app"
     last = await storage.shops.find({}, {"_id": 1}).sort("_id", -1).limit(1).to_list(1)
     assert last == [{"_id": 3}]
+
+
+# -- audiences (app/audiences*.py) ---------------------------------------------------------
+
+
+async def test_conditional_writes_on_a_revision_report_who_won(storage: Storage) -> None:
+    """A membership change: upsert only if absent, update or delete only at the rev read."""
+    new = UpdateOne({"_id": "1:a:u", "shopId": 1, "rev": {"$exists": False}},
+                    {"$set": {"rev": "r1", "pending": [{"_id": "t1"}], "dueAt": T0}},
+                    upsert=True)
+    result = await storage.memberships.bulk_write([new], ordered=False)
+    assert result.upserted_count == 1
+    with pytest.raises(BulkWriteError) as caught:  # the same insert from a second writer
+        await storage.memberships.bulk_write([new], ordered=False)
+    assert [e["code"] for e in caught.value.details["writeErrors"]] == [11000]
+    result = await storage.memberships.bulk_write([
+        UpdateOne({"_id": "1:a:u", "shopId": 1, "rev": "r1"}, {"$set": {"rev": "r2"}}),
+        UpdateOne({"_id": "1:a:u", "shopId": 1, "rev": "r1"}, {"$set": {"rev": "r3"}}),
+    ], ordered=False)
+    assert result.matched_count == 1
+    assert (await storage.memberships.find_one({"_id": "1:a:u"}))["rev"] == "r2"
+    assert await storage.memberships.count_documents({"pending.0": {"$exists": True}}) == 1
+    result = await storage.memberships.bulk_write(
+        [DeleteOne({"_id": "1:a:u", "shopId": 1, "rev": "r1"})], ordered=False)
+    assert result.deleted_count == 0
+    result = await storage.memberships.bulk_write(
+        [DeleteOne({"_id": "1:a:u", "shopId": 1, "rev": "r2"})], ordered=False)
+    assert result.deleted_count == 1
+
+
+async def test_due_times_skip_nulls_and_come_in_order(storage: Storage) -> None:
+    await storage.memberships.insert_many([
+        {"_id": "a", "shopId": 1, "dueAt": T0}, {"_id": "b", "shopId": 1, "dueAt": None},
+        {"_id": "c", "shopId": 1, "dueAt": T0 - timedelta(seconds=1)},
+        {"_id": "d", "shopId": 1, "dueAt": T0 + timedelta(seconds=1)}])
+    due = await storage.memberships.find({"dueAt": {"$lte": T0}}).sort("dueAt", 1) \
+        .limit(10).to_list(10)
+    assert [d["_id"] for d in due] == ["c", "a"]
+
+
+async def test_a_capped_list_on_one_document(storage: Storage) -> None:
+    """At most 3 audiences on a shop document: the limit is the filter of one `$push`."""
+    await storage.shops.insert_one({"_id": 1})
+    added = []
+    for n in range(4):
+        result = await storage.shops.update_one(
+            {"_id": 1, "audiences.2": {"$exists": False}},
+            {"$push": {"audiences": {"audienceId": f"a{n}"}}})
+        added.append(result.matched_count)
+    assert added == [1, 1, 1, 0]
+    removed = await storage.shops.update_one(
+        {"_id": 1, "audiences.audienceId": "a1"}, {"$pull": {"audiences": {"audienceId": "a1"}}})
+    assert removed.matched_count == 1
+    doc = await storage.shops.find_one({"_id": 1})
+    assert [a["audienceId"] for a in doc["audiences"]] == ["a0", "a2"]
+
+
+async def test_best_first_pages_above_a_threshold(storage: Storage) -> None:
+    """Filling an audience: stored values at least a threshold, best first, by cursor."""
+    values = [5.0, 3.0, 3.0, 1.0, 4.0, 3.0]
+    await storage.interests.insert_many([
+        {"_id": f"1:u{i}:product:p", "shopId": 1, "kind": "product", "itemId": "p",
+         "userId": f"u{i}", "decayed": v} for i, v in enumerate(values)])
+    query = {"shopId": 1, "kind": "product", "itemId": "p", "decayed": {"$gte": 2.0}}
+    order = [("decayed", -1), ("_id", 1)]
+    first = await storage.interests.find(query, {"userId": 1, "decayed": 1}).sort(order) \
+        .limit(3).to_list(3)
+    assert [d["userId"] for d in first] == ["u0", "u4", "u1"]
+    last = first[-1]
+    rest = await storage.interests.find({**query, "$or": [
+        {"decayed": {"$lt": last["decayed"]}},
+        {"decayed": last["decayed"], "_id": {"$gt": last["_id"]}}]}).sort(order).to_list(None)
+    assert [d["userId"] for d in rest] == ["u2", "u5"]

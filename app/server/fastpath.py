@@ -17,8 +17,10 @@ HTTP status and JSON bytes (tests/test_fastpath.py proves it on generated input)
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from graphql import GraphQLError, Source, parse, print_ast
@@ -41,22 +43,6 @@ RESULT_FIELDS = {"eventId": "event_id", "duplicate": "duplicate", "sessionId": "
 INT_RANGE = range(-(2**31), 2**31)
 SAFE_FLOAT = 2**53  # a larger whole number may not convert to a float exactly: not sure
 CACHED = 256  # documents remembered, qualifying or not
-
-INPUT_FIELDS = {  # GraphQL name -> (EventInput attribute, kind)
-    "categoryId": ("category_id", "string"), "productId": ("product_id", "string"),
-    "pageName": ("page_name", "string"), "userId": ("user_id", "string"),
-    "userHash": ("user_hash", "string"), "quantity": ("quantity", "int"),
-    "price": ("price", "float"), "orderId": ("order_id", "string"),
-    "eventName": ("event_name", "string"), "properties": ("properties", "json"),
-}
-CONTEXT_FIELDS = {
-    "shopId": ("shop_id", "int!"), "visitorId": ("visitor_id", "string!"),
-    "sourceId": ("source_id", "string"), "eventId": ("event_id", "string"),
-    "occurredAt": ("occurred_at", "datetime"), "url": ("url", "string"),
-    "referrer": ("referrer", "string"), "identityToken": ("identity_token", "string"),
-    "sentAt": ("sent_at", "datetime"),
-}
-
 
 class NotSure(Exception):
     """The fast path cannot promise Strawberry's answer: let Strawberry give it."""
@@ -168,44 +154,86 @@ def persisted_document(body: dict[str, Any]) -> str | None:
 # -- variables, coerced as graphql-core would (or NotSure) -------------------------
 
 
-def _scalar(value: Any, kind: str) -> Any:
-    required = kind.endswith("!")
-    kind = kind.rstrip("!")
-    if value is None:
-        if required:
-            raise NotSure
-        return None
-    if kind == "string" and isinstance(value, str):
-        return value
-    if kind == "int" and type(value) is int and value in INT_RANGE:
-        return value
-    if kind == "float" and type(value) in (int, float) and abs(value) < SAFE_FLOAT:
-        return float(value)
-    if kind == "datetime" and isinstance(value, str):
-        try:
-            return DateTimeDefinition.parse_value(value)  # type: ignore[misc]
-        except Exception:
-            raise NotSure from None
-    if kind == "json":
+def _string(value: Any) -> Any:
+    if isinstance(value, str):
         return value
     raise NotSure
 
 
-def _object(value: Any, spec: dict[str, tuple[str, str]], required: set[str]) -> dict[str, Any]:
-    if not isinstance(value, dict) or set(value) - set(spec) or required - set(value):
+def _int(value: Any) -> Any:
+    if type(value) is int and value in INT_RANGE:
+        return value
+    raise NotSure
+
+
+def _float(value: Any) -> Any:
+    if type(value) in (int, float) and abs(value) < SAFE_FLOAT:
+        return float(value)
+    raise NotSure
+
+
+# The form the tracker sends (toISOString), which the standard library parses fast and
+# exactly as dateutil does; any other form goes through dateutil, Strawberry's parser.
+PLAIN_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6})?(Z|[+-]\d\d:\d\d)")
+
+
+def _datetime(value: Any) -> Any:
+    if not isinstance(value, str):
         raise NotSure
-    return {spec[k][0]: _scalar(v, spec[k][1]) for k, v in value.items()}
+    try:
+        if PLAIN_TIME.fullmatch(value):
+            return datetime.fromisoformat(value)
+        return DateTimeDefinition.parse_value(value)  # type: ignore[misc]
+    except Exception:
+        raise NotSure from None
+
+
+def _json(value: Any) -> Any:
+    return value
+
+
+INPUT_FIELDS = {  # GraphQL name -> (EventInput attribute, coercion)
+    "categoryId": ("category_id", _string), "productId": ("product_id", _string),
+    "pageName": ("page_name", _string), "userId": ("user_id", _string),
+    "userHash": ("user_hash", _string), "quantity": ("quantity", _int),
+    "price": ("price", _float), "orderId": ("order_id", _string),
+    "eventName": ("event_name", _string), "properties": ("properties", _json),
+}
+CONTEXT_FIELDS = {
+    "shopId": ("shop_id", _int), "visitorId": ("visitor_id", _string),
+    "sourceId": ("source_id", _string), "eventId": ("event_id", _string),
+    "occurredAt": ("occurred_at", _datetime), "url": ("url", _string),
+    "referrer": ("referrer", _string), "identityToken": ("identity_token", _string),
+    "sentAt": ("sent_at", _datetime),
+}
+
+
+def _object(value: Any, spec: dict[str, tuple[str, Any]], required: tuple[str, ...]
+            ) -> dict[str, Any]:
+    """The fields of an input object, by attribute name, each coerced; null is None."""
+    if not isinstance(value, dict):
+        raise NotSure
+    out = {}
+    for key, given in value.items():
+        attr, coerce = spec.get(key, (None, None))
+        if attr is None:
+            raise NotSure  # an unknown field
+        out[attr] = None if given is None else coerce(given)
+    for key in required:
+        if value.get(key) is None:
+            raise NotSure
+    return out
 
 
 def event_input(item: Any) -> EventInput:
-    if not isinstance(item, dict) or set(item) - set(INPUT_FIELDS) - {"type", "context"}:
+    if not isinstance(item, dict):
         raise NotSure
     kind = item.get("type")
     if not isinstance(kind, str) or kind not in EventType.__members__:
         raise NotSure
-    context = Context(**_object(item.get("context"), CONTEXT_FIELDS, {"shopId", "visitorId"}))
-    fields = _object({k: v for k, v in item.items() if k not in ("type", "context")},
-                     INPUT_FIELDS, set())
+    fields = _object({k: v for k, v in item.items() if k != "type" and k != "context"},
+                     INPUT_FIELDS, ())
+    context = Context(**_object(item.get("context"), CONTEXT_FIELDS, ("shopId", "visitorId")))
     return EventInput(type=EventType[kind], context=context, **fields)
 
 
@@ -218,7 +246,8 @@ def inputs_of(plan: Plan, variables: Any) -> tuple[list[EventInput], Any]:
         raise NotSure  # graphql-core would wrap a single value in a list: leave that to it
     if plan.sent_at_required and variables.get(plan.sent_at_var) is None:  # type: ignore[arg-type]
         raise NotSure
-    sent_at = _scalar(variables.get(plan.sent_at_var), "datetime") if plan.sent_at_var else None
+    sent_at = variables.get(plan.sent_at_var) if plan.sent_at_var else None
+    sent_at = None if sent_at is None else _datetime(sent_at)
     return [event_input(item) for item in events], sent_at
 
 

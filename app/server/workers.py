@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from app import audiences_worker
 from app.abandoned import fire_due
 from app.abandonment_worker import fire_due_sessions
 from app.platform import Platform
@@ -39,6 +40,8 @@ class Workers:
                     lambda: fire_due(self.platform))
         self._every("abandoned sessions", settings.abandoned_cart_tick_seconds,
                     lambda: fire_due_sessions(self.platform))
+        self._every("audiences", settings.abandoned_cart_tick_seconds,
+                    lambda: audiences_worker.tick(self.platform))
         self._every("published marks", 0.2, outbox.flush_published)
         self._every("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep)
         self._every("retention", settings.retention_interval_seconds,
