@@ -8,7 +8,8 @@ from app.platform import Platform
 
 
 async def forget(platform: Platform, shop_id: int, user_id: str) -> bool:
-    """Erase the customer, its events, sessions, cart, orders, interests and triggers.
+    """Erase the customer, its events, sessions, cart, orders, interests, triggers and their
+    webhook deliveries.
 
     Its devices are unlinked and start again as anonymous visitors. True if
     there was anything to erase.
@@ -23,6 +24,10 @@ async def forget(platform: Platform, shop_id: int, user_id: str) -> bool:
     await storage.sessions.delete_many(owned)
     await storage.orders.delete_many(owned)
     await storage.interests.delete_many(owned)
+    fired = await storage.triggers.find(owned, {"_id": 1}).to_list(None)
+    if fired:  # their webhook deliveries name them (an abandoned cart's id holds the userId)
+        await storage.webhook_deliveries.delete_many(
+            {"shopId": shop_id, "triggerId": {"$in": [t["_id"] for t in fired]}})
     await storage.triggers.delete_many(owned)
     await storage.triggerCaps.delete_many(owned)
     cart = await storage.carts.delete_one(

@@ -72,6 +72,19 @@ INDEXES: dict[str, list[IndexModel]] = {
     # Rule caps (app/caps.py): a claim that ran out means nothing, so MongoDB may drop it.
     "triggerCaps": [IndexModel([("until", ASCENDING)], expireAfterSeconds=0, name="caps_ttl"),
                     IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)])],
+    # One document per shop (`_id` = shopId): its endpoints; `sync` reads the changed ones.
+    "webhooks": [IndexModel([("updatedAt", UP)])],
+    "webhook_deliveries": [
+        IndexModel([("status", UP), ("nextAttemptAt", UP)]),  # the due ones
+        IndexModel([("shopId", UP), ("createdAt", DOWN), ("_id", DOWN)]),
+        IndexModel([("shopId", UP), ("endpointId", UP), ("createdAt", DOWN),
+                    ("_id", DOWN)]),
+        IndexModel([("shopId", UP), ("status", UP), ("createdAt", DOWN),
+                    ("_id", DOWN)]),
+        IndexModel([("shopId", UP), ("triggerId", UP)]),  # forgetCustomer
+        # Delivered and failed ones carry `expireAt` (30 days on).
+        IndexModel([("expireAt", UP)], expireAfterSeconds=0, name="webhook_log_ttl"),
+    ],
 }
 # Abandoned browse and category view (app/abandonment.py): the sessions that fall due, on
 # the visitor (its current session) and on closed sessions; only identified ones are indexed.

@@ -16,6 +16,7 @@ from app.backends.broker import Broker, BrokerUnavailable
 from app.backends.storage import Storage
 from app.clock import Clock, to_ms
 from app.triggers import channel, encode
+from app.webhooks import Webhooks
 
 log = logging.getLogger("tracker.triggers")
 
@@ -26,10 +27,12 @@ QUIET = timedelta(seconds=1)  # after a failed publish, leave publishing to the 
 class Outbox:
     """Stores triggers in the log and publishes them on the broker."""
 
-    def __init__(self, storage: Storage, broker: Broker, clock: Clock) -> None:
+    def __init__(self, storage: Storage, broker: Broker, clock: Clock,
+                 webhooks: Webhooks | None = None) -> None:
         self.storage = storage
         self.broker = broker
         self.clock = clock
+        self.webhooks = webhooks  # its deliveries are queued in the step that stores triggers
         self._published: list[tuple[int, str]] = []  # (shop, trigger id) to mark
         self._flushing = asyncio.Lock()
         self._writing = asyncio.Lock()
@@ -89,14 +92,19 @@ class Outbox:
             self._last_position = max(self._last_position + 1, to_ms(now) * 1000)
             doc["sortKey"] = f"{self._last_position:017d}:{doc['_id']}"
             doc["storedAt"] = now
+        fresh = docs
         try:
             await self.storage.triggers.insert_many(docs, ordered=False)
         except BulkWriteError as error:
             dup = {e["index"] for e in error.details["writeErrors"] if e["code"] == 11000}
             if len(dup) < len(error.details["writeErrors"]):
                 raise
-            return [d for i, d in enumerate(docs) if i not in dup]
-        return docs
+            fresh = [d for i, d in enumerate(docs) if i not in dup]
+        if self.webhooks is not None:
+            # Before anything is published, and for the duplicates too: a retry after a
+            # crash between the two inserts queues what the first try did not.
+            await self.webhooks.queue(docs)
+        return fresh
 
     async def publish(self, docs: list[dict[str, Any]]) -> bool:
         """Publish stored triggers; False if the broker is down (the sweeper retries)."""
@@ -153,6 +161,8 @@ class Outbox:
             ).sort("firedAt", 1).limit(limit).to_list(limit)
             if not stale:
                 break
+            if self.webhooks is not None:
+                await self.webhooks.queue(stale)  # in case the process died before it did
             ok = await self.publish(stale)
             total += await self.flush_published()
             if not ok or len(stale) < limit:

@@ -15,6 +15,7 @@ from app.outbox import Outbox
 from app.rule_store import Rules
 from app.settings import Settings
 from app.shops import Shops
+from app.webhooks import Webhooks
 
 
 def open_store(url: str, db_name: str = "tracker") -> Storage:
@@ -33,10 +34,12 @@ class Platform:
     feed: TriggerFeed = field(init=False)
     limiter: Limiter = field(init=False)
     rules: Rules = field(init=False)
+    webhooks: Webhooks = field(init=False)
 
     def __post_init__(self) -> None:
         self.shops = Shops(self.storage, clock=self.clock)
-        self.outbox = Outbox(self.storage, self.broker, self.clock)
+        self.webhooks = Webhooks(self.storage, self.clock, self.settings)
+        self.outbox = Outbox(self.storage, self.broker, self.clock, self.webhooks)
         self.feed = TriggerFeed(self.storage, self.broker, self.clock)
         s = self.settings
         self.limiter = Limiter(s, open_buckets(s.redis_url, timeout=s.redis_timeout_seconds,
@@ -55,7 +58,9 @@ class Platform:
         broker = open_broker(settings.redis_url, publish_timeout=settings.redis_timeout_seconds,
                              cooldown=settings.redis_cooldown_seconds)
         await broker.connect()
-        return cls(settings=settings, storage=storage, broker=broker, clock=clock or Clock())
+        platform = cls(settings=settings, storage=storage, broker=broker, clock=clock or Clock())
+        await platform.webhooks.sync()  # the shops' webhook endpoints, before any trigger
+        return platform
 
     async def stop(self) -> None:
         await self.outbox.flush_published()

@@ -55,6 +55,15 @@ class Settings:
     abandoned_cart_tick_seconds: float = 1.0
     outbox_sweep_seconds: float = 2.0
     retention_interval_seconds: float = 3600.0
+    # Webhooks (docs/webhooks.md): the retry schedule in seconds, the attempt timeout,
+    # bounds on attempts in flight, how often the due deliveries are looked for, and
+    # whether endpoints may resolve to loopback/private/link-local addresses.
+    webhook_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    webhook_timeout_seconds: float = 15.0
+    webhook_concurrency: int = 100
+    webhook_concurrency_per_endpoint: int = 10
+    webhook_poll_seconds: float = 1.0
+    webhook_allow_private: bool = False
     generated: tuple[str, ...] = field(default=())
 
     @property
@@ -82,6 +91,7 @@ class Settings:
             "generated": tuple(generated),
             # What is on by default in embedded mode only:
             "demo_shop": embedded, "graphiql": embedded, "introspection": embedded,
+            "webhook_allow_private": embedded,
         }
         defaults = cls(**values)  # type: ignore[arg-type]
         for name, var in ENV_NAMES.items():
@@ -122,4 +132,10 @@ ENV_NAMES = {
     "redis_timeout_seconds": "TRACKER_REDIS_TIMEOUT",
     "redis_cooldown_seconds": "TRACKER_REDIS_COOLDOWN",
     "fast_path": "TRACKER_FAST_PATH",
+    "webhook_schedule": "TRACKER_WEBHOOK_SCHEDULE",
+    "webhook_timeout_seconds": "TRACKER_WEBHOOK_TIMEOUT",
+    "webhook_concurrency": "TRACKER_WEBHOOK_CONCURRENCY",
+    "webhook_concurrency_per_endpoint": "TRACKER_WEBHOOK_CONCURRENCY_PER_ENDPOINT",
+    "webhook_poll_seconds": "TRACKER_WEBHOOK_POLL",
+    "webhook_allow_private": "TRACKER_WEBHOOK_ALLOW_PRIVATE",
 }

@@ -27,6 +27,7 @@ from bench import (
     sessions,
     size,
     triggers,
+    webhooks,
 )
 from bench.common import ROOT, Row, load_average, machine
 
@@ -49,6 +50,7 @@ class Plan:
     aud_kept: int
     aud_due: int
     profile: bool
+    webhooks: dict[str, Any]
 
 
 def plan(smoke: bool, profile: bool) -> Plan:
@@ -58,11 +60,13 @@ def plan(smoke: bool, profile: bool) -> Plan:
                                          latency_duration=0.5, preloads=(500, 2_000)),
                     trig_subscribers=4, trig_rate=10, trig_count=4, trig_rounds=1,
                     carts_kept=200, carts_due=20, carts_runs=1, dash_events=300, dash_runs=1,
-                    aud_events=20, aud_runs=1, aud_kept=200, aud_due=40, profile=False)
+                    aud_events=20, aud_runs=1, aud_kept=200, aud_due=40, profile=False,
+                    webhooks={"endpoints": 2, "rate": 20, "count": 10, "backlog": 50})
     return Plan(smoke=False, ingest=ingest.Config(), trig_subscribers=100, trig_rate=5,
                 trig_count=40, trig_rounds=3, carts_kept=10_000, carts_due=1_000, carts_runs=3,
                 dash_events=10_000, dash_runs=5,
-                aud_events=1000, aud_runs=5, aud_kept=10_000, aud_due=2_000, profile=profile)
+                aud_events=1000, aud_runs=5, aud_kept=10_000, aud_due=2_000, profile=profile,
+                webhooks={"endpoints": 10, "rate": 100, "count": 1000, "backlog": 2000})
 
 
 def log(message: str) -> None:
@@ -94,6 +98,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
     log(f"9. audiences (100 in a shop; {p.aud_kept:,} members kept, {p.aud_due:,} exits due)")
     results["audiences"] = asyncio.run(audiences.measure(p.aud_events, p.aud_runs, p.aud_kept,
                                                          p.aud_due))
+    log("14. webhooks ({endpoints} endpoints, {rate} triggers/s)".format(**p.webhooks))
+    results["webhooks"] = webhooks.measure(**p.webhooks)
 
     rows = (report.ingestion_rows(results["ingest"]) + report.roundtrip_rows(rt)
             + report.trigger_rows(results["triggers"]) + report.cart_rows(results["carts"])
@@ -101,7 +107,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
             + report.tracker_rows(results["ingest"]["tracker"])
             + report.dashboard_rows(results["dashboard"])
             + report.session_rows(results["sessions"])
-            + report.audience_rows(results["audiences"]))
+            + report.audience_rows(results["audiences"])
+            + report.webhook_rows(results["webhooks"]))
     extra = [roundtrip_matrix(rt), report.session_query(results["sessions"])]
     if p.profile:
         log("profiles (py-spy) of what missed")

@@ -19,6 +19,7 @@ ROW_IDS = (
     "4.1", "4.2", "4.3", "4.4",
     "5.1", "5.2", "5.3", "5.4", "5.5",
     "6.1", "6.2", "6.3", "6.4",
+    "14.1", "14.2",
     "17.1", "17.2", "17.3", "17.4", "17.5", "17.6", "17.7", "17.8",
     "13.1", "13.2", "13.3",
     "9.1", "9.2", "9.3", "9.4", "9.5", "9.6",
@@ -266,6 +267,23 @@ def audience_rows(r: dict[str, Any]) -> list[Row]:
             "interested customers qualify; batches of 500"),
     ]
     return rows
+
+
+def webhook_rows(r: dict[str, Any]) -> list[Row]:
+    lat, out = r["latency"], r["throughput"]
+    cpu = r.get("server_cpu_ms_per_delivery")
+    return [
+        Row("14.1", f"Webhook latency p50 / p99, mutation -> webhook received, "
+            f"{r['endpoints']} endpoints, {fmt(lat['rate'])} triggers/s",
+            f"{fmt(lat['p50'], 1)} / {fmt(lat['p99'], 1)} ms", "", None, [lat["p99"]],
+            f"{lat['samples']:,} deliveries ({fmt(lat['rate'] * r['endpoints'])}/s), "
+            f"{lat['missing']} missing, max {fmt(lat['max'], 1)} ms"),
+        Row("14.2", "Webhook deliveries per second, one server process (a backlog drained)",
+            fmt(out["per_second"]), "", None, [out["per_second"]],
+            f"{out['deliveries']:,} deliveries in {fmt(out['seconds'], 1)} s, "
+            f"{out['missing']} missing; server CPU per delivery (both phases) "
+            f"{fmt(cpu or float('nan'), 2)} ms"),
+    ]
 
 
 def _digits(values: list[float]) -> int:

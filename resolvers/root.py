@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import admin, analytics, reading, rules, subscriptions, tracking
+from resolvers import admin, analytics, reading, rules, subscriptions, tracking, webhooks
 from resolvers import audiences as audience_resolvers  # `audiences` is a Query field
 
 
@@ -26,6 +26,8 @@ class Query:
     funnel = strawberry.field(resolver=analytics.funnel)
     audiences = strawberry.field(resolver=audience_resolvers.audiences_)
     audience_members = strawberry.field(resolver=audience_resolvers.audience_members)
+    webhook_endpoints = strawberry.field(resolver=webhooks.webhook_endpoints)
+    webhook_deliveries = strawberry.field(resolver=webhooks.webhook_deliveries)
 
 
 @strawberry.type
@@ -54,6 +56,11 @@ class Mutation:
     delete_trigger_rule = strawberry.mutation(resolver=rules.delete_trigger_rule)
     create_audience = strawberry.mutation(resolver=audience_resolvers.create_audience)
     delete_audience = strawberry.mutation(resolver=audience_resolvers.delete_audience)
+    add_webhook_endpoint = strawberry.mutation(resolver=webhooks.add_webhook_endpoint)
+    update_webhook_endpoint = strawberry.mutation(resolver=webhooks.update_webhook_endpoint)
+    delete_webhook_endpoint = strawberry.mutation(resolver=webhooks.delete_webhook_endpoint)
+    rotate_webhook_secret = strawberry.mutation(resolver=webhooks.rotate_webhook_secret)
+    redeliver_webhooks = strawberry.mutation(resolver=webhooks.redeliver_webhooks)
 
 
 @strawberry.type

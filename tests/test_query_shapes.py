@@ -24,6 +24,7 @@ from app import abandoned, audiences_worker, retention
 from app.abandonment_worker import fire_due_sessions
 from app.indexes import INDEXES, UNSHARDED
 from app.platform import Platform
+from app.webhooks_send import Sender
 from tests.conftest import Api
 from tests.query_shapes import (
     MULTI,
@@ -34,6 +35,7 @@ from tests.query_shapes import (
     record,
     served_by,
 )
+from tests.webhook_receiver import Receiver
 
 # The queries that read every shop, by design (README "Scaling"): workers' due-time
 # scans, and retention. Each is served by an index all the same.
@@ -43,6 +45,9 @@ SCATTER_GATHER = {
     "events.delete_many($or[occurredAt~, shopId in], userId=)",  # retention, every shop
     "visitors.find(userId!, wDueMs~) sort wDueMs+",  # abandoned sessions: current ones
     "sessions.find(userId!, wDueMs~) sort wDueMs+",  # ... and closed ones
+    "webhooks.find(updatedAt~)",  # every process syncs the endpoints changed lately
+    # the webhook sender's search for due deliveries no process remembers
+    "webhook_deliveries.find(leaseUntil~, nextAttemptAt~, status=) sort nextAttemptAt+",
     "memberships.find(dueAt~) sort dueAt+",  # the audience worker: exits due
     "audienceJobs.find(dueAt~) sort dueAt+",  # ... and audiences to fill
 }
@@ -78,6 +83,7 @@ async def run_the_product(api: Api, platform: Platform, key: str) -> None:
     token = (await admin('mutation { issueIdentityToken(shopId: 1, userId: "u2") }')
              )["issueIdentityToken"]
     await rules_everything(api)
+    receiver = await webhooks_before(api, platform)
     following = await audience(api, "p3")  # before the events: u1 enters as it views p3
     batches = [
         [ev(1, "VISIT", "v1"), ev(2, "CATEGORY_VIEW", "v1", categoryId="c"),
@@ -115,8 +121,50 @@ async def run_the_product(api: Api, platform: Platform, key: str) -> None:
     first = triggers["triggers"]["nodes"][0]["triggerId"]
     await platform.feed.after(1, first)
     await retention.expire_anonymous(platform)
+    await webhooks_after(api, platform, receiver)
     await audiences_everything(api, platform, following)
     await admin('mutation { forgetCustomer(shopId: 1, userId: "u2") }')
+
+
+async def webhooks_before(api: Api, platform: Platform) -> Receiver:
+    """An endpoint (at a receiver of this test) for the triggers the run fires."""
+    receiver = Receiver()
+    await receiver.__aenter__()
+    platform.webhooks.settings = platform.settings.with_(webhook_allow_private=True)
+    added = await api.admin('mutation($u: String!) { addWebhookEndpoint(shopId: 1, url: $u) '
+                            '{ secret endpoint { endpointId } } }', {"u": receiver.url("h")})
+    receiver.expect("h", added["addWebhookEndpoint"]["secret"], [500, 200])
+    return receiver
+
+
+async def webhooks_after(api: Api, platform: Platform, receiver: Receiver) -> None:
+    """The sender attempts (one fails, is retried), the log is paged, replay, rotation."""
+    settings = platform.settings.with_(webhook_allow_private=True, webhook_schedule="0")
+    sender = Sender(platform.storage, platform.clock, settings, platform.webhooks)
+    sender.open()
+    try:
+        for _ in range(2):
+            await sender.tick(search=True)
+            await sender.settle()
+    finally:
+        await sender.stop()
+        await receiver.__aexit__(None, None, None)
+    [endpoint] = (await api.admin("{ webhookEndpoints(shopId: 1) { endpointId } }")
+                  )["webhookEndpoints"]
+    variables = {"e": endpoint["endpointId"]}
+    log = ("query($e: ID, $st: [DeliveryStatus!], $a: String) { webhookDeliveries(shopId: 1, "
+           "endpointId: $e, status: $st, first: 1, after: $a) { %s } }" % (PAGE % "deliveryId"))
+    for filters in ({}, variables, {"st": ["DELIVERED"]}):
+        page = (await api.admin(log, filters))["webhookDeliveries"]
+        await api.admin(log, {**filters, "a": page["pageInfo"]["endCursor"]})
+    await api.admin("mutation($e: ID!) { redeliverWebhooks(shopId: 1, endpointId: $e) }",
+                    variables)
+    await api.admin("mutation($e: ID!) { rotateWebhookSecret(shopId: 1, endpointId: $e) "
+                    "{ secret } }", variables)
+    await api.admin("mutation($e: ID!) { updateWebhookEndpoint(shopId: 1, endpointId: $e, "
+                    "names: [\"sale\"]) { endpointId } }", variables)
+    platform.clock.advance(seconds=60)
+    await platform.webhooks.sync()
 
 
 async def audience(api: Api, product: str) -> str:

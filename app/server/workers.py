@@ -12,8 +12,21 @@ from app.abandoned import fire_due
 from app.abandonment_worker import fire_due_sessions
 from app.platform import Platform
 from app.retention import expire_anonymous
+from app.webhooks_send import Sender
+from schema.types import Trigger
 
 log = logging.getLogger("tracker.workers")
+
+
+def trigger_fields() -> list[str]:
+    """The GraphQL Trigger's field names: a webhook's `data` has exactly these."""
+    return [f.graphql_name or _camel(f.python_name)
+            for f in Trigger.__strawberry_definition__.fields]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
 
 
 class Workers:
@@ -33,6 +46,9 @@ class Workers:
         self._every("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep)
         self._every("retention", settings.retention_interval_seconds,
                     lambda: expire_anonymous(self.platform))
+        self.sender = Sender(self.platform.storage, self.platform.clock, settings,
+                             self.platform.webhooks, fields=trigger_fields())
+        self._tasks.append(asyncio.create_task(self.sender.run(), name="webhook deliveries"))
 
     def _every(self, name: str, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
         async def loop() -> None:
