@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from app.errors import Forbidden, Unauthenticated
 from app.limits import Limiter
-from app.shops import Shops, shop_id_of_key
+from app.shop_keys import shop_id_of_key
+from app.shops import Shops
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.platform import Platform
-from app.shops import ShopSettings
+from app.shop_settings import ShopSettings
 
 
 async def expire_anonymous(platform: Platform) -> int:

@@ -1,13 +1,13 @@
-"""Shops, their event sources, settings and API keys."""
+"""Shops and their event sources; their settings are app/shop_settings.py, their keys
+app/shop_keys.py."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -19,70 +19,12 @@ from app.clock import Clock
 from app.errors import BadInput, NotFound
 from app.interests import DEFAULT_FRAME, HALF_LIFE_SECONDS, Frame
 from app.lru import LRU
+from app.shop_keys import MAX_SHOP_ID, hash_key, new_shop_key
+from app.shop_settings import SETTING_CHECKS, STORED_NAMES, ShopSettings
 
 ID_ROUNDS = 5  # automatic shop ids tried before giving up (each skips every id taken)
 MAX_CACHED_SHOPS = 10_000
 SOURCE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "categoryView": 1.0,
-    "productViewProduct": 2.0,
-    "productViewCategory": 1.0,
-    "cartAddProduct": 5.0,
-    "cartAddCategory": 2.0,
-    "purchaseProduct": 10.0,
-    "purchaseCategory": 4.0,
-}
-
-
-@dataclass
-class ShopSettings:
-    session_timeout_seconds: int = 1800
-    abandoned_cart_delay_seconds: int = 3600
-    anonymous_history_days: int = 60
-    allowed_origins: list[str] = field(default_factory=list)
-    require_signed_identify: bool = False
-    interest_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    interest_half_life_seconds: int = HALF_LIFE_SECONDS
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> ShopSettings:
-        """The settings as stored (contract names); what is not stored takes its default."""
-        settings = cls()
-        for name, stored in STORED_NAMES.items():
-            if stored in doc:
-                setattr(settings, name, doc[stored])
-        settings.allowed_origins = list(settings.allowed_origins)
-        settings.interest_weights = {**DEFAULT_WEIGHTS, **(doc.get("interestWeights") or {})}
-        return settings
-
-    def to_doc(self) -> dict[str, Any]:
-        return {stored: getattr(self, name) for name, stored in STORED_NAMES.items()}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(word.title() for word in rest)
-
-
-# Each setting's name in storage and in the API (the contract's camelCase).
-STORED_NAMES = {f.name: _camel(f.name) for f in fields(ShopSettings)}
-
-
-SETTING_CHECKS = {
-    "session_timeout_seconds": lambda v: isinstance(v, int) and 1 <= v <= 31_536_000,
-    "abandoned_cart_delay_seconds": lambda v: isinstance(v, int) and 1 <= v <= 31_536_000,
-    "anonymous_history_days": lambda v: isinstance(v, int) and 1 <= v <= 365,
-    "allowed_origins": lambda v: isinstance(v, list)
-    and len(v) <= 100
-    and all(isinstance(o, str) and 0 < len(o) <= 255 for o in v),
-    "require_signed_identify": lambda v: isinstance(v, bool),
-    "interest_weights": lambda v: isinstance(v, dict)
-    and set(v) <= set(DEFAULT_WEIGHTS)
-    and all(isinstance(w, int | float) and 0 <= w <= 1000 for w in v.values()),
-    "interest_half_life_seconds": lambda v: isinstance(v, int) and 1 <= v <= 2**31 - 1,
-}
-
 
 @dataclass
 class Source:
@@ -142,31 +84,6 @@ class Shop:
 
 class ShopIdTaken(BadInput):
     """The shop id asked for (or drawn from the counter) belongs to another shop."""
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def new_shop_key(shop_id: int) -> str:
-    # The shop id in the key lets us find the shop without a lookup by hash.
-    return f"sk_{shop_id}_{secrets.token_urlsafe(24)}"
-
-
-MAX_SHOP_ID = 2**31 - 1
-
-
-def shop_id_of_key(key: str) -> int | None:
-    """The shop a key names, if it names one a shop could have (1 to 2**31 - 1)."""
-    parts = key.split("_", 2)
-    if len(parts) != 3 or parts[0] != "sk":
-        return None
-    digits = parts[1]
-    # ASCII digits only ("²".isdigit()), and few enough for int() (4,300-digit limit).
-    if not (digits.isascii() and digits.isdigit() and len(digits) <= 10):
-        return None
-    shop_id = int(digits)
-    return shop_id if 1 <= shop_id <= MAX_SHOP_ID else None
 
 
 class Shops:

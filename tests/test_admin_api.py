@@ -9,7 +9,7 @@ import pytest
 
 from app.platform import Platform
 from app.server.asgi import create_app
-from app.shops import hash_key
+from app.shop_keys import hash_key
 from tests.conftest import ADMIN_KEY, Api, running
 
 SHOP = "{ shopId name defaultSourceId sources { sourceId name domain active } }"

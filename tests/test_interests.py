@@ -13,7 +13,7 @@ import pytest
 
 from app import interests
 from app.clock import FakeClock
-from app.shops import DEFAULT_WEIGHTS
+from app.shop_settings import DEFAULT_WEIGHTS
 from tests.conftest import Api
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
