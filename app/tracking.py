@@ -20,7 +20,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError
 
-from app import abandonment, identity, sessions
+from app import abandonment, identity, session_docs, sessions
 from app.clock import correct_skew, to_ms, utc
 from app.effects import apply_effects
 from app.errors import BadInput, Forbidden, TrackerError
@@ -209,9 +209,9 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
     for seg in segments:  # duplicates were stored before, in their own session
         seg.count -= sum(1 for i in items[seg.first : seg.first + seg.size]
                          if i.duplicate and i.event.context.event_id not in again)
-    await sessions.write(platform.storage, shop.shop_id, visitor_id, before, segments, items,
+    await session_docs.write(platform.storage, shop.shop_id, visitor_id, before, segments, items,
                          watch)
-    await sessions.restore(platform.storage, shop.shop_id, visitor_id, before,
+    await session_docs.restore(platform.storage, shop.shop_id, visitor_id, before,
                            [i for i in items if i.replay])
     await apply_effects(platform, shop, visitor_id, items)
     done = [i.doc["_id"] for i in items if (pending and not i.duplicate) or i.replay]

@@ -7,6 +7,7 @@ from strawberry.types import Info
 from app import reading
 from resolvers import null_means_default
 from schema import types
+from schema.triggers import Trigger, TriggerConnection, TriggerType
 
 _types = types  # the `types` argument (the contract's name) shadows the module in two resolvers
 
@@ -89,15 +90,15 @@ async def cart(
 
 @null_means_default
 async def triggers(
-    info: Info, shop_id: int, types: list[types.TriggerType] | None = None,
+    info: Info, shop_id: int, types: list[TriggerType] | None = None,
     after: str | None = None, first: int | None = 50,
-) -> types.TriggerConnection:
+) -> TriggerConnection:
     await info.context.for_shop(shop_id)
     reading.check_first(first)
     docs, more = await info.context.platform.feed.page(
         shop_id, [t.value for t in types] if types else None, after, first)
-    return _types.TriggerConnection(
-        nodes=[_types.Trigger.of(d) for d in docs],
+    return TriggerConnection(
+        nodes=[Trigger.of(d) for d in docs],
         page_info=_types.PageInfo(has_next_page=more,
                                   end_cursor=docs[-1]["sortKey"] if docs else None))
 

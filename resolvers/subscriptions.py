@@ -7,15 +7,13 @@ from collections.abc import AsyncGenerator
 import strawberry
 from strawberry.types import Info
 
-from schema import types
-
-_types = types  # the `types` argument (the contract's name) shadows the module
+from schema.triggers import Trigger, TriggerType
 
 
 async def triggers(
-    info: Info, shop_id: int, types: list[types.TriggerType] | None = None,
+    info: Info, shop_id: int, types: list[TriggerType] | None = None,
     names: list[str] | None = None, after: strawberry.ID | None = None,
-) -> AsyncGenerator[types.Trigger, None]:
+) -> AsyncGenerator[Trigger, None]:
     await info.context.for_shop(shop_id)
     feed = info.context.platform.feed.follow(
         shop_id, after,
@@ -24,6 +22,6 @@ async def triggers(
     )
     try:
         async for doc in feed:
-            yield _types.Trigger.of(doc)
+            yield Trigger.of(doc)
     finally:
         await feed.aclose()  # leaves the broker channel at once, not when collected

@@ -8,7 +8,8 @@ from strawberry.types import Info
 from app import reading, webhooks_log
 from resolvers import null_means_default
 from schema import webhooks as w
-from schema.types import PageInfo, TriggerType
+from schema.triggers import TriggerType
+from schema.types import PageInfo
 
 
 def _values(types: list[TriggerType] | None) -> list[str] | None:

@@ -9,7 +9,7 @@ import strawberry
 
 from app.clock import utc
 from app.rules import Rule, RuleSet
-from schema.types import TriggerType
+from schema.triggers import TriggerType
 
 
 @strawberry.type

@@ -12,7 +12,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from app import events, reading, triggers
+from app import events, reading
 from app.clock import utc
 from app.shops import Shop as DomainShop
 
@@ -27,14 +27,12 @@ class CartStatus(Enum):
     ORDERED = "ORDERED"
 
 
-TriggerType = strawberry.enum(Enum("TriggerType", {t: t for t in triggers.TYPES}))
-
-
 def _time(value: datetime | None) -> datetime | None:
     return utc(value) if value is not None else None
 
 
-def _json(value: str | None) -> Any:
+def json_value(value: str | None) -> Any:
+    """A JSON value as stored (text), for a JSON field."""
     return json.loads(value) if value else None
 
 
@@ -288,40 +286,7 @@ class Event:
             category_id=d.get("categoryId"), product_id=d.get("productId"),
             page_name=d.get("pageName"), order_id=d.get("orderId"),
             event_name=d.get("eventName"), quantity=d.get("quantity"), price=d.get("price"),
-            properties=_json(d.get("properties")), url=d.get("url"),
-        )
-
-
-@strawberry.type
-class Trigger:
-    trigger_id: strawberry.ID
-    type: TriggerType
-    shop_id: int
-    user_id: str | None
-    visitor_id: str
-    name: str | None
-    fired_at: datetime
-    cart: Cart | None
-    properties: JSON | None
-    rule_id: strawberry.ID | None = strawberry.field(description="The rule that fired it.")
-    products: list[ProductInterest] | None = strawberry.field(
-        description="ABANDONED_BROWSE: the products viewed, by the customer's interest score.")
-    category_id: str | None = strawberry.field(
-        description="ABANDONED_BROWSE / ABANDONED_CATEGORY: the category viewed most.")
-    audience_id: strawberry.ID | None = None
-    score: float | None = None
-
-    @classmethod
-    def of(cls, d: dict[str, Any]) -> Trigger:
-        return cls(
-            trigger_id=d["_id"], type=TriggerType(d["type"]), shop_id=d["shopId"],
-            user_id=d.get("userId"), visitor_id=d["visitorId"], name=d.get("name"),
-            fired_at=utc(d["firedAt"]), cart=Cart.of_view(d["cart"]) if d.get("cart") else None,
-            properties=_json(d.get("properties")), rule_id=d.get("ruleId"),
-            products=None if d.get("products") is None else [
-                ProductInterest.of_trigger(p) for p in d["products"]],
-            category_id=d.get("categoryId"), audience_id=d.get("audienceId"),
-            score=d.get("score"),
+            properties=json_value(d.get("properties")), url=d.get("url"),
         )
 
 
@@ -340,10 +305,4 @@ class SessionConnection:
 @strawberry.type
 class EventConnection:
     nodes: list[Event]
-    page_info: PageInfo
-
-
-@strawberry.type
-class TriggerConnection:
-    nodes: list[Trigger]
     page_info: PageInfo

@@ -9,7 +9,8 @@ from typing import Any
 import strawberry
 
 from app.clock import utc
-from schema.types import PageInfo, TriggerType
+from schema.triggers import TriggerType
+from schema.types import PageInfo
 
 
 @strawberry.enum

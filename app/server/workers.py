@@ -13,7 +13,7 @@ from app.abandonment_worker import fire_due_sessions
 from app.platform import Platform
 from app.retention import expire_anonymous
 from app.webhooks_send import Sender
-from schema.types import Trigger
+from schema.triggers import Trigger
 
 log = logging.getLogger("tracker.workers")
 
