@@ -259,3 +259,23 @@ class Subscriber:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+@contextlib.asynccontextmanager
+async def shared_store() -> AsyncIterator[Storage]:
+    """One store for several servers, as processes share one MongoDB; emptied around use."""
+    settings = make_settings()
+    shared = open_store(settings.mongodb_url, settings.mongodb_db)
+    await shared.drop()
+    try:
+        yield shared
+    finally:
+        await shared.drop()
+
+
+@contextlib.asynccontextmanager
+async def two_servers(redis_url: str, storage: Storage
+                      ) -> AsyncIterator[tuple[LiveServer, LiveServer]]:
+    """Two servers on one store and one Redis, as two processes of a deployment."""
+    async with serving(redis_url, storage) as a, serving(redis_url, storage) as b:
+        yield a, b

@@ -8,16 +8,22 @@ sessions abandoned at once fire exactly 200 triggers in total.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from app.backends.storage import Storage
-from app.platform import open_store
-from tests.conftest import make_settings
-from tests.live import LiveServer, Subscriber, log_ids, open_shop, serving, wait_subscribed
+from tests.live import (
+    LiveServer,
+    Subscriber,
+    log_ids,
+    open_shop,
+    serving,
+    shared_store,
+    two_servers,
+    wait_subscribed,
+)
 from tests.redis_server import RedisServer
 
 BROWSE, CATEGORY = "ABANDONED_BROWSE", "ABANDONED_CATEGORY"
@@ -112,18 +118,8 @@ async def test_abandoned_browse_and_category_arrive_on_a_subscription() -> None:
 
 @pytest.fixture
 async def storage() -> AsyncIterator[Storage]:
-    settings = make_settings()
-    shared = open_store(settings.mongodb_url, settings.mongodb_db)
-    await shared.drop()
-    yield shared
-    await shared.drop()
-
-
-@contextlib.asynccontextmanager
-async def two_servers(redis: RedisServer, storage: Storage
-                      ) -> AsyncIterator[tuple[LiveServer, LiveServer]]:
-    async with serving(redis.url, storage) as a, serving(redis.url, storage) as b:
-        yield a, b
+    async with shared_store() as shared:
+        yield shared
 
 
 def browsers(first: int, count: int) -> list[dict[str, Any]]:
@@ -135,7 +131,7 @@ def browsers(first: int, count: int) -> list[dict[str, Any]]:
 async def test_200_sessions_abandoned_at_once_fire_exactly_200_browse_triggers_across_both(
     redis_server: RedisServer, storage: Storage
 ) -> None:
-    async with two_servers(redis_server, storage) as (a, b):
+    async with two_servers(redis_server.url, storage) as (a, b):
         key = await open_shop(a)
         await quiet_for_a_second(a, key)
         on_a = RuleSubscriber(a.ws_url, key, types=[BROWSE]).start()

@@ -8,15 +8,12 @@ Storage object: what two `python -m app` processes on one MongoDB would be.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from app.backends.storage import Storage
-from app.platform import open_store
-from tests.conftest import make_settings
 from tests.live import (
     GRAPHQL_TRANSPORT_WS,
     GRAPHQL_WS,
@@ -24,8 +21,9 @@ from tests.live import (
     Subscriber,
     log_ids,
     open_shop,
-    serving,
+    shared_store,
     track,
+    two_servers,
     wait_subscribed,
 )
 from tests.redis_server import RedisServer
@@ -33,18 +31,8 @@ from tests.redis_server import RedisServer
 
 @pytest.fixture
 async def storage() -> AsyncIterator[Storage]:
-    settings = make_settings()
-    shared = open_store(settings.mongodb_url, settings.mongodb_db)
-    await shared.drop()
-    yield shared
-    await shared.drop()
-
-
-@contextlib.asynccontextmanager
-async def two_servers(redis: RedisServer, storage: Storage
-                      ) -> AsyncIterator[tuple[LiveServer, LiveServer]]:
-    async with serving(redis.url, storage) as a, serving(redis.url, storage) as b:
-        yield a, b
+    async with shared_store() as shared:
+        yield shared
 
 
 async def both_subscribed(a: LiveServer, b: LiveServer, count: int = 1) -> None:
@@ -70,7 +58,7 @@ async def abandon_carts(server: LiveServer, first: int, count: int) -> None:
 async def test_a_trigger_seen_by_one_server_reaches_subscribers_on_both(
     redis_server: RedisServer, storage: Storage
 ) -> None:
-    async with two_servers(redis_server, storage) as (a, b):
+    async with two_servers(redis_server.url, storage) as (a, b):
         key = await open_shop(a, delay=1)
         on_a = Subscriber(a.ws_url, key, protocol=GRAPHQL_TRANSPORT_WS).start()
         on_b = Subscriber(b.ws_url, key, protocol=GRAPHQL_WS).start()
@@ -94,7 +82,7 @@ async def test_a_trigger_seen_by_one_server_reaches_subscribers_on_both(
 async def test_200_carts_abandoned_at_once_fire_exactly_200_triggers_across_both(
     redis_server: RedisServer, storage: Storage
 ) -> None:
-    async with two_servers(redis_server, storage) as (a, b):
+    async with two_servers(redis_server.url, storage) as (a, b):
         key = await open_shop(a, delay=1)
         on_a = Subscriber(a.ws_url, key, types=["ABANDONED_CART"]).start()
         on_b = Subscriber(b.ws_url, key, types=["ABANDONED_CART"]).start()
@@ -131,7 +119,7 @@ async def test_redis_outage_loses_nothing_and_publishing_resumes_by_itself(
     fresh_redis_server: RedisServer, storage: Storage
 ) -> None:
     redis = fresh_redis_server
-    async with two_servers(redis, storage) as (a, b):
+    async with two_servers(redis.url, storage) as (a, b):
         key = await open_shop(a, delay=1)
         on_a = Subscriber(a.ws_url, key).start()
         on_b = Subscriber(b.ws_url, key, protocol=GRAPHQL_WS).start()

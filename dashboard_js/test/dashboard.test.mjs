@@ -289,6 +289,7 @@ sectionTest('rules', 'the list the API holds; create, edit and delete through th
   const created = (await api(RULES)).triggerRules.find((r) => r.title === 'Sale pages')
   assert.deepEqual([created.type, created.enabled, created.match], ['SECTION_VISITED', true, ['sale', 'outlet']])
   const row = page.locator(`tr[data-rule-id="${created.ruleId}"]`)
+  await row.waitFor() // the list is drawn again once the API has answered
   assert.deepEqual(await row.locator('td').evaluateAll((td) => td.slice(0, 4).map((c) => c.textContent)), ['SECTION_VISITED', 'Sale pages', 'yes', 'sale, outlet'])
   await row.locator('button', { hasText: 'Edit' }).click()
   await page.locator('input[name="enabled"]').uncheck()
@@ -337,7 +338,15 @@ sectionTest('audiences', 'create one, its size and members as the API has them, 
   const audience = (await api(AUDIENCES)).audiences.find((a) => a.title === 'Loves c1')
   assert.deepEqual([audience.categoryId, audience.minScore], ['c1', 1])
   const row = page.locator(`tr[data-audience-id="${audience.audienceId}"]`)
-  assert.equal(number(await row.locator('td >> nth=3').textContent()), audience.size)
+  // Customers who already qualify join in the background: compare a fresh page with a
+  // fresh answer until the two are of the same moment.
+  await waitFor(async () => {
+    await page.reload()
+    await page.locator('form.editor').waitFor()
+    const shown = number(await row.locator('td >> nth=3').textContent())
+    const held = (await api(AUDIENCES)).audiences.find((a) => a.audienceId === audience.audienceId).size
+    return shown === held
+  }, { what: 'the size shown to be the size the API holds' })
   await screenshot(page, shot)
   await row.locator('a').click()
   await page.waitForFunction(() => location.hash.startsWith('#/audiences/') && document.querySelector('main[aria-busy="false"]'))
