@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -279,3 +279,22 @@ async def two_servers(redis_url: str, storage: Storage
     """Two servers on one store and one Redis, as two processes of a deployment."""
     async with serving(redis_url, storage) as a, serving(redis_url, storage) as b:
         yield a, b
+
+
+async def hear_the_same(subscribers: list[Subscriber], count: int,
+                        fire: Callable[[], Awaitable[object]]) -> None:
+    """`fire`, then each subscriber (one per server) hears the same `count` triggers, each
+    once, one per customer u0..u{count-1}, and no more over several more worker ticks."""
+    try:
+        await fire()
+        for subscriber in subscribers:
+            await subscriber.wait_for(count)
+        await asyncio.sleep(1.0)  # several more ticks of every server's workers
+    finally:
+        for subscriber in subscribers:
+            await subscriber.stop()
+    first = subscribers[0]
+    assert len(first.ids) == len(set(first.ids)) == count
+    for other in subscribers[1:]:
+        assert sorted(other.ids) == sorted(first.ids)
+    assert sorted(t["userId"] for t in first.received) == sorted(f"u{n}" for n in range(count))

@@ -17,6 +17,7 @@ from app.backends.storage import Storage
 from tests.live import (
     LiveServer,
     Subscriber,
+    hear_the_same,
     log_ids,
     open_shop,
     serving,
@@ -136,20 +137,14 @@ async def test_200_sessions_abandoned_at_once_fire_exactly_200_browse_triggers_a
         await quiet_for_a_second(a, key)
         on_a = RuleSubscriber(a.ws_url, key, types=[BROWSE]).start()
         on_b = RuleSubscriber(b.ws_url, key, types=[BROWSE]).start()
-        try:
+
+        async def fire() -> None:
             for server in (a, b):
                 await wait_subscribed(server, processes=2)
             # Both servers' workers find the same 200 sessions due at the same moment.
             await asyncio.gather(send(a, browsers(0, 100)), send(b, browsers(100, 100)))
-            await on_a.wait_for(200)
-            await on_b.wait_for(200)
-            await asyncio.sleep(1.0)  # several more ticks of both workers
-        finally:
-            await on_a.stop()
-            await on_b.stop()
-        assert len(on_a.ids) == len(set(on_a.ids)) == 200
-        assert sorted(on_a.ids) == sorted(on_b.ids)
-        assert sorted(t["userId"] for t in on_a.received) == sorted(f"u{n}" for n in range(200))
+
+        await hear_the_same([on_a, on_b], 200, fire)
         assert all(t["products"][0]["productId"] == f"p{t['userId'][1:]}" for t in on_a.received)
         stored = await log_ids(a, key)
         assert len(stored) == len(set(stored)) == 200

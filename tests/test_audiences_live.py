@@ -14,7 +14,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.backends.storage import Storage
-from tests.live import LiveServer, Subscriber, open_shop, serving, track, wait_subscribed
+from tests.live import (
+    LiveServer,
+    Subscriber,
+    hear_the_same,
+    open_shop,
+    serving,
+    track,
+    wait_subscribed,
+)
 from tests.redis_server import RedisServer
 from tests.test_scale_out import both_subscribed, storage  # noqa: F401 (a fixture)
 
@@ -119,20 +127,14 @@ async def test_200_exits_due_at_once_fire_exactly_200_triggers_across_two_proces
         on_b = Subscriber(b.ws_url, key, query=AUDIENCE_TRIGGERS, types=["AUDIENCE_EXITED"])
         on_a.start()
         on_b.start()
-        try:
+        moment = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+
+        async def fire() -> None:
             await both_subscribed(a, b)
-            moment = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
             await asyncio.gather(import_views(a, key, 0, 100, moment),
                                  import_views(b, key, 100, 100, moment))
-            await on_a.wait_for(200)
-            await on_b.wait_for(200)
-            await asyncio.sleep(1.0)  # several more ticks of both workers
-        finally:
-            await on_a.stop()
-            await on_b.stop()
-        assert len(on_a.ids) == len(set(on_a.ids)) == 200
-        assert sorted(on_a.ids) == sorted(on_b.ids)
-        assert sorted(t["userId"] for t in on_a.received) == sorted(f"u{n}" for n in range(200))
+
+        await hear_the_same([on_a, on_b], 200, fire)
         due = moment + timedelta(seconds=half_life * math.log2(2 / min_score))
         assert all(due <= at(t["firedAt"]) <= due + CONTRACT_WAIT for t in on_a.received)
         assert len(set(await stored_exits(a, key))) == 200

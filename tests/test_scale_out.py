@@ -19,6 +19,7 @@ from tests.live import (
     GRAPHQL_WS,
     LiveServer,
     Subscriber,
+    hear_the_same,
     log_ids,
     open_shop,
     shared_store,
@@ -86,19 +87,13 @@ async def test_200_carts_abandoned_at_once_fire_exactly_200_triggers_across_both
         key = await open_shop(a, delay=1)
         on_a = Subscriber(a.ws_url, key, types=["ABANDONED_CART"]).start()
         on_b = Subscriber(b.ws_url, key, types=["ABANDONED_CART"]).start()
-        try:
+
+        async def fire() -> None:
             await both_subscribed(a, b)
             # Both servers' workers find the same 200 carts due at the same moment.
             await asyncio.gather(abandon_carts(a, 0, 100), abandon_carts(b, 100, 100))
-            await on_a.wait_for(200)
-            await on_b.wait_for(200)
-            await asyncio.sleep(1.0)  # several more ticks of both workers
-        finally:
-            await on_a.stop()
-            await on_b.stop()
-        assert len(on_a.ids) == len(set(on_a.ids)) == 200
-        assert sorted(on_a.ids) == sorted(on_b.ids)
-        assert sorted(t["userId"] for t in on_a.received) == sorted(f"u{n}" for n in range(200))
+
+        await hear_the_same([on_a, on_b], 200, fire)
         stored = await log_ids(a, key)
         assert len(stored) == len(set(stored)) == 200
 
