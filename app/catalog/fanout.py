@@ -1,0 +1,178 @@
+"""The fan-out worker: a recorded price drop or restock becomes one trigger per customer.
+
+A change is recorded in its product's document (`pending`, with `pendingAt`) by
+the write that makes it (app/catalog/store.py); the upsert answers without
+waiting. Every server process runs `tick`: it reads products whose `pendingAt`
+is due through the index on `pendingAt`, claims one with a conditional write
+(`pendingAt` as read -> now + LEASE, and a lease token), and walks the
+customers the change concerns in pages of PAGE, through indexes:
+
+  phase 0  the product's interests (`interests` by shopId, kind, itemId, decayed, _id),
+  phase 1  open notifyInStock requests (BACK_IN_STOCK only; `stockRequests`).
+
+Each page's triggers (app/catalog/recipients.py) pass the rules' caps
+(app/caps.py) and are stored and published by the outbox, which also queues
+their webhooks; then the page's place (`after`) is saved under the lease. A
+crash resumes from the last saved page once the lease runs out; the triggers
+of a page walked twice are duplicates of the same ids and are not stored again.
+A worker that lost its lease (its save matched nothing) stops. After PAGES
+pages a job goes back in the queue (`pendingAt` = now), so one large fan-out
+does not hold back other shops' jobs; walking yields to the event loop between
+pages, so tracking goes on.
+
+A customer whose interest rises while the walk is on moves ahead of the
+cursor and may be passed over: they just saw the product at its new price.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from app import caps
+from app.catalog import recipients, stock
+from app.catalog.products import PRICE_DROP
+from app.interests import PRODUCT
+
+PAGE = 1000  # customers read per round trip
+PAGES = 20  # per job and tick; then the job waits behind the others
+JOBS = 10  # jobs claimed per tick
+LEASE = timedelta(seconds=30)
+INTERESTS, REQUESTS = 0, 1
+
+
+async def tick(platform: Any) -> int:
+    """One run: claim due jobs and walk them; returns the triggers stored."""
+    now = platform.clock.now()
+    due = await platform.storage.products.find(
+        {"pendingAt": {"$lte": now}}, {"pendingAt": 1, "shopId": 1}
+    ).sort("pendingAt", 1).limit(JOBS).to_list(JOBS)
+    fired = 0
+    for doc in due:
+        fired += await run(platform, doc)
+    return fired
+
+
+async def run(platform: Any, seen: dict[str, Any]) -> int:
+    """Claim one product's pending changes and walk them, PAGES pages at most."""
+    products, clock = platform.storage.products, platform.clock
+    token = secrets.token_hex(8)
+    mine = {"_id": seen["_id"], "shopId": seen["shopId"]}
+    claimed = await products.update_one(
+        {**mine, "pendingAt": seen["pendingAt"]},
+        {"$set": {"pendingAt": clock.now() + LEASE, "lease": token}})
+    if not claimed.matched_count:
+        return 0  # another process has it
+    mine["lease"] = token
+    fired, pages = 0, 0
+    while pages < PAGES:
+        doc = await products.find_one(mine, {"history": 0})
+        if doc is None:
+            return fired  # lost the lease, or the product was deleted
+        if not doc.get("pending"):
+            await _release(platform, mine, done=True)
+            return fired
+        stored, walked, finished = await _walk(platform, doc, mine, PAGES - pages)
+        fired, pages = fired + stored, pages + walked
+        if finished is None:
+            return fired  # lost the lease
+        if finished:
+            await products.update_one(mine, {"$pull": {"pending": {
+                "changeId": doc["pending"][0]["changeId"]}}})
+    await _release(platform, mine, done=False)
+    return fired
+
+
+async def _release(platform: Any, mine: dict[str, Any], done: bool) -> None:
+    products, now = platform.storage.products, platform.clock.now()
+    if done:
+        ended = await products.update_one({**mine, "pending": {"$size": 0}},
+                                          {"$unset": {"pendingAt": "", "lease": ""}})
+        if ended.matched_count:
+            return
+    # More to do (or a change arrived meanwhile): back in the queue, behind older jobs.
+    await products.update_one(mine, {"$set": {"pendingAt": now}, "$unset": {"lease": ""}})
+
+
+async def _walk(platform: Any, doc: dict[str, Any], mine: dict[str, Any],
+                budget: int) -> tuple[int, int, bool | None]:
+    """Walk the first pending change: (triggers stored, pages walked, finished?);
+    finished is None when the lease was lost."""
+    change = doc["pending"][0]
+    shop = await platform.shops.get(doc["shopId"])
+    rules = [] if shop is None else recipients.rules_for(
+        change, doc, (await platform.rules.for_shop(shop)).enabled(
+            recipients.TYPE_OF[change["kind"]]))
+    if not rules:
+        return 0, 0, True
+    phase, after = change.get("phase") or INTERESTS, change.get("after")
+    stored = 0
+    for walked in range(1, budget + 1):
+        if phase == INTERESTS:
+            found, fresh, after = await _interest_page(platform, shop, doc, change, rules, after)
+        else:
+            found, fresh, after = await _request_page(platform, shop, doc, change, rules, after)
+        stored += fresh
+        if found < PAGE:
+            if phase == REQUESTS or change["kind"] == PRICE_DROP:
+                return stored, walked, True
+            phase, after = REQUESTS, None
+        saved = await platform.storage.products.update_one(
+            {**mine, "pending.changeId": change["changeId"]},
+            {"$set": {"pending.$.phase": phase, "pending.$.after": after,
+                      "pendingAt": platform.clock.now() + LEASE}})
+        if not saved.matched_count:
+            return stored, walked, None
+        await asyncio.sleep(0)  # let tracking requests in between pages
+    return stored, budget, False
+
+
+async def _interest_page(platform: Any, shop: Any, product: dict[str, Any],
+                         change: dict[str, Any], rules: list[Any], after: Any
+                         ) -> tuple[int, int, Any]:
+    query: dict[str, Any] = {"shopId": shop.shop_id, "kind": PRODUCT,
+                             "itemId": product["productId"]}
+    if after:
+        query["$or"] = [{"decayed": {"$lt": after[0]}},
+                        {"decayed": after[0], "_id": {"$gt": after[1]}}]
+    page = await platform.storage.interests.find(query).sort(
+        [("decayed", -1), ("_id", 1)]).limit(PAGE).to_list(PAGE)
+    now = platform.clock.now()
+    docs = [recipients.trigger(shop.shop_id, change, rule, product, i["userId"], "", i,
+                               shop.interest_frame, now)
+            for i in page for rule in rules if recipients.interested(change, rule, i)]
+    fresh = await _store(platform, shop, docs)
+    last = [page[-1]["decayed"], page[-1]["_id"]] if page else after
+    return len(page), fresh, last
+
+
+async def _request_page(platform: Any, shop: Any, product: dict[str, Any],
+                        change: dict[str, Any], rules: list[Any], after: Any
+                        ) -> tuple[int, int, Any]:
+    page = await stock.page(platform.storage, shop.shop_id, product["productId"], after, PAGE)
+    owners = await stock.owners(platform.storage, shop.shop_id, page)
+    now = platform.clock.now()
+    docs, answered = [], []
+    for request in page:
+        user_id = owners.get(request["_id"])
+        mine = [r for r in rules if recipients.asked(change, r, request)]
+        if user_id is None or not mine:
+            continue
+        answered.append(request["_id"])
+        docs.extend(recipients.trigger(shop.shop_id, change, rule, product, user_id,
+                                       request.get("visitorId", ""), None,
+                                       shop.interest_frame, now) for rule in mine)
+    fresh = await _store(platform, shop, docs)
+    # After the triggers are stored: a crash in between answers them on the next walk.
+    await stock.answered(platform.storage, shop.shop_id, answered, change["changeId"])
+    return len(page), fresh, page[-1]["_id"] if page else after
+
+
+async def _store(platform: Any, shop: Any, docs: list[dict[str, Any]]) -> int:
+    if not docs:
+        return 0
+    ruleset = await platform.rules.for_shop(shop)
+    admitted = await caps.admit(platform.storage, docs, lambda d: ruleset.cap_of(d["ruleId"]))
+    return len(await platform.outbox.record(admitted))
