@@ -72,6 +72,17 @@ INDEXES: dict[str, list[IndexModel]] = {
     # Rule caps (app/caps.py): a claim that ran out means nothing, so MongoDB may drop it.
     "triggerCaps": [IndexModel([("until", ASCENDING)], expireAfterSeconds=0, name="caps_ttl"),
                     IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)])],
+    # The catalog (app/catalog/): products by id (`_id` = "<shop>:<product>"), a shop's
+    # products page (all, or of a category), and the fan-out worker's due jobs.
+    "products": [
+        IndexModel([("shopId", UP), ("categoryId", UP), ("_id", UP)]),
+        IndexModel([("pendingAt", UP)], sparse=True),
+    ],
+    # notifyInStock requests: a product's open ones, in `_id` order (the fan-out's pages).
+    "stockRequests": [
+        IndexModel([("shopId", UP), ("productId", UP), ("open", UP), ("_id", UP)]),
+        IndexModel([("shopId", UP), ("userId", UP)]),  # forgetCustomer
+    ],
     # One document per shop (`_id` = shopId): its endpoints; `sync` reads the changed ones.
     "webhooks": [IndexModel([("updatedAt", UP)])],
     "webhook_deliveries": [

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from app.backends.broker import Broker, open_broker
 from app.backends.buckets import open_buckets
 from app.backends.storage import Storage, open_storage
+from app.catalog import Catalog
 from app.clock import Clock
 from app.feed import TriggerFeed
 from app.indexes import INDEXES
@@ -35,6 +36,7 @@ class Platform:
     limiter: Limiter = field(init=False)
     rules: Rules = field(init=False)
     webhooks: Webhooks = field(init=False)
+    catalog: Catalog = field(init=False)
 
     def __post_init__(self) -> None:
         self.shops = Shops(self.storage, clock=self.clock)
@@ -45,6 +47,7 @@ class Platform:
         self.limiter = Limiter(s, open_buckets(s.redis_url, timeout=s.redis_timeout_seconds,
                                                cooldown=s.redis_cooldown_seconds))
         self.rules = Rules(self.storage, self.shops, self.clock)
+        self.catalog = Catalog(self.storage, self.clock)
 
     @classmethod
     async def start(
