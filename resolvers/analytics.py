@@ -39,7 +39,7 @@ async def top_products(
     rows = await analytics.top_products(info.context.platform.storage, shop_id,
                                         analytics.span(start, end), limit or 0)
     return [ProductStat(product_id=r["productId"], views=r["views"], cart_adds=r["cartAdds"],
-                        purchases=r["purchases"]) for r in rows]
+                        purchases=r["purchases"], shop_id=shop_id) for r in rows]
 
 
 @null_means_default

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import admin, analytics, reading, rules, subscriptions, tracking, webhooks
+from resolvers import (
+    admin,
+    analytics,
+    catalog,
+    reading,
+    rules,
+    subscriptions,
+    tracking,
+    webhooks,
+)
 from resolvers import audiences as audience_resolvers  # `audiences` is a Query field
 
 
@@ -28,6 +37,8 @@ class Query:
     audience_members = strawberry.field(resolver=audience_resolvers.audience_members)
     webhook_endpoints = strawberry.field(resolver=webhooks.webhook_endpoints)
     webhook_deliveries = strawberry.field(resolver=webhooks.webhook_deliveries)
+    product = strawberry.field(resolver=catalog.product)
+    products = strawberry.field(resolver=catalog.products)
 
 
 @strawberry.type
@@ -61,6 +72,12 @@ class Mutation:
     delete_webhook_endpoint = strawberry.mutation(resolver=webhooks.delete_webhook_endpoint)
     rotate_webhook_secret = strawberry.mutation(resolver=webhooks.rotate_webhook_secret)
     redeliver_webhooks = strawberry.mutation(resolver=webhooks.redeliver_webhooks)
+    upsert_products = strawberry.mutation(resolver=catalog.upsert_products,
+                                          description="1 to 1,000 products a call; fields "
+                                          "given replace, fields left out stay.")
+    delete_products = strawberry.mutation(resolver=catalog.delete_products)
+    import_catalog_feed = strawberry.mutation(resolver=catalog.import_catalog_feed,
+                                              description="Fetched and applied now.")
 
 
 @strawberry.type

@@ -7,6 +7,9 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.types import Info
+
+from schema.catalog import Product, product_of
 
 
 @strawberry.enum
@@ -47,6 +50,12 @@ class ProductStat:
     views: int
     cart_adds: int
     purchases: int
+    shop_id: strawberry.Private[int | None] = None
+
+    @strawberry.field(description="The catalog's product; null when the catalog does not "
+                      "have it.")
+    async def product(self, info: Info) -> Product | None:
+        return await product_of(info, self.shop_id, self.product_id)
 
 
 @strawberry.type

@@ -40,10 +40,11 @@ class Trigger:
         return cls(
             trigger_id=d["_id"], type=TriggerType(d["type"]), shop_id=d["shopId"],
             user_id=d.get("userId"), visitor_id=d["visitorId"], name=d.get("name"),
-            fired_at=utc(d["firedAt"]), cart=Cart.of_view(d["cart"]) if d.get("cart") else None,
+            fired_at=utc(d["firedAt"]),
+            cart=Cart.of_view(d["cart"], d["shopId"]) if d.get("cart") else None,
             properties=json_value(d.get("properties")), rule_id=d.get("ruleId"),
             products=None if d.get("products") is None else [
-                ProductInterest.of_trigger(p) for p in d["products"]],
+                ProductInterest.of_trigger(p, d["shopId"]) for p in d["products"]],
             category_id=d.get("categoryId"), audience_id=d.get("audienceId"),
             score=d.get("score"),
         )

@@ -15,6 +15,7 @@ from strawberry.types import Info
 from app import events, reading
 from app.clock import utc
 from app.shops import Shop as DomainShop
+from schema.catalog import Product, product_of
 
 EventType = strawberry.enum(events.EventType)
 
@@ -105,11 +106,19 @@ class CartItem:
     quantity: int
     price: float | None
     added_at: datetime
+    shop_id: strawberry.Private[int | None] = None
+    snapshot: strawberry.Private[dict[str, Any] | None] = None
 
     @classmethod
-    def of(cls, d: dict[str, Any]) -> CartItem:
+    def of(cls, d: dict[str, Any], shop_id: int | None = None) -> CartItem:
         return cls(product_id=d["productId"], category_id=d.get("categoryId"),
-                   quantity=d["quantity"], price=d.get("price"), added_at=utc(d["addedAt"]))
+                   quantity=d["quantity"], price=d.get("price"), added_at=utc(d["addedAt"]),
+                   shop_id=shop_id, snapshot=d.get("product"))
+
+    @strawberry.field(description="The catalog's product; null when the catalog does not "
+                      "have it.")
+    async def product(self, info: Info) -> Product | None:
+        return await product_of(info, self.shop_id, self.product_id, self.snapshot)
 
 
 @strawberry.type
@@ -121,12 +130,13 @@ class Cart:
     @classmethod
     def of(cls, doc: dict[str, Any] | None) -> Cart:
         view = reading.cart_view(doc)
-        return cls(items=[CartItem.of(i) for i in view["items"]],
+        shop_id = (doc or {}).get("shopId")
+        return cls(items=[CartItem.of(i, shop_id) for i in view["items"]],
                    status=CartStatus(view["status"]), updated_at=_time(view["updatedAt"]))
 
     @classmethod
-    def of_view(cls, view: dict[str, Any]) -> Cart:
-        return cls(items=[CartItem.of(i) for i in view.get("items", [])],
+    def of_view(cls, view: dict[str, Any], shop_id: int | None = None) -> Cart:
+        return cls(items=[CartItem.of(i, shop_id) for i in view.get("items", [])],
                    status=CartStatus(view.get("status", "ACTIVE")),
                    updated_at=_time(view.get("updatedAt")))
 
@@ -139,7 +149,8 @@ class Order:
 
     @classmethod
     def of(cls, d: dict[str, Any]) -> Order:
-        return cls(order_id=d["orderId"], items=[CartItem.of(i) for i in d.get("items", [])],
+        return cls(order_id=d["orderId"],
+                   items=[CartItem.of(i, d.get("shopId")) for i in d.get("items", [])],
                    completed_at=utc(d["completedAt"]))
 
 
@@ -163,14 +174,22 @@ class ProductInterest:
     cart_adds: int
     purchases: int
     last_interaction_at: datetime
+    shop_id: strawberry.Private[int | None] = None
+    snapshot: strawberry.Private[dict[str, Any] | None] = None
 
     @classmethod
-    def of_trigger(cls, d: dict[str, Any]) -> ProductInterest:
+    def of_trigger(cls, d: dict[str, Any], shop_id: int | None = None) -> ProductInterest:
         """A product as a trigger carries it (contract names, as at the moment it fired)."""
         return cls(product_id=d["productId"], category_id=d.get("categoryId"),
                    score=d["score"], views=d.get("views", 0), cart_adds=d.get("cartAdds", 0),
                    purchases=d.get("purchases", 0),
-                   last_interaction_at=utc(d["lastInteractionAt"]))
+                   last_interaction_at=utc(d["lastInteractionAt"]), shop_id=shop_id,
+                   snapshot=d.get("product"))
+
+    @strawberry.field(description="The catalog's product (in a trigger: as it was when the "
+                      "trigger fired); null when the catalog does not have it.")
+    async def product(self, info: Info) -> Product | None:
+        return await product_of(info, self.shop_id, self.product_id, self.snapshot)
 
 
 @strawberry.type
@@ -189,8 +208,8 @@ class InterestMap:
             products=[ProductInterest(
                 product_id=d["itemId"], category_id=d.get("categoryId"), score=d["score"],
                 views=d.get("views", 0), cart_adds=d.get("cartAdds", 0),
-                purchases=d.get("purchases", 0),
-                last_interaction_at=utc(d["lastInteractionAt"])) for d in data["products"]],
+                purchases=d.get("purchases", 0), last_interaction_at=utc(d["lastInteractionAt"]),
+                shop_id=d.get("shopId")) for d in data["products"]],
         )
 
 
