@@ -170,8 +170,14 @@ def updates(shop_id: int, user_id: str, deltas: Iterable[Delta],
                                   "itemId": d.item_id}
         if d.category_id:
             fields["categoryId"] = d.category_id
+        latest: dict[str, Any] = {"lastInteractionAt": d.at}
+        if d.kind == PRODUCT:  # the catalog's triggers ask what, not only when (app/catalog/)
+            if d.counts.get("views") or d.counts.get("cartAdds"):
+                latest["lastSeenAt"] = d.at
+            if d.counts.get("purchases"):
+                latest["lastBoughtAt"] = d.at
         update: dict[str, Any] = {"$set": fields, "$inc": {"decayed": d.decayed, **d.counts},
-                                  "$max": {"lastInteractionAt": d.at}}
+                                  "$max": latest}
         where: dict[str, Any] = {"_id": key, "shopId": shop_id}
         applied = sorted(set(sources.get(group, [])))
         if applied:

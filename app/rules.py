@@ -29,23 +29,32 @@ from app.triggers import (
     ABANDONED_BROWSE,
     ABANDONED_CART,
     ABANDONED_CATEGORY,
+    BACK_IN_STOCK,
     CUSTOM_EVENT,
     ORDER_COMPLETED,
+    PRICE_DROPPED,
     SECTION_VISITED,
 )
 
-RULE_TYPES = (ABANDONED_CART, ABANDONED_BROWSE, ABANDONED_CATEGORY, SECTION_VISITED,
-              CUSTOM_EVENT, ORDER_COMPLETED)
+DEFAULT_TYPES = (ABANDONED_CART, ABANDONED_BROWSE, ABANDONED_CATEGORY, SECTION_VISITED,
+                 CUSTOM_EVENT, ORDER_COMPLETED)
+# The catalog's types (app/catalog/): no rule exists until the shop creates one.
+CATALOG_TYPES = (PRICE_DROPPED, BACK_IN_STOCK)
+RULE_TYPES = DEFAULT_TYPES + CATALOG_TYPES
 DELAY_TYPES = frozenset({ABANDONED_CART, ABANDONED_BROWSE, ABANDONED_CATEGORY})
 # What `match` names, by type; the other types have nothing to match.
 MATCHES = {SECTION_VISITED: "pageNames", CUSTOM_EVENT: "eventNames",
-           ABANDONED_BROWSE: "categoryIds", ABANDONED_CATEGORY: "categoryIds"}
+           ABANDONED_BROWSE: "categoryIds", ABANDONED_CATEGORY: "categoryIds",
+           PRICE_DROPPED: "categoryIds", BACK_IN_STOCK: "categoryIds"}
 DEFAULT_DELAY = 1800  # a new browse or category rule's quiet time, as the defaults'
 DEFAULT_TITLES = {
     ABANDONED_CART: "Abandoned cart", ABANDONED_BROWSE: "Abandoned browse",
     ABANDONED_CATEGORY: "Abandoned category view", SECTION_VISITED: "Customer visited section",
     CUSTOM_EVENT: "Custom event", ORDER_COMPLETED: "Order completed",
 }
+DEFAULT_MIN_DROP = 5.0  # PRICE_DROPPED: percent, > 0 and < 100
+DEFAULT_LOOKBACK = 30  # PRICE_DROPPED, BACK_IN_STOCK: days, 1..365
+MAX_LOOKBACK = 365
 MAX_RULES = 100
 MAX_MATCH = 100
 MAX_VALUE = 128  # a page name, event name or category id, as tracked events allow
@@ -67,6 +76,8 @@ class Rule:
     delay_seconds: int | None  # None on a cart rule: the shop's abandonedCartDelaySeconds
     cap_seconds: int
     created_at: datetime
+    min_drop_percent: float | None = None  # PRICE_DROPPED only
+    lookback_days: int | None = None  # PRICE_DROPPED and BACK_IN_STOCK only
 
     @property
     def is_default(self) -> bool:
@@ -84,14 +95,16 @@ class Rule:
         return {"ruleId": self.rule_id, "type": self.type, "title": self.title,
                 "enabled": self.enabled, "match": list(self.match),
                 "delaySeconds": self.delay_seconds, "capSeconds": self.cap_seconds,
-                "createdAt": self.created_at}
+                "createdAt": self.created_at, "minDropPercent": self.min_drop_percent,
+                "lookbackDays": self.lookback_days}
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Rule:
         return cls(rule_id=doc["ruleId"], type=doc["type"], title=doc.get("title"),
                    enabled=bool(doc.get("enabled", True)), match=tuple(doc.get("match") or ()),
                    delay_seconds=doc.get("delaySeconds"), cap_seconds=doc.get("capSeconds") or 0,
-                   created_at=doc["createdAt"])
+                   created_at=doc["createdAt"], min_drop_percent=doc.get("minDropPercent"),
+                   lookback_days=doc.get("lookbackDays"))
 
 
 def defaults(now: datetime) -> list[Rule]:
@@ -100,7 +113,7 @@ def defaults(now: datetime) -> list[Rule]:
                  match=(), cap_seconds=0, created_at=now,
                  delay_seconds=DEFAULT_DELAY if t in (ABANDONED_BROWSE, ABANDONED_CATEGORY)
                  else None)
-            for t in RULE_TYPES]
+            for t in DEFAULT_TYPES]
 
 
 @dataclass(frozen=True)
@@ -149,7 +162,8 @@ def with_rule(base: dict[str, Any], rule: Rule) -> dict[str, Any]:
 
 # -- input rules ---------------------------------------------------------------------
 
-FIELDS = ("title", "enabled", "match", "delay_seconds", "cap_seconds")
+FIELDS = ("title", "enabled", "match", "delay_seconds", "cap_seconds", "min_drop_percent",
+          "lookback_days")
 
 
 def changed(rule: Rule, given: dict[str, Any], shop_cart_delay: int) -> Rule:
@@ -180,9 +194,29 @@ def check(rule: Rule, shop_cart_delay: int, given: dict[str, Any]) -> Rule:
     title = rule.title
     if title is not None and len(title) > MAX_TITLE:
         raise BadInput(f"title is longer than {MAX_TITLE} characters", field="title")
+    _check_catalog(rule, given)
     return Rule(rule_id=rule.rule_id, type=rule.type, title=title, enabled=rule.enabled,
                 match=match, delay_seconds=delay, cap_seconds=rule.cap_seconds,
-                created_at=rule.created_at)
+                created_at=rule.created_at, min_drop_percent=rule.min_drop_percent,
+                lookback_days=rule.lookback_days)
+
+
+def _check_catalog(rule: Rule, given: dict[str, Any]) -> None:
+    """minDropPercent is a PRICE_DROPPED rule's, lookbackDays a catalog rule's."""
+    if given.get("min_drop_percent") is not None and rule.type != PRICE_DROPPED:
+        raise BadInput(f"{rule.type} rules have no minDropPercent", field="minDropPercent")
+    if given.get("lookback_days") is not None and rule.type not in CATALOG_TYPES:
+        raise BadInput(f"{rule.type} rules have no lookbackDays", field="lookbackDays")
+    drop = rule.min_drop_percent
+    if drop is not None and (isinstance(drop, bool) or not isinstance(drop, int | float)
+                             or not 0 < drop < 100):
+        raise BadInput("minDropPercent must be more than 0 and less than 100",
+                       field="minDropPercent")
+    days = rule.lookback_days
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int)
+                             or not 1 <= days <= MAX_LOOKBACK):
+        raise BadInput(f"lookbackDays must be a whole number from 1 to {MAX_LOOKBACK}",
+                       field="lookbackDays")
 
 
 def new_rule(rule_id: str, given: dict[str, Any], shop_cart_delay: int,
@@ -195,10 +229,17 @@ def new_rule(rule_id: str, given: dict[str, Any], shop_cart_delay: int,
     elif delay is None and type_ == ABANDONED_CART:
         delay = shop_cart_delay  # its own from now on; only the default rule follows the shop
     enabled = given.get("enabled")
+    drop = given.get("min_drop_percent")
+    days = given.get("lookback_days")
+    if type_ in CATALOG_TYPES:
+        days = DEFAULT_LOOKBACK if days is None else days
+    if type_ == PRICE_DROPPED:
+        drop = DEFAULT_MIN_DROP if drop is None else drop
     rule = Rule(rule_id=rule_id, type=type_, title=given.get("title"),
                 enabled=True if enabled is None else bool(enabled),
                 match=tuple(given.get("match") or ()), delay_seconds=delay,
-                cap_seconds=given.get("cap_seconds") or 0, created_at=now)
+                cap_seconds=given.get("cap_seconds") or 0, created_at=now,
+                min_drop_percent=drop, lookback_days=days)
     return check(rule, shop_cart_delay, given)
 
 

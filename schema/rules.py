@@ -24,13 +24,19 @@ class TriggerRule:
         "The default ABANDONED_CART rule's is the shop's abandonedCartDelaySeconds.")
     cap_seconds: int
     created_at: datetime
+    min_drop_percent: float | None = strawberry.field(
+        default=None, description="PRICE_DROPPED: the least drop that fires, in percent.")
+    lookback_days: int | None = strawberry.field(
+        default=None, description="PRICE_DROPPED / BACK_IN_STOCK: how far back a view, cart "
+        "add or notifyInStock request counts.")
 
     @classmethod
     def of(cls, rule: Rule, ruleset: RuleSet) -> TriggerRule:
         return cls(rule_id=strawberry.ID(rule.rule_id), type=TriggerType(rule.type),
                    title=rule.title, enabled=rule.enabled, match=list(rule.match),
                    delay_seconds=ruleset.delay_of(rule), cap_seconds=rule.cap_seconds,
-                   created_at=utc(rule.created_at))
+                   created_at=utc(rule.created_at), min_drop_percent=rule.min_drop_percent,
+                   lookback_days=rule.lookback_days)
 
 
 @strawberry.input
@@ -40,14 +46,20 @@ class TriggerRuleInput:
     enabled: bool | None = None
     match: list[str] | None = strawberry.field(
         default=None, description="SECTION_VISITED: page names; CUSTOM_EVENT: event names; "
-        "ABANDONED_BROWSE / ABANDONED_CATEGORY: category ids; empty or null = any.")
+        "ABANDONED_BROWSE / ABANDONED_CATEGORY / PRICE_DROPPED / BACK_IN_STOCK: category ids; "
+        "empty or null = any.")
     delay_seconds: int | None = None
     cap_seconds: int | None = strawberry.field(
         default=None, description="At most one trigger of this rule per customer (or "
         "visitor) in this many seconds; 0 = no cap.")
+    min_drop_percent: float | None = strawberry.field(
+        default=None, description="PRICE_DROPPED: default 5, more than 0 and less than 100.")
+    lookback_days: int | None = strawberry.field(
+        default=None, description="PRICE_DROPPED / BACK_IN_STOCK: default 30, 1 to 365.")
 
     def given(self) -> dict[str, Any]:
         """The fields given, by the domain's names (None = not given)."""
         return {"type": self.type.value, "title": self.title, "enabled": self.enabled,
                 "match": self.match, "delay_seconds": self.delay_seconds,
-                "cap_seconds": self.cap_seconds}
+                "cap_seconds": self.cap_seconds, "min_drop_percent": self.min_drop_percent,
+                "lookback_days": self.lookback_days}
