@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from app import audiences_members, caps, carts, interests, triggers
+from app import audiences_members, caps, carts, catalog, interests, triggers
 from app.events import EventType
 from app.keys import cart_key, order_key, owner_of
 from app.linking import link_visitor
@@ -33,6 +33,7 @@ class _Effects:
         self.deltas: dict[str, list[interests.Delta]] = {}
         self.triggers: list[dict[str, Any]] = []
         self.carts_made: set[str] = set()
+        self.stock_ops: list[UpdateOne] = []  # notifyInStock requests (app/catalog/stock.py)
 
     def owner(self, user_id: str | None) -> tuple[str, dict[str, Any]]:
         owner = owner_of(user_id, self.visitor_id)
@@ -71,6 +72,9 @@ class _Effects:
     async def flush(self) -> None:
         """Write everything; interest updates are increments, so one write at the end serves."""
         await self.flush_carts()
+        if self.stock_ops:
+            ops, self.stock_ops = self.stock_ops, []
+            await self.platform.storage.stockRequests.bulk_write(ops, ordered=True)
         deltas, self.deltas = self.deltas, {}
         await interests.write(self.platform.storage.interests, self.shop.shop_id, deltas)
         # Audiences over what was touched: who entered (none: no round trip). A replayed
@@ -126,6 +130,9 @@ async def apply_effects(
         elif kind == EventType.SECTION_VIEW:
             effects.triggers += ruleset.fan_out(_event_trigger(item, triggers.SECTION_VISITED,
                                                                event.page_name))
+        elif kind == EventType.STOCK_NOTIFY:
+            effects.stock_ops.append(catalog.ask(shop.shop_id, event.product_id or "", user,
+                                                 visitor_id, item.at))
         elif kind == EventType.CUSTOM:
             effects.triggers += ruleset.fan_out(_event_trigger(item, triggers.CUSTOM_EVENT,
                                                                event.event_name))

@@ -38,6 +38,7 @@ class EventType(Enum):
     CART_CLEAR = "CART_CLEAR"
     CHECKOUT = "CHECKOUT"
     CUSTOM = "CUSTOM"
+    STOCK_NOTIFY = "STOCK_NOTIFY"  # "tell me when it is back" (app/catalog/stock.py)
 
 
 IDENTIFY_TYPES = {EventType.LOGIN, EventType.REGISTRATION}
@@ -55,6 +56,7 @@ REQUIRED: dict[EventType, tuple[str, ...]] = {
     EventType.CART_CLEAR: (),
     EventType.CHECKOUT: ("order_id",),
     EventType.CUSTOM: ("event_name",),
+    EventType.STOCK_NOTIFY: ("product_id",),
 }
 
 CAMEL = {

@@ -27,6 +27,8 @@ class ShopSettings:
     require_signed_identify: bool = False
     interest_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     interest_half_life_seconds: int = HALF_LIFE_SECONDS
+    catalog_feed_url: str | None = None  # fetched every catalog_feed_poll_seconds (app/catalog/)
+    catalog_feed_poll_seconds: int = 21600
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> ShopSettings:
@@ -36,6 +38,7 @@ class ShopSettings:
             if stored in doc:
                 setattr(settings, name, doc[stored])
         settings.allowed_origins = list(settings.allowed_origins)
+        settings.catalog_feed_url = settings.catalog_feed_url or None  # "" turns it off
         settings.interest_weights = {**DEFAULT_WEIGHTS, **(doc.get("interestWeights") or {})}
         return settings
 
@@ -64,4 +67,9 @@ SETTING_CHECKS = {
     and set(v) <= set(DEFAULT_WEIGHTS)
     and all(isinstance(w, int | float) and 0 <= w <= 1000 for w in v.values()),
     "interest_half_life_seconds": lambda v: isinstance(v, int) and 1 <= v <= 2**31 - 1,
+    # The address rule is the webhooks', checked again on every fetch (app/catalog/imports.py).
+    "catalog_feed_url": lambda v: isinstance(v, str) and (
+        v == "" or (len(v) <= 2048 and v.lower().startswith(("http://", "https://"))
+                    and not any(c.isspace() or ord(c) < 32 for c in v))),
+    "catalog_feed_poll_seconds": lambda v: isinstance(v, int) and 60 <= v <= 31_536_000,
 }

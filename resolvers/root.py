@@ -54,6 +54,7 @@ class Mutation:
     clear_cart = strawberry.mutation(resolver=tracking.clear_cart)
     complete_checkout = strawberry.mutation(resolver=tracking.complete_checkout)
     track_event = strawberry.mutation(resolver=tracking.track_event)
+    notify_in_stock = strawberry.mutation(resolver=tracking.notify_in_stock)
     track = strawberry.mutation(resolver=tracking.track,
                                 description="A batch of at most 100 events, applied in order.")
     create_shop = strawberry.mutation(resolver=admin.create_shop)

@@ -97,6 +97,12 @@ async def track_event(
                             properties=properties)
 
 
+async def notify_in_stock(info: Info, context: TrackContext, product_id: str
+                          ) -> types.TrackResult:
+    """Tell me when it is back (CONTRACT.md section 11)."""
+    return await _track_one(info, EventType.STOCK_NOTIFY, context, product_id=product_id)
+
+
 async def track(
     info: Info, events: list[TrackInput], sent_at: datetime | None = None
 ) -> list[types.TrackResult | None]:

@@ -68,6 +68,11 @@ class ShopSettingsInput:
         "purchaseCategory).",
     )
     interest_half_life_seconds: int | None = None
+    catalog_feed_url: str | None = strawberry.field(
+        default=None, description="A YML or Google Merchant feed fetched every "
+        "catalogFeedPollSeconds; \"\" turns it off.")
+    catalog_feed_poll_seconds: int | None = strawberry.field(
+        default=None, description="60 to 31536000; default 21600 (6 hours).")
 
     def to_changes(self) -> dict[str, object]:
         """The settings given, by their ShopSettings field names (None = unchanged)."""

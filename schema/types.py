@@ -69,6 +69,8 @@ class ShopSettings:
     require_signed_identify: bool
     interest_weights: JSON
     interest_half_life_seconds: int
+    catalog_feed_url: str | None = None
+    catalog_feed_poll_seconds: int = 21600
 
 
 @strawberry.type

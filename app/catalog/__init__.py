@@ -8,6 +8,7 @@ a catalog makes possible (CONTRACT.md section 11).
 - stock.py      notifyInStock requests
 - recipients.py who a price drop or restock concerns, and their triggers
 - fanout.py     the worker that walks them, as a job with a lease
+- polling.py    fetching each shop's catalogFeedUrl every catalogFeedPollSeconds
 
 Invariants: a change that fires triggers is recorded in the same single-document
 write as the product it changes; each trigger's id is `<change>:<rule>:<customer>`,
@@ -18,10 +19,11 @@ changes nothing.
 from app.catalog.fanout import tick
 from app.catalog.feeds import FeedError
 from app.catalog.imports import MAX_BYTES, import_feed
+from app.catalog.polling import poll
 from app.catalog.products import MAX_PRODUCTS, product_key, public
 from app.catalog.recipients import BACK_IN_STOCK, PRICE_DROPPED
 from app.catalog.stock import ask
 from app.catalog.store import Catalog, Result
 
 __all__ = ["BACK_IN_STOCK", "MAX_BYTES", "MAX_PRODUCTS", "PRICE_DROPPED", "Catalog",
-           "FeedError", "Result", "ask", "import_feed", "product_key", "public", "tick"]
+           "FeedError", "Result", "ask", "import_feed", "poll", "product_key", "public", "tick"]

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from app import audiences_worker
+from app import audiences_worker, catalog
 from app.abandoned import fire_due
 from app.abandonment_worker import fire_due_sessions
 from app.platform import Platform
@@ -16,6 +16,7 @@ from app.webhooks_send import Sender
 from schema.triggers import Trigger
 
 log = logging.getLogger("tracker.workers")
+FEED_POLL_TICK = 5.0  # how often the shops' feeds are looked at; each has its own period
 
 
 def trigger_fields() -> list[str]:
@@ -42,6 +43,9 @@ class Workers:
                     lambda: fire_due_sessions(self.platform))
         self._every("audiences", settings.abandoned_cart_tick_seconds,
                     lambda: audiences_worker.tick(self.platform))
+        self._every("catalog fan-out", settings.abandoned_cart_tick_seconds,
+                    lambda: catalog.tick(self.platform))
+        self._every("catalog feeds", FEED_POLL_TICK, lambda: catalog.poll(self.platform))
         self._every("published marks", 0.2, outbox.flush_published)
         self._every("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep)
         self._every("retention", settings.retention_interval_seconds,
