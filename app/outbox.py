@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,8 +29,13 @@ class Outbox:
     """Stores triggers in the log and publishes them on the broker."""
 
     def __init__(self, storage: Storage, broker: Broker, clock: Clock,
-                 webhooks: Webhooks | None = None) -> None:
+                 webhooks: Webhooks | None = None,
+                 enrich: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
+                 ) -> None:
         self.storage = storage
+        # Adds what a trigger carries besides what fired it (the catalog's product data,
+        # app/catalog/), once, before it is stored: the log, the broker and webhooks agree.
+        self.enrich = enrich
         self.broker = broker
         self.clock = clock
         self.webhooks = webhooks  # its deliveries are queued in the step that stores triggers
@@ -87,6 +93,8 @@ class Outbox:
                 waiting.set_result(mine)
 
     async def _insert(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.enrich is not None:
+            await self.enrich(docs)
         now = self.clock.now()
         for doc in docs:
             self._last_position = max(self._last_position + 1, to_ms(now) * 1000)

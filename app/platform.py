@@ -41,13 +41,14 @@ class Platform:
     def __post_init__(self) -> None:
         self.shops = Shops(self.storage, clock=self.clock)
         self.webhooks = Webhooks(self.storage, self.clock, self.settings)
-        self.outbox = Outbox(self.storage, self.broker, self.clock, self.webhooks)
+        self.catalog = Catalog(self.storage, self.clock)
+        self.outbox = Outbox(self.storage, self.broker, self.clock, self.webhooks,
+                             enrich=self.catalog.enrich)
         self.feed = TriggerFeed(self.storage, self.broker, self.clock)
         s = self.settings
         self.limiter = Limiter(s, open_buckets(s.redis_url, timeout=s.redis_timeout_seconds,
                                                cooldown=s.redis_cooldown_seconds))
         self.rules = Rules(self.storage, self.shops, self.clock)
-        self.catalog = Catalog(self.storage, self.clock)
 
     @classmethod
     async def start(

@@ -22,7 +22,7 @@ from app.clock import utc
 # (app/server/workers.py), so that a field added there is in the payload too.
 TRIGGER_FIELDS = ("triggerId", "type", "shopId", "userId", "visitorId", "name", "firedAt",
                   "cart", "properties")
-CART_ITEM_FIELDS = ("productId", "categoryId", "quantity", "price", "addedAt")
+CART_ITEM_FIELDS = ("productId", "categoryId", "quantity", "price", "addedAt", "product")
 # Printable ASCII but "%": what a header value may carry as is. Anything else in a
 # trigger id (a user id with a space or an accent, in an abandoned cart's id) is
 # percent-encoded, so `webhook-id` is the trigger id whenever it can be.

@@ -111,11 +111,19 @@ def _loader(info: Info) -> DataLoader[tuple[int, str], dict[str, Any] | None]:
     return loader
 
 
+class _NotGiven:
+    """An item that carries no copy of its product (not even a null one)."""
+
+
+NOT_GIVEN: Any = _NotGiven()
+
+
 async def product_of(info: Info, shop_id: int | None, product_id: str,
-                     snapshot: dict[str, Any] | None = None) -> Product | None:
-    """The catalog's product (null when it does not have it); a trigger's copy if it has one."""
-    if snapshot:
-        return Product.from_doc(snapshot)
+                     snapshot: Any = NOT_GIVEN) -> Product | None:
+    """The catalog's product (null when it does not have it); a trigger's copy (which may
+    be null: the catalog did not have it then) if it carries one."""
+    if snapshot is not NOT_GIVEN:
+        return Product.from_doc(snapshot) if snapshot else None
     if shop_id is None:
         return None
     doc = await _loader(info).load((shop_id, product_id))

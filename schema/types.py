@@ -15,7 +15,7 @@ from strawberry.types import Info
 from app import events, reading
 from app.clock import utc
 from app.shops import Shop as DomainShop
-from schema.catalog import Product, product_of
+from schema.catalog import NOT_GIVEN, Product, product_of
 
 EventType = strawberry.enum(events.EventType)
 
@@ -109,13 +109,13 @@ class CartItem:
     price: float | None
     added_at: datetime
     shop_id: strawberry.Private[int | None] = None
-    snapshot: strawberry.Private[dict[str, Any] | None] = None
+    snapshot: strawberry.Private[dict[str, Any] | None] = NOT_GIVEN
 
     @classmethod
     def of(cls, d: dict[str, Any], shop_id: int | None = None) -> CartItem:
         return cls(product_id=d["productId"], category_id=d.get("categoryId"),
                    quantity=d["quantity"], price=d.get("price"), added_at=utc(d["addedAt"]),
-                   shop_id=shop_id, snapshot=d.get("product"))
+                   shop_id=shop_id, snapshot=d.get("product", NOT_GIVEN))
 
     @strawberry.field(description="The catalog's product; null when the catalog does not "
                       "have it.")
@@ -177,7 +177,7 @@ class ProductInterest:
     purchases: int
     last_interaction_at: datetime
     shop_id: strawberry.Private[int | None] = None
-    snapshot: strawberry.Private[dict[str, Any] | None] = None
+    snapshot: strawberry.Private[dict[str, Any] | None] = NOT_GIVEN
 
     @classmethod
     def of_trigger(cls, d: dict[str, Any], shop_id: int | None = None) -> ProductInterest:
@@ -186,7 +186,7 @@ class ProductInterest:
                    score=d["score"], views=d.get("views", 0), cart_adds=d.get("cartAdds", 0),
                    purchases=d.get("purchases", 0),
                    last_interaction_at=utc(d["lastInteractionAt"]), shop_id=shop_id,
-                   snapshot=d.get("product"))
+                   snapshot=d.get("product", NOT_GIVEN))
 
     @strawberry.field(description="The catalog's product (in a trigger: as it was when the "
                       "trigger fired); null when the catalog does not have it.")

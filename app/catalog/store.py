@@ -30,6 +30,7 @@ from app.catalog.products import (
     checked,
     plan,
     product_key,
+    public,
 )
 from app.clock import Clock
 from app.errors import BadInput
@@ -79,6 +80,23 @@ class Catalog:
         docs = await self.storage.products.find(
             {"_id": {"$in": keys}, "shopId": shop_id}, HIDDEN).to_list(None)
         return {d["productId"]: d for d in docs}
+
+    async def enrich(self, triggers: list[dict[str, Any]]) -> None:
+        """Give each product of the triggers (`products`, cart items) the catalog's data as
+        it is now, under `product` (None when the catalog does not have it); one round trip
+        per shop, none for triggers without products or that carry it already."""
+        wanted: dict[int, list[dict[str, Any]]] = {}
+        for doc in triggers:
+            items = list(doc.get("products") or []) + list((doc.get("cart") or {}).get("items")
+                                                           or [])
+            missing = [i for i in items if "product" not in i and i.get("productId")]
+            if missing:
+                wanted.setdefault(doc["shopId"], []).extend(missing)
+        for shop_id, items in wanted.items():
+            found = await self.get_many(shop_id, [i["productId"] for i in items])
+            for item in items:
+                doc = found.get(item["productId"])
+                item["product"] = public(doc) if doc else None
 
     async def history(self, shop_id: int, product_id: str) -> list[dict[str, Any]]:
         """The product's last price points, oldest first."""
