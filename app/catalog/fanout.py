@@ -108,50 +108,65 @@ async def _walk(platform: Any, doc: dict[str, Any], mine: dict[str, Any],
     if not rules:
         return 0, 0, True
     phase, after = change.get("phase") or INTERESTS, change.get("after")
-    stored = 0
-    for walked in range(1, budget + 1):
-        if phase == INTERESTS:
-            found, fresh, after = await _interest_page(platform, shop, doc, change, rules, after)
-        else:
-            found, fresh, after = await _request_page(platform, shop, doc, change, rules, after)
-        stored += fresh
-        if found < PAGE:
-            if phase == REQUESTS or change["kind"] == PRICE_DROP:
-                return stored, walked, True
-            phase, after = REQUESTS, None
-        saved = await platform.storage.products.update_one(
-            {**mine, "pending.changeId": change["changeId"]},
-            {"$set": {"pending.$.phase": phase, "pending.$.after": after,
-                      "pendingAt": platform.clock.now() + LEASE}})
-        if not saved.matched_count:
-            return stored, walked, None
-        await asyncio.sleep(0)  # let tracking requests in between pages
-    return stored, budget, False
+    stored = walked = 0
+    while walked < budget:
+        # One read for the pages this run may walk (one index scan, not one per page).
+        want = (budget - walked) * PAGE
+        chunk = await (_interests if phase == INTERESTS else _requests)(
+            platform, shop.shop_id, doc["productId"], after, want)
+        for start in range(0, max(len(chunk), 1), PAGE):
+            page = chunk[start:start + PAGE]
+            if phase == INTERESTS:
+                fresh, after = await _interest_page(platform, shop, doc, change, rules, page,
+                                                    after)
+            else:
+                fresh, after = await _request_page(platform, shop, doc, change, rules, page,
+                                                   after)
+            stored, walked = stored + fresh, walked + 1
+            if start + PAGE >= len(chunk) and len(chunk) < want:  # the phase's last page
+                if phase == REQUESTS or change["kind"] == PRICE_DROP:
+                    return stored, walked, True
+                phase, after = REQUESTS, None
+            saved = await platform.storage.products.update_one(
+                {**mine, "pending.changeId": change["changeId"]},
+                {"$set": {"pending.$.phase": phase, "pending.$.after": after,
+                          "pendingAt": platform.clock.now() + LEASE}})
+            if not saved.matched_count:
+                return stored, walked, None
+            await asyncio.sleep(0)  # let tracking requests in between pages
+    return stored, walked, False
 
 
-async def _interest_page(platform: Any, shop: Any, product: dict[str, Any],
-                         change: dict[str, Any], rules: list[Any], after: Any
-                         ) -> tuple[int, int, Any]:
-    query: dict[str, Any] = {"shopId": shop.shop_id, "kind": PRODUCT,
-                             "itemId": product["productId"]}
+async def _interests(platform: Any, shop_id: int, product_id: str, after: Any,
+                     limit: int) -> list[dict[str, Any]]:
+    """The product's interests after `after`, in the index's order (decayed, _id)."""
+    query: dict[str, Any] = {"shopId": shop_id, "kind": PRODUCT, "itemId": product_id}
     if after:
         query["$or"] = [{"decayed": {"$lt": after[0]}},
                         {"decayed": after[0], "_id": {"$gt": after[1]}}]
-    page = await platform.storage.interests.find(query).sort(
-        [("decayed", -1), ("_id", 1)]).limit(PAGE).to_list(PAGE)
+    return await platform.storage.interests.find(query).sort(
+        [("decayed", -1), ("_id", 1)]).limit(limit).to_list(limit)
+
+
+async def _requests(platform: Any, shop_id: int, product_id: str, after: Any,
+                    limit: int) -> list[dict[str, Any]]:
+    return await stock.page(platform.storage, shop_id, product_id, after, limit)
+
+
+async def _interest_page(platform: Any, shop: Any, product: dict[str, Any],
+                         change: dict[str, Any], rules: list[Any], page: list[dict[str, Any]],
+                         after: Any) -> tuple[int, Any]:
     now = platform.clock.now()
     docs = [recipients.trigger(shop.shop_id, change, rule, product, i["userId"], "", i,
                                shop.interest_frame, now)
             for i in page for rule in rules if recipients.interested(change, rule, i)]
     fresh = await _store(platform, shop, docs)
-    last = [page[-1]["decayed"], page[-1]["_id"]] if page else after
-    return len(page), fresh, last
+    return fresh, [page[-1]["decayed"], page[-1]["_id"]] if page else after
 
 
 async def _request_page(platform: Any, shop: Any, product: dict[str, Any],
-                        change: dict[str, Any], rules: list[Any], after: Any
-                        ) -> tuple[int, int, Any]:
-    page = await stock.page(platform.storage, shop.shop_id, product["productId"], after, PAGE)
+                        change: dict[str, Any], rules: list[Any], page: list[dict[str, Any]],
+                        after: Any) -> tuple[int, Any]:
     owners = await stock.owners(platform.storage, shop.shop_id, page)
     now = platform.clock.now()
     docs, answered = [], []
@@ -167,7 +182,7 @@ async def _request_page(platform: Any, shop: Any, product: dict[str, Any],
     fresh = await _store(platform, shop, docs)
     # After the triggers are stored: a crash in between answers them on the next walk.
     await stock.answered(platform.storage, shop.shop_id, answered, change["changeId"])
-    return len(page), fresh, page[-1]["_id"] if page else after
+    return fresh, page[-1]["_id"] if page else after
 
 
 async def _store(platform: Any, shop: Any, docs: list[dict[str, Any]]) -> int:
