@@ -241,3 +241,19 @@ async def test_the_overview_costs_a_fixed_number_of_round_trips(
     assert stats == {"events": 2, "sessions": 1, "triggers": 1}
     assert rest == {"events": 3, "orders": 2, "sessions": 1}
     assert shops <= 4
+
+
+async def test_a_session_with_three_cart_adds_counts_once_in_the_funnel(
+    api: Api, shop: dict
+) -> None:
+    history = [event(n, "vc", f"2026-02-27T10:{n:02d}:00Z", type_, categoryId="c1",
+                     productId=f"p{n}")
+               for n, type_ in ((1, "PRODUCT_VIEW"), (2, "PRODUCT_VIEW"), (3, "CART_ADD"),
+                                (4, "CART_ADD"), (5, "CART_ADD"))]
+    history.append(event(6, "vc", "2026-02-27T10:06:00Z", "CHECKOUT", orderId="o9"))
+    history.append(event(7, "vc", "2026-02-27T10:07:00Z", "CHECKOUT", orderId="o10"))
+    await api.data(IMPORT, {"e": history}, key=shop["key"])
+    data = await ask(api, FUNNEL, shop["key"], **{"from": "2026-02-27T00:00:00Z",
+                                                  "to": "2026-02-28T00:00:00Z"})
+    assert data["funnel"] == {"sessions": 1, "withProductView": 1, "withCartAdd": 1,
+                              "withCheckout": 1}

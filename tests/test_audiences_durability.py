@@ -209,3 +209,36 @@ async def test_a_shop_without_audiences_pays_no_round_trip_for_them(
     await platform.shops.require(shop)
     # over the product viewed, below minScore: one read of the new stored value
     assert await interaction_cost(platform, 3) == without + 1
+
+
+async def test_an_exit_racing_a_fresh_entry_never_overwrites_it(
+    platform: Platform, audience: dict[str, Any], clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exit worker decides from the membership it read; an interaction that writes in
+    between (the customer left and came back, episode 2) wins, and the exit's write, made
+    conditional on the revision it read, changes nothing."""
+    await customer(platform, 1, views=2)
+    clock.advance(seconds=H * math.log2(4 / 3) + 1)  # the exit is due
+    real_apply = audiences_worker.apply
+    raced = []
+
+    async def apply_after_an_interaction(*args: Any, **kwargs: Any) -> Any:
+        if not raced:
+            raced.append(True)
+            await track(platform, view("v1", "racing"))  # between the worker's read and write
+        return await real_apply(*args, **kwargs)
+
+    monkeypatch.setattr(audiences_worker, "apply", apply_after_an_interaction)
+    await audiences_worker.tick(platform)
+    assert raced
+    assert await members(platform) == ["u1"]
+    [doc] = await platform.storage.memberships.find({}).to_list(None)
+    assert (doc["member"], doc["episode"]) == (True, 2)
+    got = sorted(await stored(platform), key=lambda t: t["sortKey"])
+    assert [(t["type"], t["_id"].rsplit(":", 2)[1:]) for t in got] == [
+        ("AUDIENCE_ENTERED", ["in", "1"]), ("AUDIENCE_EXITED", ["out", "1"]),
+        ("AUDIENCE_ENTERED", ["in", "2"])]
+    monkeypatch.undo()
+    assert await audiences_worker.tick(platform) == 0  # nothing due: the entry stands
+    assert await members(platform) == ["u1"]

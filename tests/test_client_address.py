@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import httpx
 
+from app.platform import Platform
+from app.server.asgi import create_app
+from tests.conftest import running
 from tests.servers import ServerProcess
 
 VIEW = ('mutation($c: TrackContext!) { viewCategory(context: $c, categoryId: "c1") '
@@ -57,3 +60,25 @@ def test_nothing_is_trusted_with_none() -> None:
         local = Client(server, "127.0.0.1")
         statuses = [local.view(f"10.0.2.{i}") for i in range(3)]
     assert statuses == [200, 200, 429]
+
+
+async def test_a_made_up_first_entry_from_the_client_is_never_believed(
+    platform: Platform
+) -> None:
+    """The client writes whatever it likes to the left of what the trusted proxy appends:
+    a new made-up first entry on every request must not buy a fresh per-address limit."""
+    settings = platform.settings.with_(trusted_proxies="127.0.0.2", rate_tracker_per_ip=0.001,
+                                       burst_tracker_per_ip=2)
+    platform.limiter.settings = settings
+    await platform.shops.create("Shop", shop_id=1)
+    async with running(create_app(settings, platform=platform, run_workers=False)) as app:
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.2", 4000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            statuses = []
+            for n, client in enumerate(["10.0.0.1"] * 4 + ["10.0.0.9"]):
+                answer = await http.post("/graphql", headers={
+                    "x-forwarded-for": f"6.6.6.{n}, {client}"}, json={
+                    "query": VIEW, "variables": {"c": {"shopId": 1, "visitorId": f"v{n}"}}})
+                statuses.append(answer.status_code)
+    # The first four are 10.0.0.1's; the fifth, another client's behind the same proxy.
+    assert statuses == [200, 200, 429, 429, 200]

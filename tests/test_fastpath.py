@@ -249,12 +249,19 @@ def test_fast_and_graphql_paths_answer_and_store_the_same(
 ) -> None:
     body, content_type = request
     pair.clock.advance(seconds=advance)
+    compare(pair, body, content_type, monkeypatch)
+
+
+def compare(pair: Pair, body: dict[str, Any], content_type: str,
+            monkeypatch: pytest.MonkeyPatch) -> httpx.Response:
+    """Send to both servers: the same status, bytes and stored documents; the answer."""
     fast, slow = pair.loop.run_until_complete(send_both(pair, body, content_type, monkeypatch))
     assert (fast.status_code, fast.content) == (slow.status_code, slow.content), body
     assert fast.headers["content-type"] == slow.headers["content-type"]
     one, two = pair.stores()
     assert pair.loop.run_until_complete(snapshot(one)) == \
         pair.loop.run_until_complete(snapshot(two)), body
+    return fast
 
 
 def test_both_paths_were_exercised(pair: Pair) -> None:
@@ -271,3 +278,68 @@ def test_the_tracker_sends_the_document_the_fast_path_knows() -> None:
 
     source = (Path(__file__).resolve().parent.parent / "tracker_js" / "src" / "tracker.js")
     assert f"'{TRACKER}'" in source.read_text()
+
+
+# -- every scalar given a value of a wrong type, on every run --------------------------
+
+WRONG = {  # what graphql-core refuses for each scalar, Booleans first (bool is an int in Python)
+    "Int": [True, False, 1.5, "1", 2**31, [1], {"a": 1}],
+    "Float": [True, False, "1.5", [1.0], {"a": 1.0}],
+    "String": [True, False, 1, 1.5, ["a"], {"a": "b"}],
+    "DateTime": [True, 1, 1.5, ["2026-03-01T12:00:00Z"]],
+}
+KINDS = {fastpath._int: "Int", fastpath._float: "Float", fastpath._string: "String",
+         fastpath._datetime: "DateTime"}  # properties is JSON: any value is one
+SCALARS = [(where, name, KINDS[coerce])
+           for where, spec in (("event", fastpath.INPUT_FIELDS),
+                               ("context", fastpath.CONTEXT_FIELDS))
+           for name, (_, coerce) in sorted(spec.items()) if coerce in KINDS] + \
+    [("sentAt", "s", "DateTime")]
+CASES = [(where, name, value) for where, name, kind in SCALARS for value in WRONG[kind]]
+
+
+def cart_add(event_id: str, **changes: Any) -> dict[str, Any]:
+    """A valid cart add on the tracker's document, with one field changed."""
+    context = {"shopId": 1, "visitorId": "v-types", "eventId": event_id,
+               **changes.pop("context", {})}
+    event = {"type": "CART_ADD", "categoryId": "c1", "productId": "p1", "quantity": 2,
+             "price": 2.5, "context": context, **changes}
+    return {"query": TRACKER, "variables": {"e": [event]}}
+
+
+def test_the_wrong_type_sweep_covers_every_int_float_and_string() -> None:
+    kinds = {kind for *_, kind in SCALARS}
+    assert {"Int", "Float", "String"} <= kinds
+    assert {("context", "shopId"), ("event", "quantity"), ("event", "price"),
+            ("context", "visitorId")} <= {(w, n) for w, n, _ in SCALARS}
+    assert all(v in WRONG[k] for k in ("Int", "Float", "String") for v in (True, False))
+
+
+def test_a_boolean_where_an_int_is_expected_is_refused_exactly_as_graphql_refuses_it(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = pair.taken["fast"]
+    compare(pair, cart_add("bool-ok"), "text/plain", monkeypatch)
+    assert pair.taken["fast"] == before + 1  # the valid request takes the fast path
+    for body in (cart_add("bool-shop", context={"shopId": True}),
+                 cart_add("bool-quantity", quantity=False)):
+        answer = compare(pair, body, "text/plain", monkeypatch).json()
+        assert answer["data"] is None, answer
+        assert "Int cannot represent non-integer value" in answer["errors"][0]["message"]
+    assert pair.taken["fast"] == before + 1  # ... and the Booleans never do
+
+
+@pytest.mark.parametrize("where,name,value", CASES, ids=[f"{w}.{n}={v!r}" for w, n, v in CASES])
+def test_every_scalar_given_a_value_of_a_wrong_type_answers_as_graphql_does(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch, where: str, name: str, value: Any
+) -> None:
+    event_id = f"wrong-{pair.taken['requests']}"
+    if where == "context":
+        body = cart_add(event_id, context={name: value})
+    elif where == "event":
+        body = cart_add(event_id, **{name: value})
+    else:
+        body = cart_add(event_id)
+        body["variables"][name] = value
+    answer = compare(pair, body, "application/json", monkeypatch).json()
+    assert answer.get("errors"), answer  # refused, on both paths alike

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.clock import FakeClock
+from app.clock import FakeClock, utc
 from app.indexes import INDEXES
 from app.platform import Platform
 from app.retention import expire_anonymous
@@ -169,3 +169,33 @@ async def test_lengthening_the_window_keeps_stored_events_longer(
     [event] = [e for e in (await api.data(EVENTS, {"v": "anon"}, key=shop["key"]))
                ["events"]["nodes"] if e["eventId"] == "a1"]
     assert event["userId"] == "alice"
+
+
+async def stamps(platform: Platform) -> dict[str, timedelta]:
+    """Each stored anonymous event's expireAt - occurredAt, by event id."""
+    docs = await platform.storage.events.find({"shopId": 1}).to_list(None)
+    return {d["eventId"]: utc(d["expireAt"]) - utc(d["occurredAt"]) for d in docs
+            if "expireAt" in d}
+
+
+async def test_anonymous_events_expire_the_shops_window_in_days_after_they_occurred(
+    api: Api, shop: dict, platform: Platform, clock: FakeClock
+) -> None:
+    """The stored `expireAt` is what the TTL index deletes by on MongoDB: occurredAt plus
+    anonymousHistoryDays days (not hours, not from when it was received)."""
+    await view(api, "anon", "now1")
+    past = (clock.now() - timedelta(days=3, hours=5)).isoformat()
+    await view_at(api, "anon", "past1", past)
+    assert await stamps(platform) == {"now1": timedelta(days=60), "past1": timedelta(days=60)}
+    await api.data("mutation { updateShopSettings(shopId: 1, settings: "
+                   "{anonymousHistoryDays: 7}) { shopId } }", key=shop["key"])
+    await view(api, "anon", "now2")
+    await view_at(api, "anon", "past2", past)
+    assert set((await stamps(platform)).values()) == {timedelta(days=7)}
+    docs = await platform.storage.events.find({"eventId": "past2"}).to_list(None)
+    assert utc(docs[0]["expireAt"]) == clock.now() - timedelta(days=3, hours=5) + \
+        timedelta(days=7)
+
+
+async def view_at(api: Api, visitor: str, event_id: str, occurred_at: str) -> None:
+    await api.data(VIEW, {"c": ctx(visitor, event_id, occurredAt=occurred_at)})

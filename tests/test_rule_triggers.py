@@ -132,3 +132,25 @@ async def test_cart_rules_fire_each_at_its_own_delay_and_once_per_abandonment(
     assert fired == [(f"{cart}:1:{soon['ruleId']}", soon["ruleId"]),
                      (f"{cart}:1", default_id("ABANDONED_CART"))]
     assert late["ruleId"] not in {rule for _, rule in fired}
+
+
+async def test_in_one_batch_exactly_the_capped_triggers_are_dropped(
+    api: Api, shop: dict[str, Any]
+) -> None:
+    """Claims are made for capped rules only; a refused claim drops its own trigger, not the
+    one at its position among all the batch's triggers (an uncapped one before it)."""
+    key = shop["key"]
+    await update_rule(api, key, default_id("SECTION_VISITED"), type="SECTION_VISITED",
+                      capSeconds=600)
+    await track(api, "SECTION_VIEW", "v1", pageName="a")  # claims v1's window
+    batch = [{"type": type_, "context": {"shopId": 1, "visitorId": "v1", "eventId": event_id},
+              **fields} for type_, event_id, fields in (
+        ("CUSTOM", "c1", {"eventName": "quiz_done"}),  # uncapped: no claim, fires
+        ("SECTION_VIEW", "s1", {"pageName": "b"}),  # capped: v1 claimed the window
+        ("CUSTOM", "c2", {"eventName": "quiz_left"}),
+        ("SECTION_VIEW", "s2", {"pageName": "c"}))]
+    await api.data("mutation($e: [TrackInput!]!) { track(events: $e) { eventId } }",
+                   {"e": batch})
+    fired = [(t["type"], t["name"]) for t in await listed(api, key)]
+    assert fired == [("SECTION_VISITED", "a"), ("CUSTOM_EVENT", "quiz_done"),
+                     ("CUSTOM_EVENT", "quiz_left")]

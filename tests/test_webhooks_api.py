@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import socket
 from typing import Any
 
 import pytest
@@ -95,6 +97,42 @@ async def test_a_private_or_unresolvable_address_is_bad_input(
     assert error["extensions"]["code"] == "BAD_INPUT"
     assert error["extensions"]["field"] == "url"
     assert await endpoints(api, shop["key"]) == []
+
+
+def fake_dns(monkeypatch: pytest.MonkeyPatch, host: str, answer: list[str]) -> None:
+    """`host` resolves to these addresses, in this order (other names as usual)."""
+    loop = asyncio.get_running_loop()
+    real = loop.getaddrinfo
+
+    async def getaddrinfo(name: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if name != host:
+            return await real(name, port, *args, **kwargs)
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                 (a, port)) for a in answer]
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.parametrize("answer", [
+    ["93.184.215.14", "10.0.0.5"], ["93.184.215.14", "2606:2800:220:1::1", "127.0.0.1"],
+    ["169.254.169.254", "93.184.215.14"],
+])
+async def test_a_host_name_with_any_private_address_among_several_is_bad_input(
+    api: Api, shop: dict, monkeypatch: pytest.MonkeyPatch, answer: list[str]
+) -> None:
+    """DNS may answer several addresses; one private address among them is enough to refuse
+    (a check of the first alone would let the sender connect to the private one)."""
+    fake_dns(monkeypatch, "several.example", answer)
+    error = await api.error(ADD, {"s": 1, "url": "https://several.example/hook"},
+                            key=shop["key"])
+    assert error["extensions"]["code"] == "BAD_INPUT"
+    assert error["extensions"]["field"] == "url"
+    assert await endpoints(api, shop["key"]) == []
+    # The same name with public addresses only is accepted: the refusal was the address.
+    fake_dns(monkeypatch, "several.example", [a for a in answer if not a.startswith(
+        ("10.", "127.", "169.254."))])
+    created = await add(api, shop["key"], url="https://several.example/hook")
+    assert created["endpoint"]["url"] == "https://several.example/hook"
 
 
 async def test_private_addresses_are_allowed_when_the_setting_says_so(
