@@ -5,7 +5,7 @@ from __future__ import annotations
 from strawberry.types import Info
 
 from app.catalog import MAX_PRODUCTS, import_feed
-from app.errors import BadInput
+from app.core import BadInput
 from resolvers import null_means_default
 from schema.catalog import CatalogResult, Product, ProductInput
 from schema.catalog_pages import ProductConnection
@@ -15,7 +15,7 @@ MAX_PAGE = 200
 
 
 async def product(info: Info, shop_id: int, product_id: str) -> Product | None:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     doc = await info.context.platform.catalog.get(shop_id, product_id)
     return Product.from_doc(doc) if doc else None
 
@@ -24,7 +24,7 @@ async def product(info: Info, shop_id: int, product_id: str) -> Product | None:
 async def products(info: Info, shop_id: int, category_id: str | None = None, first: int = 50,
                    after: str | None = None) -> ProductConnection:
     """The shop's products in id order; `after` is the last product id of the page before."""
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     if not 1 <= first <= MAX_PAGE:
         raise BadInput(f"first must be from 1 to {MAX_PAGE}", field="first")
     docs = await info.context.platform.catalog.page(shop_id, category_id, first, after)
@@ -37,14 +37,14 @@ async def products(info: Info, shop_id: int, category_id: str | None = None, fir
 
 async def upsert_products(info: Info, shop_id: int, products: list[ProductInput]
                           ) -> CatalogResult:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     await info.context.platform.shops.require_existing(shop_id)
     result = await info.context.platform.catalog.upsert(shop_id, [p.given() for p in products])
     return CatalogResult.of(result)
 
 
 async def delete_products(info: Info, shop_id: int, product_ids: list[str]) -> int:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     if len(product_ids) > MAX_PRODUCTS:
         raise BadInput(f"at most {MAX_PRODUCTS} product ids a call", field="productIds")
     return await info.context.platform.catalog.delete(shop_id, product_ids)
@@ -52,7 +52,7 @@ async def delete_products(info: Info, shop_id: int, product_ids: list[str]) -> i
 
 async def import_catalog_feed(info: Info, shop_id: int, url: str) -> CatalogResult:
     """Fetch the feed and apply it now."""
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     await info.context.platform.shops.require_existing(shop_id)
     platform = info.context.platform
     return CatalogResult.of(await import_feed(platform.catalog, shop_id, url,

@@ -17,7 +17,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
-from app.clock import utc
+from app.core import utc
 
 
 @strawberry.type

@@ -12,12 +12,12 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from app import events, reading
-from app.clock import utc
+from app.analytics import reading
+from app.core import EventType, utc
 from app.shops import Shop as DomainShop
 from schema.catalog import NOT_GIVEN, Product, product_of
 
-EventType = strawberry.enum(events.EventType)
+EventType = strawberry.enum(EventType)
 
 
 @strawberry.enum

@@ -31,10 +31,10 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from app import caps
 from app.catalog import recipients, stock
 from app.catalog.products import PRICE_DROP
 from app.interests import PRODUCT
+from app.triggers import caps
 
 PAGE = 1000  # customers read per round trip
 PAGES = 20  # per job and tick; then the job waits behind the others
@@ -103,7 +103,7 @@ async def _walk(platform: Any, doc: dict[str, Any], mine: dict[str, Any],
     change = doc["pending"][0]
     shop = await platform.shops.get(doc["shopId"])
     rules = [] if shop is None else recipients.rules_for(
-        change, doc, (await platform.rules.for_shop(shop)).enabled(
+        change, doc, (await platform.rules.ruleset(shop)).enabled(
             recipients.TYPE_OF[change["kind"]]))
     if not rules:
         return 0, 0, True
@@ -188,6 +188,6 @@ async def _request_page(platform: Any, shop: Any, product: dict[str, Any],
 async def _store(platform: Any, shop: Any, docs: list[dict[str, Any]]) -> int:
     if not docs:
         return 0
-    ruleset = await platform.rules.for_shop(shop)
+    ruleset = await platform.rules.ruleset(shop)
     admitted = await caps.admit(platform.storage, docs, lambda d: ruleset.cap_of(d["ruleId"]))
     return len(await platform.outbox.record(admitted))

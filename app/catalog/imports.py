@@ -26,8 +26,8 @@ import httpx
 
 from app.catalog.feeds import BadOffer, FeedError, offers
 from app.catalog.store import Catalog, Result
-from app.errors import BadInput
-from app.webhooks_net import check_destination, check_url, make_client
+from app.core import BadInput
+from app.webhooks import check_destination, check_url, make_client
 
 MAX_BYTES = 50 * 1024 * 1024
 BATCH = 1000

@@ -17,8 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from app.catalog.imports import import_feed
-from app.clock import utc
-from app.errors import TrackerError
+from app.core import TrackerError, utc
 
 log = logging.getLogger("tracker.catalog")
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from app import triggers
 from app.catalog.products import PRICE_DROP, drop_percent, public
-from app.clock import utc
+from app.core import utc
 from app.interests import Frame
+from app.triggers import make
 
 PRICE_DROPPED, BACK_IN_STOCK = "PRICE_DROPPED", "BACK_IN_STOCK"
 TYPE_OF = {PRICE_DROP: PRICE_DROPPED, "RESTOCK": BACK_IN_STOCK}
@@ -102,7 +102,7 @@ def trigger(shop_id: int, change: dict[str, Any], rule: Any, product: dict[str, 
             "purchases": interest.get("purchases", 0),
             "lastInteractionAt": interest.get("lastInteractionAt") or change["at"],
             "product": public(product)}
-    return triggers.make(
+    return make(
         f"{change['changeId']}:{rule.rule_id}:{user_id}", TYPE_OF[change["kind"]], shop_id,
         fired_at=now, visitor_id=visitor_id, user_id=user_id, name=product.get("name"),
         properties=properties, rule_id=rule.rule_id, products=[item],

@@ -17,7 +17,7 @@ from typing import Any
 from pymongo import UpdateOne
 
 from app.backends.storage import Storage
-from app.keys import owner_of, visitor_key
+from app.core import owner_of, visitor_key
 
 
 def request_key(shop_id: int, product_id: str, owner: str) -> str:

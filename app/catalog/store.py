@@ -32,8 +32,7 @@ from app.catalog.products import (
     product_key,
     public,
 )
-from app.clock import Clock
-from app.errors import BadInput
+from app.core import BadInput, Clock
 
 MAX_ERRORS = 100  # listed in a result
 ATTEMPTS = 5  # plans of one product against a store that others keep changing

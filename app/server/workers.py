@@ -7,12 +7,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from app import audiences_worker, catalog
-from app.abandoned import fire_due
-from app.abandonment_worker import fire_due_sessions
+from app import audiences, catalog
+from app.abandonment import fire_due, fire_due_sessions
+from app.identity import expire_anonymous
 from app.platform import Platform
-from app.retention import expire_anonymous
-from app.webhooks_send import Sender
+from app.webhooks import Sender
 from schema.triggers import Trigger
 
 log = logging.getLogger("tracker.workers")
@@ -42,7 +41,7 @@ class Workers:
         self._every("abandoned sessions", settings.abandoned_cart_tick_seconds,
                     lambda: fire_due_sessions(self.platform))
         self._every("audiences", settings.abandoned_cart_tick_seconds,
-                    lambda: audiences_worker.tick(self.platform))
+                    lambda: audiences.tick(self.platform))
         self._every("catalog fan-out", settings.abandoned_cart_tick_seconds,
                     lambda: catalog.tick(self.platform))
         self._every("catalog feeds", FEED_POLL_TICK, lambda: catalog.poll(self.platform))

@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from app.settings import Settings
-from tests.live import LiveServer
+from tests.support.live import LiveServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.conftest import Api
+from tests.support.api import Api
 
 RULE = """mutation($r: TriggerRuleInput!) { createTriggerRule(shopId: 1, rule: $r) {
   ruleId type minDropPercent lookbackDays capSeconds match } }"""

@@ -9,7 +9,7 @@ import pytest
 
 from app.backends.storage import Storage
 from app.catalog import fanout
-from tests.live import (
+from tests.support.live import (
     GRAPHQL_WS,
     LiveServer,
     Subscriber,
@@ -21,9 +21,9 @@ from tests.live import (
     two_servers,
     wait_subscribed,
 )
-from tests.redis_server import RedisServer
-from tests.webhook_helpers import FAST, add_endpoint, settled, until
-from tests.webhook_receiver import Receiver
+from tests.support.redis_server import RedisServer
+from tests.support.webhook_helpers import FAST, add_endpoint, settled, until
+from tests.support.webhook_receiver import Receiver
 
 WITH_PRODUCTS = """
 subscription($shopId: Int!, $types: [TriggerType!]) {

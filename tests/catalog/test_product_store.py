@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from app.errors import BadInput
+from app.core import BadInput
 
 SHOP = 1
 

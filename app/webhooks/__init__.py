@@ -1,0 +1,18 @@
+"""Webhooks (Standard Webhooks): endpoints, the deliveries queued per (trigger,
+endpoint), the sender that leases and attempts them, and the HTTP transport that
+connects only through the address check.
+"""
+
+from app.webhooks import deliveries
+from app.webhooks.endpoints import Webhooks
+from app.webhooks.net import check_destination, check_url, make_client
+from app.webhooks.sender import Sender
+
+__all__ = [
+    "Sender",
+    "Webhooks",
+    "check_destination",
+    "check_url",
+    "deliveries",
+    "make_client",
+]
