@@ -156,7 +156,7 @@ async def _requests(platform: Any, shop_id: int, product_id: str, after: Any,
 async def _interest_page(platform: Any, shop: Any, product: dict[str, Any],
                          change: dict[str, Any], rules: list[Any], page: list[dict[str, Any]],
                          after: Any) -> tuple[int, Any]:
-    now = platform.clock.now()
+    now = change["at"]  # fired at the change: the same trigger, whoever walks it when
     docs = [recipients.trigger(shop.shop_id, change, rule, product, i["userId"], "", i,
                                shop.interest_frame, now)
             for i in page for rule in rules if recipients.interested(change, rule, i)]
@@ -168,7 +168,7 @@ async def _request_page(platform: Any, shop: Any, product: dict[str, Any],
                         change: dict[str, Any], rules: list[Any], page: list[dict[str, Any]],
                         after: Any) -> tuple[int, Any]:
     owners = await stock.owners(platform.storage, shop.shop_id, page)
-    now = platform.clock.now()
+    now = change["at"]  # fired at the change: the same trigger, whoever walks it when
     docs, answered = [], []
     for request in page:
         user_id = owners.get(request["_id"])
