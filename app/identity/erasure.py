@@ -24,6 +24,7 @@ async def forget(platform: Platform, shop_id: int, user_id: str) -> bool:
     await storage.sessions.delete_many(owned)
     await storage.orders.delete_many(owned)
     await storage.interests.delete_many(owned)
+    await storage.stockRequests.delete_many(owned)  # notifyInStock requests (app/catalog/)
     fired = await storage.triggers.find(owned, {"_id": 1}).to_list(None)
     if fired:  # their webhook deliveries name them (an abandoned cart's id holds the userId)
         await storage.webhook_deliveries.delete_many(

@@ -81,3 +81,13 @@ async def test_staying_in_stock_or_first_stock_fires_nothing(api, shop, platform
 async def test_notify_in_stock_needs_a_product_id(api, shop):
     error = await api.error(NOTIFY, {"c": {"shopId": 1, "visitorId": "v"}, "p": ""})
     assert error["extensions"]["code"] == "BAD_INPUT"
+
+
+async def test_a_forgotten_customers_request_is_gone_with_them(api, shop, platform):
+    await rule(api, shop["key"], type="BACK_IN_STOCK")
+    await stock(api, shop, False)
+    await notify(api, await customer(api, "alice"))
+    await notify(api, await customer(api, "bob"))
+    assert (await api.data('mutation { forgetCustomer(shopId: 1, userId: "alice") }',
+                           key=shop["key"]))["forgetCustomer"] is True
+    assert await back(api, shop, platform) == ["bob"]

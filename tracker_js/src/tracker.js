@@ -247,6 +247,7 @@
       need({ categoryId: str(c), productId: str(p), quantity: q, price: price }, 'CART_ADD')
     },
     removeFromCart: (p) => need({ productId: str(p) }, 'CART_REMOVE'),
+    notifyInStock: (p) => need({ productId: str(p) }, 'STOCK_NOTIFY'),
     clearCart: () => track('CART_CLEAR', {}),
     checkout: (o) => need({ orderId: str(o) }, 'CHECKOUT'),
     event(n, p) {

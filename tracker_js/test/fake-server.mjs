@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 const TRACKER = fileURLToPath(new URL('../../app/static/tracker.min.js', import.meta.url))
 const FIELDS = 'categoryId productId pageName orderId eventName quantity price properties url userId'.split(' ')
 const DEMO = fileURLToPath(new URL('../../app/static/demo.html', import.meta.url))
-const TYPES = 'VISIT PRODUCT_VIEW CATEGORY_VIEW SECTION_VIEW LOGIN REGISTRATION CART_ADD CART_REMOVE CART_CLEAR CHECKOUT CUSTOM'.split(' ')
+const TYPES = 'VISIT PRODUCT_VIEW CATEGORY_VIEW SECTION_VIEW LOGIN REGISTRATION CART_ADD CART_REMOVE CART_CLEAR CHECKOUT CUSTOM STOCK_NOTIFY'.split(' ')
 
 export function fakeServer({ adminKey = 'test-admin' } = {}) {
   const events = [] // newest last

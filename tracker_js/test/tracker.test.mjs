@@ -70,22 +70,24 @@ test('every call arrives with its fields, as text/plain POSTs without preflight'
     smc('addToCart', 'shoes', 'sneaker-1', { quantity: 2, price: 79.5 })
     smc('addToCart', 'hats', 'cap-20')
     smc('removeFromCart', 'cap-20')
+    smc('notifyInStock', 'boot-7')
     smc('register', 'u-calls')
     smc('login', 'u-calls')
     smc('event', 'newsletter_signup', { from: 'footer', n: 3 })
     smc('checkout', 'order-1')
     smc('clearCart')
   })
-  const list = await stored(vid, 12, 'all calls')
+  const list = await stored(vid, 13, 'all calls')
   assert.deepEqual(seen.errors, [])
   assert.deepEqual(seen.warnings, [])
 
   const types = list.map((e) => e.type)
   assert.deepEqual(types, [
     'VISIT', 'SECTION_VIEW', 'CATEGORY_VIEW', 'PRODUCT_VIEW', 'CART_ADD', 'CART_ADD', 'CART_REMOVE',
-    'REGISTRATION', 'LOGIN', 'CUSTOM', 'CHECKOUT', 'CART_CLEAR',
+    'STOCK_NOTIFY', 'REGISTRATION', 'LOGIN', 'CUSTOM', 'CHECKOUT', 'CART_CLEAR',
   ])
-  const [visit, section, category, product, add, add2, remove, reg, login, custom, checkout, clear] = list
+  const [visit, section, category, product, add, add2, remove, notify, reg, login, custom, checkout, clear] = list
+  assert.equal(notify.productId, 'boot-7')
   assert.equal(section.pageName, 'action_black_friday')
   assert.equal(category.categoryId, 'shoes')
   assert.equal(product.categoryId, 'shoes')
@@ -110,12 +112,12 @@ test('every call arrives with its fields, as text/plain POSTs without preflight'
   }
   // from login on, and the anonymous events before it too, filed under the customer
   for (const e of [reg, login, custom, checkout, clear]) assert.equal(e.userId, 'u-calls', e.type)
-  for (const e of [visit, section, category, product, add, add2, remove]) assert.equal(e.userId, 'u-calls', `anonymous ${e.type}`)
+  for (const e of [visit, section, category, product, add, add2, remove, notify]) assert.equal(e.userId, 'u-calls', `anonymous ${e.type}`)
 
   // what went over the wire
   const batches = proxy.batches().slice(from)
   const sent = batches.flatMap((b) => b.events)
-  assert.equal(sent.length, 12)
+  assert.equal(sent.length, 13)
   assert.deepEqual(list.map((e) => e.eventId), sent.map((e) => e.context.eventId))
   for (const b of batches) {
     assert.match(b.headers['content-type'], /^text\/plain/)
@@ -128,7 +130,7 @@ test('every call arrives with its fields, as text/plain POSTs without preflight'
     assert.equal(e.context.shopId, 1)
     assert.equal(e.context.sourceId, 'site')
   }
-  assert.equal(sent[7].userId, 'u-calls')
+  assert.equal(sent[8].userId, 'u-calls')
   assert.equal(proxy.requests.filter((r) => r.method === 'OPTIONS').length, 0, 'no CORS preflight')
 })
 
