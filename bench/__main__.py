@@ -20,6 +20,7 @@ from typing import Any
 from bench import (
     audiences,
     carts,
+    catalog,
     dashboard,
     ingest,
     report,
@@ -51,6 +52,7 @@ class Plan:
     aud_due: int
     profile: bool
     webhooks: dict[str, Any]
+    catalog: tuple[int, int, int] = (1000, 200_000, 100_000)  # products, offers, customers
 
 
 def plan(smoke: bool, profile: bool) -> Plan:
@@ -61,7 +63,8 @@ def plan(smoke: bool, profile: bool) -> Plan:
                     trig_subscribers=4, trig_rate=10, trig_count=4, trig_rounds=1,
                     carts_kept=200, carts_due=20, carts_runs=1, dash_events=300, dash_runs=1,
                     aud_events=20, aud_runs=1, aud_kept=200, aud_due=40, profile=False,
-                    webhooks={"endpoints": 2, "rate": 20, "count": 10, "backlog": 50})
+                    webhooks={"endpoints": 2, "rate": 20, "count": 10, "backlog": 50},
+                    catalog=(50, 500, 200))
     return Plan(smoke=False, ingest=ingest.Config(), trig_subscribers=100, trig_rate=5,
                 trig_count=40, trig_rounds=3, carts_kept=10_000, carts_due=1_000, carts_runs=3,
                 dash_events=10_000, dash_runs=5,
@@ -100,6 +103,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
                                                          p.aud_due))
     log("14. webhooks ({endpoints} endpoints, {rate} triggers/s)".format(**p.webhooks))
     results["webhooks"] = webhooks.measure(**p.webhooks)
+    log("15. catalog ({:,} products, {:,} offers, {:,} customers)".format(*p.catalog))
+    results["catalog"] = asyncio.run(catalog.measure(*p.catalog))
 
     rows = (report.ingestion_rows(results["ingest"]) + report.roundtrip_rows(rt)
             + report.trigger_rows(results["triggers"]) + report.cart_rows(results["carts"])
@@ -108,7 +113,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
             + report.dashboard_rows(results["dashboard"])
             + report.session_rows(results["sessions"])
             + report.audience_rows(results["audiences"])
-            + report.webhook_rows(results["webhooks"]))
+            + report.webhook_rows(results["webhooks"])
+            + report.catalog_rows(results["catalog"]))
     extra = [roundtrip_matrix(rt), report.session_query(results["sessions"])]
     if p.profile:
         log("profiles (py-spy) of what missed")

@@ -123,3 +123,23 @@ def test_cursors_read_what_they_did(skip: int, limit: int, sort: int | None) -> 
     finally:
         Cursor.__next__ = patched
     assert ours == theirs
+
+
+async def test_a_long_in_list_matches_as_mongodb_does() -> None:
+    storage = open_store("mongomock://", "embedded_in")
+    await storage.drop()
+    docs = [{"_id": f"k{n}", "shopId": 1, "n": n, "tags": [f"t{n}", "all"]} for n in range(40)]
+    docs.append({"_id": "none", "shopId": 1})
+    await storage.products.insert_many(docs)
+    ids = [f"k{n}" for n in range(0, 40, 2)] + ["missing"]
+    found = await storage.products.find({"_id": {"$in": ids}}).to_list(None)
+    assert sorted(d["_id"] for d in found) == sorted(ids[:-1])
+    numbers = list(range(10, 30)) + [None]  # None matches a missing field
+    found = await storage.products.find({"n": {"$in": numbers}}).to_list(None)
+    assert len(found) == 21
+    found = await storage.products.find({"tags": {"$in": [f"t{n}" for n in range(20)]}}
+                                        ).to_list(None)
+    assert len(found) == 20  # an array field matches by any of its values
+    found = await storage.products.find({"n": {"$nin": list(range(5, 40))}}).to_list(None)
+    assert sorted(d["_id"] for d in found) == ["k0", "k1", "k2", "k3", "k4", "none"]
+    await storage.drop()
