@@ -7,11 +7,12 @@ Upsert: `platform.catalog.upsert` of 1,000 new products, then of the same 1,000 
 lower price (each records a drop for the fan-out), timed and counted
 (`platform.storage.trips`).
 
-Feed: a YML file of `offers` offers (about 300 bytes each, categories tree, CDATA
-names, old prices, some unavailable), served by a local HTTP server, imported with
-`import_feed` (download to a temporary file, a safety pass, then batches of 1,000
-through the upsert), timed; the peak memory of reading it is tracemalloc's peak over a
-parse of the whole file (Python allocations: what holding its tree would show).
+Feed: a YML file of `offers` offers (about 250 bytes each: 200,000 make 50 MB;
+categories tree, CDATA names, old prices, some unavailable), served by a local HTTP
+server, imported with `import_feed` (download to a temporary file, a safety pass, then
+batches of 1,000 through the upsert), timed; the peak memory of reading it is
+tracemalloc's peak over a parse of the whole file (Python allocations: what holding
+its tree would show).
 
 Fan-out: `customers` identified customers with an interest in one product (written
 as the tracker writes them, app/interests.py), one PRICE_DROPPED rule, one drop; the
@@ -93,12 +94,13 @@ def write_feed(path: Path, count: int) -> int:
             f.write(f'<category id="c{c}"{parent}>Category {c}</category>')
         f.write("</categories><offers>\n")
         for n in range(count):
-            f.write(f'<offer id="sku-{n}" available="{"false" if n % 10 == 0 else "true"}">'
-                    f"<url>https://shop.example/p/{n}</url><price>{1000 + n}.50</price>"
+            gone = ' available="false"' if n % 10 == 0 else ""
+            f.write(f'<offer id="s{n}"{gone}>'
+                    f"<url>https://s.ex/p/{n}</url><price>{1000 + n}.5</price>"
                     f"<oldprice>{1200 + n}</oldprice><currencyId>RUR</currencyId>"
                     f"<categoryId>c{n % 50}</categoryId>"
-                    f"<picture>https://shop.example/i/{n}.jpg</picture>"
-                    f"<name><![CDATA[Product {n} \"Bench\" & Co]]></name></offer>\n")
+                    f"<picture>https://s.ex/i/{n}.jpg</picture>"
+                    f"<name><![CDATA[Shoe {n} \"B\" & Co]]></name></offer>\n")
         f.write("</offers></shop></yml_catalog>\n")
     return path.stat().st_size
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from strawberry.types import Info
 
-from app.catalog import MAX_PRODUCTS, import_feed
-from app.core import BadInput
+from app.catalog import MAX_PRODUCTS, import_feed, interested_customers
+from app.core import BadInput, utc
 from resolvers import null_means_default
 from schema.catalog import CatalogResult, Product, ProductInput
-from schema.catalog_pages import ProductConnection
+from schema.catalog_pages import InterestedCustomer, PricePoint, ProductConnection
 from schema.types import PageInfo
 
 MAX_PAGE = 200
@@ -57,3 +57,23 @@ async def import_catalog_feed(info: Info, shop_id: int, url: str) -> CatalogResu
     platform = info.context.platform
     return CatalogResult.of(await import_feed(platform.catalog, shop_id, url,
                                               platform.settings.webhook_allow_private))
+
+
+async def product_price_history(info: Info, shop_id: int, product_id: str) -> list[PricePoint]:
+    """The product's prices, oldest first (the dashboard's product card)."""
+    await info.context.authorize(shop_id)
+    points = await info.context.platform.catalog.history(shop_id, product_id)
+    return [PricePoint(at=utc(p["at"]), price=p.get("price")) for p in points]
+
+
+@null_means_default
+async def interested_customers_(info: Info, shop_id: int, product_id: str, first: int = 20
+                                ) -> list[InterestedCustomer]:
+    """The customers most interested in the product now, by score (1 to 200)."""
+    await info.context.authorize(shop_id)
+    if not 1 <= first <= MAX_PAGE:
+        raise BadInput(f"first must be from 1 to {MAX_PAGE}", field="first")
+    rows = await interested_customers(info.context.platform, shop_id, product_id, first)
+    return [InterestedCustomer(user_id=r["userId"], score=r["score"], views=r.get("views", 0),
+                               cart_adds=r.get("cartAdds", 0), purchases=r.get("purchases", 0),
+                               last_interaction_at=utc(r["lastInteractionAt"])) for r in rows]

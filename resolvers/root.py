@@ -39,6 +39,8 @@ class Query:
     webhook_deliveries = strawberry.field(resolver=webhooks.webhook_deliveries)
     product = strawberry.field(resolver=catalog.product)
     products = strawberry.field(resolver=catalog.products)
+    product_price_history = strawberry.field(resolver=catalog.product_price_history)
+    interested_customers = strawberry.field(resolver=catalog.interested_customers_)
 
 
 @strawberry.type

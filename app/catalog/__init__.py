@@ -21,9 +21,10 @@ from app.catalog.feeds import FeedError
 from app.catalog.imports import MAX_BYTES, import_feed
 from app.catalog.polling import poll
 from app.catalog.products import MAX_PRODUCTS, product_key, public
-from app.catalog.recipients import BACK_IN_STOCK, PRICE_DROPPED
+from app.catalog.recipients import BACK_IN_STOCK, PRICE_DROPPED, interested_customers
 from app.catalog.stock import ask
 from app.catalog.store import Catalog, Result
 
 __all__ = ["BACK_IN_STOCK", "MAX_BYTES", "MAX_PRODUCTS", "PRICE_DROPPED", "Catalog",
-           "FeedError", "Result", "ask", "import_feed", "poll", "product_key", "public", "tick"]
+           "FeedError", "Result", "ask", "import_feed", "interested_customers", "poll",
+           "product_key", "public", "tick"]

@@ -107,3 +107,19 @@ def trigger(shop_id: int, change: dict[str, Any], rule: Any, product: dict[str, 
         fired_at=now, visitor_id=visitor_id, user_id=user_id, name=product.get("name"),
         properties=properties, rule_id=rule.rule_id, products=[item],
         category_id=product.get("categoryId"))
+
+
+async def interested_customers(platform: Any, shop_id: int, product_id: str,
+                               limit: int) -> list[dict[str, Any]]:
+    """The customers most interested in a product now, best first (the interests index by
+    shopId, kind, itemId, decayed); `score` as the interest map shows it."""
+    shop = await platform.shops.get(shop_id)
+    if shop is None:
+        return []
+    docs = await platform.storage.interests.find(
+        {"shopId": shop_id, "kind": "product", "itemId": product_id}).sort(
+        [("decayed", -1), ("_id", 1)]).limit(limit).to_list(limit)
+    now = platform.clock.now()
+    for doc in docs:
+        doc["score"] = shop.interest_frame.score(doc.get("decayed", 0.0), now)
+    return docs

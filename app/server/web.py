@@ -26,9 +26,11 @@ DEMO_FILE = STATIC / "demo.html"
 
 TRACKER_CACHE_CONTROL = "public, max-age=86400"
 # The dashboard holds an API key: it runs only its own script, talks only to its
-# own origin (HTTP and WebSocket), and cannot be framed.
-DASHBOARD_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                 "connect-src 'self'; base-uri 'none'; form-action 'none'; "
+# own origin (HTTP and WebSocket), and cannot be framed. Images may come from https
+# addresses: the shop's product pictures (the catalog view, docs/catalog.md).
+DASHBOARD_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; "
+                 "img-src 'self' data: https:; connect-src 'self'; base-uri 'none'; "
+                 "form-action 'none'; "
                  "frame-ancestors 'none'")
 
 
