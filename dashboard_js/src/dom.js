@@ -120,3 +120,19 @@ export function checkboxes(name, legend, values, checked = []) {
 }
 
 export const TRIGGER_TYPES = ['ABANDONED_CART', 'ABANDONED_BROWSE', 'ABANDONED_CATEGORY', 'SECTION_VISITED', 'CUSTOM_EVENT', 'ORDER_COMPLETED', 'AUDIENCE_ENTERED', 'AUDIENCE_EXITED']
+
+/** '#/catalog/' + the id, safe for any id. */
+export const productHref = (productId) => `#/catalog/${encodeURIComponent(productId)}`
+
+/** A product where an id is shown: its picture and name (linked to its card) when the
+ * catalog has it, else the id as it is. */
+export function productCell(productId, product) {
+  if (!product?.name) return productId
+  return h(
+    'a.product',
+    { href: productHref(productId), dataset: { productId } },
+    product.imageUrl ? h('img.thumb', { src: product.imageUrl, alt: '', width: 32, height: 32, loading: 'lazy', referrerpolicy: 'no-referrer' }) : null,
+    h('span.product-name', product.name),
+    h('small.muted', ` ${productId}`)
+  )
+}

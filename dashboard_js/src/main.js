@@ -1,5 +1,5 @@
 // The dashboard: sign in, then one view per address (#/overview, #/live,
-// #/customers[/<userId>], #/rules, #/webhooks, #/audiences[/<audienceId>]).
+// #/customers[/<userId>], #/catalog[/<productId>], #/rules, #/webhooks, #/audiences[/<audienceId>]).
 import 'uplot/dist/uPlot.min.css'
 import './dashboard.css'
 import { createApi, words } from './api.js'
@@ -9,6 +9,7 @@ import { signIn } from './views/signin.js'
 import { overview } from './views/overview.js'
 import { live } from './views/live.js'
 import { customers } from './views/customers.js'
+import { catalog } from './views/catalog.js'
 import { rules } from './views/rules.js'
 import { webhooks } from './views/webhooks.js'
 import { audiences } from './views/audiences.js'
@@ -17,6 +18,7 @@ const VIEWS = [
   ['overview', 'Overview', overview],
   ['live', 'Live', live],
   ['customers', 'Customers', customers],
+  ['catalog', 'Catalog', catalog],
   ['rules', 'Rules', rules],
   ['webhooks', 'Webhooks', webhooks],
   ['audiences', 'Audiences', audiences],

@@ -369,3 +369,45 @@ test('until the server has them, the rules, webhooks and audiences views say so 
   }
   await close()
 })
+
+test('catalog: find a product by id, its card with price history and interested customers; names where ids were', async () => {
+  const upsert = 'mutation($s: Int!, $p: [ProductInput!]!) { upsertProducts(shopId: $s, products: $p) { created updated } }'
+  const shoe = { productId: 'p1', name: 'Trail runner 2', categoryId: 'c1', url: 'https://shop.example/p1', imageUrl: 'https://shop.example/p1.jpg', currency: 'RUB' }
+  await api(upsert, { p: [{ ...shoe, price: 120 }, { productId: 'p2', name: 'Road racer', price: 90 }] })
+  await api(upsert, { p: [{ productId: 'p1', price: 99.5 }] })
+  const data = await api(`query($s: Int!) { productPriceHistory(shopId: $s, productId: "p1") { at price }
+    interestedCustomers(shopId: $s, productId: "p1") { userId views purchases } }`)
+  assert.deepEqual(data.productPriceHistory.map((x) => x.price), [120, 99.5])
+  assert.deepEqual(data.interestedCustomers.map((c) => c.userId), ['ub'])
+
+  const { page, seen, close } = await signedIn('#/catalog')
+  const listed = await page.locator('main tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.productId))
+  assert.deepEqual(listed, ['p1', 'p2'])
+  await page.locator('input[name="productId"]').fill('p1')
+  await page.locator('input[name="productId"]').press('Enter')
+  await page.waitForFunction(() => location.hash === '#/catalog/p1')
+  await page.waitForSelector('main[aria-busy="false"] .product-card')
+  assert.equal(await page.locator('main h1').textContent(), 'Trail runner 2')
+  assert.equal(await page.locator('[data-fact="price"] dd').textContent(), '99.5 RUB')
+  assert.equal(await page.locator('.product-card img.picture').getAttribute('src'), shoe.imageUrl)
+  const history = await page.locator('section.history tbody tr td.num').allTextContents()
+  assert.deepEqual(history, ['99.5 RUB', '120 RUB'], 'newest first')
+  const interested = await page.locator('section.interested tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.userId))
+  assert.deepEqual(interested, ['ub'])
+  await screenshot(page, 'catalog-product')
+
+  // Where a product id was shown, its name and picture now are.
+  await go(page, '#/customers/ub')
+  const bought = await page.locator('section.orders a.product').first()
+  assert.equal(await bought.getAttribute('href'), '#/catalog/p1')
+  assert.match(await bought.textContent(), /Trail runner 2/)
+  await go(page, OVERVIEW_HASH)
+  await page.waitForSelector('body[data-rendered="overview"]')
+  const top = page.locator('section.card:has(h2:text-is("Top products")) tbody tr >> nth=0 >> a.product')
+  assert.equal(await top.locator('.product-name').textContent(), 'Trail runner 2')
+  assert.equal(await top.locator('img.thumb').getAttribute('src'), shoe.imageUrl)
+  await go(page, '#/catalog/nope')
+  assert.match(await page.locator('main .notice').textContent(), /has no product “nope”/)
+  assert.deepEqual(seen.errors.filter((e) => !/Failed to load resource/.test(e)), [])
+  await close()
+})

@@ -2,11 +2,11 @@
 // cart, orders, interest map (as a chart) and latest events.
 import { words } from '../api.js'
 import { bars } from '../charts.js'
-import { customerHref, field, h, link, notice, num, show, table, when } from '../dom.js'
+import { customerHref, field, h, link, notice, num, productCell, show, table, when } from '../dom.js'
 
 const LIST = `query($shopId: Int!, $after: String) { customers(shopId: $shopId, first: 25, after: $after) {
   nodes { userId firstSeenAt lastSeenAt visitorIds } pageInfo { hasNextPage endCursor } } }`
-const ITEM = 'productId categoryId quantity price addedAt'
+const ITEM = 'productId categoryId quantity price addedAt product { name imageUrl }'
 const ONE = `query($shopId: Int!, $userId: String!) {
   customer(shopId: $shopId, userId: $userId) {
     userId firstSeenAt lastSeenAt visitorIds
@@ -14,7 +14,7 @@ const ONE = `query($shopId: Int!, $userId: String!) {
     orders { orderId completedAt items { ${ITEM} } }
     interestMap(limit: 10) {
       categories { categoryId score views productViews cartAdds purchases lastInteractionAt }
-      products { productId categoryId score views cartAdds purchases lastInteractionAt } } }
+      products { productId categoryId score views cartAdds purchases lastInteractionAt product { name } } } }
   events(shopId: $shopId, userId: $userId, first: 20) {
     nodes { eventId type occurredAt visitorId categoryId productId pageName orderId eventName quantity price } } }`
 
@@ -98,7 +98,7 @@ async function profile({ api, main, shopId }, userId) {
 const fact = (label, value, key) => h('div', { dataset: { fact: key } }, h('dt', label), h('dd', value))
 
 const itemColumns = [
-  { label: 'Product', cell: (i) => i.productId },
+  { label: 'Product', cell: (i) => productCell(i.productId, i.product) },
   { label: 'Category', cell: (i) => i.categoryId ?? '—' },
   { label: 'Quantity', num: true, cell: (i) => num(i.quantity) },
   { label: 'Price', num: true, cell: (i) => num(i.price) },
@@ -121,7 +121,7 @@ function interestCard(title, rows, key) {
     h('h2', title),
     rows.length
       ? bars(
-          rows.map((r) => ({ label: r[key], value: r.score, note: `${num(r.views)} views · ${num(r.cartAdds)} cart adds · ${num(r.purchases)} bought`, data: { id: r[key], score: String(r.score) } })),
+          rows.map((r) => ({ label: r.product?.name ? `${r.product.name} (${r[key]})` : r[key], value: r.score, note: `${num(r.views)} views · ${num(r.cartAdds)} cart adds · ${num(r.purchases)} bought`, data: { id: r[key], score: String(r.score) } })),
           { label: title, format: (v) => num(Math.round(v * 100) / 100) }
         )
       : h('p.empty', 'No interest recorded yet.')

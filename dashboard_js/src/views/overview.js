@@ -1,14 +1,14 @@
 // #/overview: totals, traffic over time, the funnel, top products and categories.
 import { words } from '../api.js'
 import { bars, timeSeries } from '../charts.js'
-import { h, field, notice, num, pct, show, table, when } from '../dom.js'
+import { h, field, notice, num, pct, productCell, show, table, when } from '../dom.js'
 import { PRESETS, hrefOf, rangeOf } from '../range.js'
 
 const FIGURES = 'start visitors sessions identifiedVisitors productViews categoryViews cartAdds checkouts triggers'
 const QUERY = `query($shopId: Int!, $from: DateTime!, $to: DateTime!, $interval: StatsInterval) {
   stats(shopId: $shopId, from: $from, to: $to, interval: $interval) { buckets { ${FIGURES} } totals { ${FIGURES} } }
   funnel(shopId: $shopId, from: $from, to: $to) { sessions withProductView withCartAdd withCheckout }
-  topProducts(shopId: $shopId, from: $from, to: $to, limit: 10) { productId views cartAdds purchases }
+  topProducts(shopId: $shopId, from: $from, to: $to, limit: 10) { productId views cartAdds purchases product { name imageUrl } }
   topCategories(shopId: $shopId, from: $from, to: $to, limit: 10) { categoryId views productViews cartAdds purchases }
 }`
 
@@ -104,7 +104,7 @@ function funnelCard(f) {
 }
 
 const productColumns = [
-  { label: 'Product', cell: (r) => r.productId },
+  { label: 'Product', cell: (r) => productCell(r.productId, r.product) },
   { label: 'Views', num: true, cell: (r) => num(r.views) },
   { label: 'Cart adds', num: true, cell: (r) => num(r.cartAdds) },
   { label: 'Purchases', num: true, cell: (r) => num(r.purchases) },
