@@ -31,8 +31,9 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from app.catalog import recipients, stock
 from app.catalog.products import PRICE_DROP
+from app.catalog.recipients import TYPE_OF, asked, interested, rules_for, trigger
+from app.catalog.stock import answered_by, owners_of, page_of
 from app.interests import PRODUCT
 from app.triggers import caps
 
@@ -102,9 +103,9 @@ async def _walk(platform: Any, doc: dict[str, Any], mine: dict[str, Any],
     finished is None when the lease was lost."""
     change = doc["pending"][0]
     shop = await platform.shops.get(doc["shopId"])
-    rules = [] if shop is None else recipients.rules_for(
+    rules = [] if shop is None else rules_for(
         change, doc, (await platform.rules.ruleset(shop)).enabled(
-            recipients.TYPE_OF[change["kind"]]))
+            TYPE_OF[change["kind"]]))
     if not rules:
         return 0, 0, True
     phase, after = change.get("phase") or INTERESTS, change.get("after")
@@ -150,16 +151,16 @@ async def _interests(platform: Any, shop_id: int, product_id: str, after: Any,
 
 async def _requests(platform: Any, shop_id: int, product_id: str, after: Any,
                     limit: int) -> list[dict[str, Any]]:
-    return await stock.page(platform.storage, shop_id, product_id, after, limit)
+    return await page_of(platform.storage, shop_id, product_id, after, limit)
 
 
 async def _interest_page(platform: Any, shop: Any, product: dict[str, Any],
                          change: dict[str, Any], rules: list[Any], page: list[dict[str, Any]],
                          after: Any) -> tuple[int, Any]:
     now = change["at"]  # fired at the change: the same trigger, whoever walks it when
-    docs = [recipients.trigger(shop.shop_id, change, rule, product, i["userId"], "", i,
+    docs = [trigger(shop.shop_id, change, rule, product, i["userId"], "", i,
                                shop.interest_frame, now)
-            for i in page for rule in rules if recipients.interested(change, rule, i)]
+            for i in page for rule in rules if interested(change, rule, i)]
     fresh = await _store(platform, shop, docs)
     return fresh, [page[-1]["decayed"], page[-1]["_id"]] if page else after
 
@@ -167,21 +168,21 @@ async def _interest_page(platform: Any, shop: Any, product: dict[str, Any],
 async def _request_page(platform: Any, shop: Any, product: dict[str, Any],
                         change: dict[str, Any], rules: list[Any], page: list[dict[str, Any]],
                         after: Any) -> tuple[int, Any]:
-    owners = await stock.owners(platform.storage, shop.shop_id, page)
+    owners = await owners_of(platform.storage, shop.shop_id, page)
     now = change["at"]  # fired at the change: the same trigger, whoever walks it when
     docs, answered = [], []
     for request in page:
         user_id = owners.get(request["_id"])
-        mine = [r for r in rules if recipients.asked(change, r, request)]
+        mine = [r for r in rules if asked(change, r, request)]
         if user_id is None or not mine:
             continue
         answered.append(request["_id"])
-        docs.extend(recipients.trigger(shop.shop_id, change, rule, product, user_id,
+        docs.extend(trigger(shop.shop_id, change, rule, product, user_id,
                                        request.get("visitorId", ""), None,
                                        shop.interest_frame, now) for rule in mine)
     fresh = await _store(platform, shop, docs)
     # After the triggers are stored: a crash in between answers them on the next walk.
-    await stock.answered(platform.storage, shop.shop_id, answered, change["changeId"])
+    await answered_by(platform.storage, shop.shop_id, answered, change["changeId"])
     return fresh, page[-1]["_id"] if page else after
 
 

@@ -35,7 +35,7 @@ def ask(shop_id: int, product_id: str, user_id: str | None, visitor_id: str,
                       "shopId": shop_id}, {"$set": fields}, upsert=True)
 
 
-async def page(storage: Storage, shop_id: int, product_id: str, after: str | None,
+async def page_of(storage: Storage, shop_id: int, product_id: str, after: str | None,
                limit: int) -> list[dict[str, Any]]:
     """Open requests for the product, in `_id` order after `after`."""
     query: dict[str, Any] = {"shopId": shop_id, "productId": product_id, "open": True}
@@ -44,7 +44,7 @@ async def page(storage: Storage, shop_id: int, product_id: str, after: str | Non
     return await storage.stockRequests.find(query).sort("_id", 1).limit(limit).to_list(limit)
 
 
-async def owners(storage: Storage, shop_id: int, requests: list[dict[str, Any]]
+async def owners_of(storage: Storage, shop_id: int, requests: list[dict[str, Any]]
                  ) -> dict[str, str]:
     """The customer behind each request (by request id); anonymous visitors not yet linked
     are left out."""
@@ -60,7 +60,7 @@ async def owners(storage: Storage, shop_id: int, requests: list[dict[str, Any]]
     return out
 
 
-async def answered(storage: Storage, shop_id: int, ids: list[str], change_id: str) -> None:
+async def answered_by(storage: Storage, shop_id: int, ids: list[str], change_id: str) -> None:
     if ids:
         await storage.stockRequests.update_many(
             {"shopId": shop_id, "_id": {"$in": ids}, "open": True},
