@@ -11,7 +11,7 @@ customers the change concerns in pages of PAGE, through indexes:
   phase 1  open notifyInStock requests (BACK_IN_STOCK only; `stockRequests`).
 
 Each page's triggers (app/catalog/recipients.py) pass the rules' caps
-(app/caps.py) and are stored and published by the outbox, which also queues
+(app/triggers/caps.py) and are stored and published by the outbox, which also queues
 their webhooks; then the page's place (`after`) is saved under the lease. A
 crash resumes from the last saved page once the lease runs out; the triggers
 of a page walked twice are duplicates of the same ids and are not stored again.
