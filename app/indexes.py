@@ -75,6 +75,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     # The catalog (app/catalog/): products by id (`_id` = "<shop>:<product>"), a shop's
     # products page (all, or of a category), and the fan-out worker's due jobs.
     "products": [
+        IndexModel([("shopId", UP), ("_id", UP)]),
         IndexModel([("shopId", UP), ("categoryId", UP), ("_id", UP)]),
         IndexModel([("pendingAt", UP)], sparse=True),
     ],

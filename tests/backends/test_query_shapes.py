@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from app import catalog
 from app.abandonment import cart_worker as abandoned
 from app.abandonment.browse_worker import fire_due_sessions
 from app.audiences import worker as audiences_worker
@@ -52,9 +53,10 @@ SCATTER_GATHER = {
     "webhook_deliveries.find(leaseUntil~, nextAttemptAt~, status=) sort nextAttemptAt+",
     "memberships.find(dueAt~) sort dueAt+",  # the audience worker: exits due
     "audienceJobs.find(dueAt~) sort dueAt+",  # ... and audiences to fill
+    "products.find(pendingAt~) sort pendingAt+",  # the catalog's fan-out: changes due
 }
 # Scans of the small `shops` collection (one document per shop), by design.
-SCANS = {"shops.find()"}
+SCANS = {"shops.find()", "shops.find(settings.catalogFeedUrl!)"}  # (the feed poller)
 
 TRACK = """mutation($e: [TrackInput!]!) { track(events: $e) { eventId userId } }"""
 PAGE = "nodes { %s } pageInfo { endCursor hasNextPage }"
@@ -125,7 +127,37 @@ async def run_the_product(api: Api, platform: Platform, key: str) -> None:
     await retention.expire_anonymous(platform)
     await webhooks_after(api, platform, receiver)
     await audiences_everything(api, platform, following)
+    await catalog_everything(api, platform)
     await admin('mutation { forgetCustomer(shopId: 1, userId: "u2") }')
+
+
+async def catalog_everything(api: Api, platform: Platform) -> None:
+    """The catalog: products upserted, a drop and a restock fanned out (a notifyInStock
+    request answered), read and paged, the feed poller's look, deleted."""
+    admin = api.admin
+    for type_ in ("PRICE_DROPPED", "BACK_IN_STOCK"):
+        await admin('mutation($t: TriggerType!) { createTriggerRule(shopId: 1, rule: {type: $t}) '
+                    '{ ruleId } }', {"t": type_})
+    upsert = ('mutation($p: [ProductInput!]!) { upsertProducts(shopId: 1, products: $p) '
+              '{ updated } }')
+    await admin(upsert, {"p": [{"productId": "p", "price": 10, "available": False,
+                                "categoryId": "c"}, {"productId": "p3", "price": 5}]})
+    await api.data(TRACK, {"e": [ev(30, "STOCK_NOTIFY", "v5", productId="p")]})
+    await admin(upsert, {"p": [{"productId": "p", "price": 8, "available": True},
+                               {"productId": "p3", "price": 4}]})
+    await catalog.tick(platform)
+    await admin('{ product(shopId: 1, productId: "p") { name } '
+                'productPriceHistory(shopId: 1, productId: "p") { price } '
+                'interestedCustomers(shopId: 1, productId: "p3") { userId } }')
+    listing = ("query($c: String, $a: String) { products(shopId: 1, categoryId: $c, first: 1, "
+               "after: $a) { " + PAGE % "productId" + " } }")
+    for category in (None, "c"):
+        page = (await admin(listing, {"c": category}))["products"]
+        await admin(listing, {"c": category, "a": page["pageInfo"]["endCursor"]})
+    await admin('mutation { updateShopSettings(shopId: 1, settings: '
+                '{catalogFeedUrl: "http://127.0.0.1:9/feed.yml"}) { shopId } }')
+    await catalog.poll(platform)  # refused (a private address), and noted
+    await admin('mutation { deleteProducts(shopId: 1, productIds: ["p3"]) }')
 
 
 async def webhooks_before(api: Api, platform: Platform) -> Receiver:
