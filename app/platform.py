@@ -39,7 +39,7 @@ class Platform:
     def __post_init__(self) -> None:
         self.shops = Shops(self.storage, clock=self.clock)
         self.webhooks = Webhooks(self.storage, self.clock, self.settings)
-        self.catalog = Catalog(self.storage, self.clock)
+        self.catalog = Catalog(self.storage, self.clock, self.shops)
         self.outbox = Outbox(self.storage, self.broker, self.clock, self.webhooks,
                              enrich=self.catalog.enrich)
         self.feed = TriggerFeed(self.storage, self.broker, self.clock)

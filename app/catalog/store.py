@@ -33,6 +33,7 @@ from app.catalog.products import (
     public,
 )
 from app.core import BadInput, Clock
+from app.shops import Shops
 
 MAX_ERRORS = 100  # listed in a result
 ATTEMPTS = 5  # plans of one product against a store that others keep changing
@@ -63,9 +64,10 @@ class Result:
 class Catalog:
     """The shops' products."""
 
-    def __init__(self, storage: Storage, clock: Clock) -> None:
+    def __init__(self, storage: Storage, clock: Clock, shops: Shops) -> None:
         self.storage = storage
         self.clock = clock
+        self.shops = shops  # `hasCatalog` on the (cached) shop spares shops without products
 
     async def get(self, shop_id: int, product_id: str) -> dict[str, Any] | None:
         return await self.storage.products.find_one(
@@ -83,7 +85,8 @@ class Catalog:
     async def enrich(self, triggers: list[dict[str, Any]]) -> None:
         """Give each product of the triggers (`products`, cart items) the catalog's data as
         it is now, under `product` (None when the catalog does not have it); one round trip
-        per shop, none for triggers without products or that carry it already."""
+        per shop with a catalog, none for triggers without products or that carry it
+        already, nor for a shop that never had products."""
         wanted: dict[int, list[dict[str, Any]]] = {}
         for doc in triggers:
             items = list(doc.get("products") or []) + list((doc.get("cart") or {}).get("items")
@@ -92,7 +95,9 @@ class Catalog:
             if missing:
                 wanted.setdefault(doc["shopId"], []).extend(missing)
         for shop_id, items in wanted.items():
-            found = await self.get_many(shop_id, [i["productId"] for i in items])
+            shop = await self.shops.get(shop_id)  # cached: no round trip, most of the time
+            found = {} if shop is None or not shop.has_catalog else await self.get_many(
+                shop_id, [i["productId"] for i in items])
             for item in items:
                 doc = found.get(item["productId"])
                 item["product"] = public(doc) if doc else None
@@ -151,7 +156,18 @@ class Catalog:
                 continue
             good[product["productId"]] = product
         await self._apply(shop_id, good, result)
+        if result.created:
+            await self._mark(shop_id)
         return result
+
+    async def _mark(self, shop_id: int) -> None:
+        """Note on the shop that it has products (once): triggers of shops without any
+        pay no read of the catalog. Another process's cached shop sees it within its
+        cache's lifetime; until then its triggers carry `product: null`."""
+        shop = await self.shops.get(shop_id)
+        if shop is not None and not shop.has_catalog:
+            await self.storage.shops.update_one({"_id": shop_id}, {"$set": {"hasCatalog": True}})
+            self.shops.forget(shop_id)
 
     async def _apply(self, shop_id: int, good: dict[str, dict[str, Any]], result: Result) -> None:
         todo = good

@@ -43,6 +43,7 @@ class Shop:
     key_hashes: list[str]
     interest_epoch: float = DEFAULT_FRAME.epoch  # moved when the half-life changes
     audiences: list[dict[str, Any]] = field(default_factory=list)  # app/audiences/definitions.py
+    has_catalog: bool = False  # set by its first products (app/catalog/store.py)
 
     @property
     def interest_frame(self) -> Frame:
@@ -63,6 +64,7 @@ class Shop:
             key_hashes=list(doc.get("keyHashes", [])),
             interest_epoch=doc.get("interestEpoch", DEFAULT_FRAME.epoch),
             audiences=list(doc.get("audiences", [])),
+            has_catalog=bool(doc.get("hasCatalog", False)),
         )
 
     def resolve_source(self, source_id: str | None) -> str:

@@ -134,7 +134,7 @@ async def test_a_long_in_list_matches_as_mongodb_does() -> None:
     ids = [f"k{n}" for n in range(0, 40, 2)] + ["missing"]
     found = await storage.products.find({"_id": {"$in": ids}}).to_list(None)
     assert sorted(d["_id"] for d in found) == sorted(ids[:-1])
-    numbers = list(range(10, 30)) + [None]  # None matches a missing field
+    numbers = [*range(10, 30), None]  # None matches a missing field
     found = await storage.products.find({"n": {"$in": numbers}}).to_list(None)
     assert len(found) == 21
     found = await storage.products.find({"tags": {"$in": [f"t{n}" for n in range(20)]}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.abandonment import fire_due
 from tests.catalog.feed_server import FeedServer, fixture
 
 RESULT = "received created updated unchanged rejected errors { index productId message }"
@@ -159,3 +160,31 @@ async def test_a_feed_at_a_private_address_is_refused(api, shop, platform, url):
     error = await api.error(IMPORT, {"shopId": 1, "url": url}, shop["key"])
     assert error["extensions"]["code"] == "BAD_INPUT"
     assert await all_products(api, shop) == {}
+
+
+async def test_an_abandoned_cart_trigger_carries_the_products_names_and_prices(
+        api, shop, platform, clock):
+    await upsert(api, shop, [{"productId": "sku-42", "name": "Nike Pegasus 41", "price": 9990,
+                              "imageUrl": "https://shop.example/42.jpg"}])
+    await api.data("mutation($e: [TrackInput!]!) { track(events: $e) { eventId } }", {"e": [
+        {"type": "LOGIN", "context": {"shopId": 1, "visitorId": "v1"}, "userId": "u1"},
+        {"type": "CART_ADD", "context": {"shopId": 1, "visitorId": "v1"}, "categoryId": "c",
+         "productId": "sku-42"},
+        {"type": "CART_ADD", "context": {"shopId": 1, "visitorId": "v1"}, "categoryId": "c",
+         "productId": "not-in-the-catalog"}]})
+    clock.advance(days=1)
+    assert await fire_due(platform) == 1
+    data = await api.data('{ triggers(shopId: 1, types: [ABANDONED_CART]) { nodes { cart { '
+                          'items { productId product { name price imageUrl } } } } } }',
+                          key=shop["key"])
+    [trigger] = data["triggers"]["nodes"]
+    items = {i["productId"]: i["product"] for i in trigger["cart"]["items"]}
+    assert items == {"sku-42": {"name": "Nike Pegasus 41", "price": 9990,
+                                "imageUrl": "https://shop.example/42.jpg"},
+                     "not-in-the-catalog": None}
+    # What the trigger carries is the product as it was: a later change does not show.
+    await upsert(api, shop, [{"productId": "sku-42", "price": 5000}])
+    again = await api.data('{ triggers(shopId: 1, types: [ABANDONED_CART]) { nodes { cart { '
+                           'items { productId product { price } } } } } }', key=shop["key"])
+    prices = {i["productId"]: i["product"] for i in again["triggers"]["nodes"][0]["cart"]["items"]}
+    assert prices["sku-42"] == {"price": 9990}
