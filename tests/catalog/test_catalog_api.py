@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.abandonment import fire_due
+from app.catalog import poll
 from tests.catalog.feed_server import FeedServer, fixture
 
 RESULT = "received created updated unchanged rejected errors { index productId message }"
@@ -188,3 +189,35 @@ async def test_an_abandoned_cart_trigger_carries_the_products_names_and_prices(
                            'items { productId product { price } } } } } }', key=shop["key"])
     prices = {i["productId"]: i["product"] for i in again["triggers"]["nodes"][0]["cart"]["items"]}
     assert prices["sku-42"] == {"price": 9990}
+
+
+SETTINGS = """mutation($s: ShopSettingsInput!) { updateShopSettings(shopId: 1, settings: $s) {
+  settings { catalogFeedUrl catalogFeedPollSeconds } } }"""
+
+
+async def test_a_catalog_feed_url_is_fetched_every_poll_period(api, shop, platform, feeds, clock):
+    url = feeds.put("poll.xml", fixture("google.rss.xml"))
+    data = await api.data(SETTINGS, {"s": {"catalogFeedUrl": url,
+                                           "catalogFeedPollSeconds": 3600}}, shop["key"])
+    assert data["updateShopSettings"]["settings"] == {"catalogFeedUrl": url,
+                                                      "catalogFeedPollSeconds": 3600}
+    assert await poll(platform) == 1
+    assert set(await all_products(api, shop)) == {"SKU-1001", "SKU-1002"}
+    assert await poll(platform) == 0  # not due again yet
+    feeds.put("poll.xml", fixture("google.atom.xml"))
+    clock.advance(seconds=3600)
+    assert await poll(platform) == 1
+    assert set(await all_products(api, shop)) == {"SKU-1001", "SKU-1002", "SKU-2001",
+                                                  "SKU-2002"}
+    assert feeds.requests.count("poll.xml") == 2
+    off = await api.data(SETTINGS, {"s": {"catalogFeedUrl": ""}}, shop["key"])
+    assert off["updateShopSettings"]["settings"]["catalogFeedUrl"] is None
+    clock.advance(seconds=3600)
+    assert await poll(platform) == 0
+
+
+@pytest.mark.parametrize("settings", [{"catalogFeedUrl": "ftp://shop.example/feed.xml"},
+                                      {"catalogFeedPollSeconds": 59}])
+async def test_catalog_feed_settings_are_checked(api, shop, settings):
+    error = await api.error(SETTINGS, {"s": settings}, shop["key"])
+    assert error["extensions"]["code"] == "BAD_INPUT"
