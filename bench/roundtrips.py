@@ -36,6 +36,7 @@ FIELDS: dict[EventType, dict[str, Any]] = {
     EventType.CART_CLEAR: {},
     EventType.CHECKOUT: {"order_id": "ORDER"},
     EventType.CUSTOM: {"event_name": "quiz_done", "properties": {"score": 3}},
+    EventType.STOCK_NOTIFY: {"product_id": "p1"},
 }
 
 CASES = ("anonymous, first of session", "anonymous, continuing",
