@@ -232,6 +232,23 @@ async def test_the_delivery_log_pages_newest_first(
         assert error["extensions"]["code"] == "BAD_INPUT", variables
 
 
+async def test_a_delivery_page_that_ends_on_the_last_one_has_no_next_page(
+    api: Api, shop: dict, platform: Platform
+) -> None:
+    key = shop["key"]
+    endpoint = (await add(api, key))["endpoint"]["endpointId"]
+    for i in range(4):
+        await fire(platform, f"t{i}")
+        platform.clock.advance(seconds=1)
+    page = (await api.data(LOG, {"e": endpoint, "first": 2}, key=key))["webhookDeliveries"]
+    assert len(page["nodes"]) == 2 and page["pageInfo"]["hasNextPage"] is True
+    page = (await api.data(LOG, {"e": endpoint, "first": 2, "after": page["pageInfo"][
+        "endCursor"]}, key=key))["webhookDeliveries"]
+    assert len(page["nodes"]) == 2 and page["pageInfo"]["hasNextPage"] is False
+    page = (await api.data(LOG, {"e": endpoint, "first": 4}, key=key))["webhookDeliveries"]
+    assert len(page["nodes"]) == 4 and page["pageInfo"]["hasNextPage"] is False
+
+
 async def test_redeliver_queues_every_trigger_after_the_given_one(
     api: Api, shop: dict, platform: Platform
 ) -> None:
