@@ -40,7 +40,7 @@ from app.errors import BadInput
 log = logging.getLogger("tracker.server")
 
 MAX_DIGITS = 1000  # of an integer: a 32-bit Int has 10, an event id 20; JSON needs no more
-LONG_RUN = re.compile(r"\d{%d}" % (MAX_DIGITS + 1))
+LONG_RUN = re.compile(r"\d{" + str(MAX_DIGITS + 1) + "}")
 
 
 class Undecodable(json.JSONDecodeError):
