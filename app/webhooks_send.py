@@ -234,8 +234,15 @@ class Sender:
                     "lastError": f"endpoint disabled: {endpoint.get('disabledReason')}"[
                         :ERROR_LIMIT]}, attempted=False)
             else:
-                status, error = await self.post(endpoint, trigger)
-                await self._record(delivery, endpoint, status, error)
+                try:
+                    status, error = await self.post(endpoint, trigger)
+                except payload.Unbuildable as unbuildable:  # no retry could ever send it
+                    self._finish(delivery, {
+                        "status": FAILED, "nextAttemptAt": None,
+                        "lastError": f"the body cannot be built: {unbuildable}"[:ERROR_LIMIT]},
+                        attempted=False)
+                else:
+                    await self._record(delivery, endpoint, status, error)
         except asyncio.CancelledError:
             cut_short = True  # the lease stays in `_held`, for `stop` to give back
             raise

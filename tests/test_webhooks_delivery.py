@@ -139,3 +139,27 @@ async def test_a_rotated_secret_is_used_from_then_on() -> None:
         before, *after = receiver.of("hook")
         assert before.verifies_with(old) and not before.verifies_with(new)
         assert after and all(r.verified and not r.verifies_with(old) for r in after)
+
+
+async def test_a_delivery_whose_body_cannot_be_built_ends_failed_with_its_reason() -> None:
+    """A trigger stored before lone surrogates were refused (`"\\ud800"` in its properties):
+    its body has no UTF-8 form. The delivery ends FAILED saying so, at once, unattempted,
+    instead of staying PENDING for ever; the others are delivered."""
+    async with Receiver() as receiver, serving(**FAST) as server:
+        key = await open_shop(server)
+        await add_endpoint(server, key, receiver, "all")
+        assert server.platform is not None
+        bad = triggers.make("t-unbuildable", "CUSTOM_EVENT", 1, fired_at=server.platform.clock
+                            .now(), visitor_id="v1", user_id=None, name="promo",
+                            properties={"x": "\ud800"})
+        await server.platform.storage.triggers.insert_one(bad)
+        await server.platform.webhooks.queue([bad])
+        await track(server, "CUSTOM", visitor="v1", eventName="promo")
+        await until(lambda: settled(server, key, 2), "both deliveries were settled")
+        logged = {d["triggerId"]: d for d in await deliveries(server, key)}
+        failed = logged.pop("t-unbuildable")
+        assert failed["status"] == "FAILED" and failed["attempts"] == 0, failed
+        assert failed["lastError"].startswith("the body cannot be built"), failed
+        assert failed["nextAttemptAt"] is None
+        assert [d["status"] for d in logged.values()] == ["DELIVERED"]
+        assert [r.payload["data"]["triggerId"] for r in receiver.of("all")] == list(logged)
