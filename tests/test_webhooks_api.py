@@ -87,6 +87,10 @@ async def test_a_malformed_url_is_bad_input(api: Api, shop: dict, url: str) -> N
     "http://172.16.5.4/", "http://169.254.169.254/latest/meta-data/", "http://[::1]/",
     "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "http://[fe80::1]/", "http://100.64.0.1/",
     "https://no-such-host.invalid/",
+    # IPv4 inside IPv6, reached wherever NAT64, SIIT, 6to4 or Teredo translate it:
+    "http://[::127.0.0.1]/", "http://[::ffff:0:127.0.0.1]/", "http://[64:ff9b::10.0.0.1]/",
+    "http://[64:ff9b:1:a00:1::]/", "http://[64:ff9b:1::a00:1]/", "http://[2002:a9fe:a9fe::1]/",
+    "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",
 ])
 async def test_a_private_or_unresolvable_address_is_bad_input(
     api: Api, shop: dict, url: str
@@ -95,6 +99,24 @@ async def test_a_private_or_unresolvable_address_is_bad_input(
     assert error["extensions"]["code"] == "BAD_INPUT"
     assert error["extensions"]["field"] == "url"
     assert await endpoints(api, shop["key"]) == []
+
+
+@pytest.mark.parametrize("url", [
+    "http://[64:ff9b::93.184.215.14]/", "http://[2002:5db8:d70e::1]/",
+    "http://[::ffff:93.184.215.14]/",
+])
+async def test_ipv6_carrying_a_public_ipv4_is_judged_by_it(api: Api, shop: dict, url: str) -> None:
+    created = await add(api, shop["key"], url=url)
+    assert created["endpoint"]["url"] == url
+
+
+async def test_a_refusal_does_not_name_the_address_a_host_resolves_to(
+    api: Api, shop: dict
+) -> None:
+    error = await api.error(ADD, {"s": 1, "url": "http://localhost:8080/"}, key=shop["key"])
+    assert error["extensions"]["code"] == "BAD_INPUT"
+    assert "localhost" in error["message"]
+    assert "127.0.0.1" not in error["message"] and "::1" not in error["message"], error
 
 
 async def test_private_addresses_are_allowed_when_the_setting_says_so(

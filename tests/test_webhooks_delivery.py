@@ -11,7 +11,8 @@ from app import triggers
 from app.server.graphql import build_schema
 from app.settings import Settings
 from tests.live import open_shop, serving, track
-from tests.webhook_helpers import FAST, add_endpoint, deliveries, settled, until
+from tests.redis_server import free_port
+from tests.webhook_helpers import ADD, FAST, add_endpoint, deliveries, settled, until
 from tests.webhook_receiver import Receiver
 
 
@@ -163,3 +164,17 @@ async def test_a_delivery_whose_body_cannot_be_built_ends_failed_with_its_reason
         assert failed["nextAttemptAt"] is None
         assert [d["status"] for d in logged.values()] == ["DELIVERED"]
         assert [r.payload["data"]["triggerId"] for r in receiver.of("all")] == list(logged)
+
+
+async def test_last_error_does_not_name_the_address_a_host_resolves_to() -> None:
+    """A tenant must not learn where an internal name points from the delivery log."""
+    port = free_port()  # nobody listens there
+    async with serving(**FAST) as server:
+        key = await open_shop(server)
+        await server.graphql(ADD, {"s": 1, "url": f"http://localhost:{port}/hook"}, key=key)
+        await track(server, "CUSTOM", visitor="v1", eventName="promo")
+        await until(lambda: settled(server, key, 1), "the delivery failed for good")
+        [failed] = await deliveries(server, key)
+        assert failed["status"] == "FAILED" and failed["lastError"], failed
+        assert "localhost" in failed["lastError"], failed
+        assert "127.0.0.1" not in failed["lastError"] and "::1" not in failed["lastError"], failed
