@@ -170,7 +170,8 @@ async def test_unknown_endpoints_and_other_shops(api: Api, shop: dict) -> None:
                               "{ secret } }", {})):
         error = await api.error(query, variables, key=key)
         assert error["extensions"]["code"] == "NOT_FOUND", query
-    assert (await api.data(DELETE, {"e": "ep_nope"}, key=key))["deleteWebhookEndpoint"] is False
+    error = await api.error(DELETE, {"e": "ep_nope"}, key=key)  # as deleteTriggerRule answers
+    assert error["extensions"]["code"] == "NOT_FOUND"
     other = (await api.admin('mutation { createShop(name: "B", shopId: 2) { apiKey } }'))[
         "createShop"]["apiKey"]
     for query in (LIST, LOG):
@@ -267,3 +268,22 @@ async def test_forgetting_a_customer_deletes_the_deliveries_of_its_triggers(
     await api.data('mutation { forgetCustomer(shopId: 1, userId: "alice") }', key=key)
     left = (await api.data(LOG, {}, key=key))["webhookDeliveries"]["nodes"]
     assert [d["triggerId"] for d in left] == ["1:u:bob:1"]
+
+
+async def test_deleting_an_endpoint_the_shop_does_not_have_is_not_found(
+    api: Api, shop: dict
+) -> None:
+    key = shop["key"]
+    mine = (await add(api, key))["endpoint"]["endpointId"]
+    other = (await api.admin('mutation { createShop(name: "B", shopId: 2) { apiKey } }'))[
+        "createShop"]["apiKey"]
+    theirs = (await api.data(ADD, {"s": 2, "url": PUBLIC},
+                             key=other))["addWebhookEndpoint"]["endpoint"]["endpointId"]
+    for unknown in ("ep_nope", theirs):
+        error = await api.error(DELETE, {"e": unknown}, key=key)
+        assert error["extensions"]["code"] == "NOT_FOUND", unknown
+        assert error["extensions"]["field"] == "endpointId"
+    assert [e["endpointId"] for e in await endpoints(api, key)] == [mine]
+    assert (await api.data(DELETE, {"e": mine}, key=key))["deleteWebhookEndpoint"] is True
+    error = await api.error(DELETE, {"e": mine}, key=key)  # a second call
+    assert error["extensions"]["code"] == "NOT_FOUND"
