@@ -178,3 +178,15 @@ async def test_last_error_does_not_name_the_address_a_host_resolves_to() -> None
         assert failed["status"] == "FAILED" and failed["lastError"], failed
         assert "localhost" in failed["lastError"], failed
         assert "127.0.0.1" not in failed["lastError"] and "::1" not in failed["lastError"], failed
+
+
+async def test_an_empty_schedule_in_the_environment_means_no_retries() -> None:
+    """TRACKER_WEBHOOK_SCHEDULE="" is documented as "no retries": one attempt, then FAILED."""
+    schedule = Settings.from_env({"TRACKER_WEBHOOK_SCHEDULE": ""}).webhook_schedule
+    async with serving(**{**FAST, "webhook_schedule": schedule}) as server:
+        key = await open_shop(server)
+        await server.graphql(ADD, {"s": 1, "url": f"http://localhost:{free_port()}/"}, key=key)
+        await track(server, "CUSTOM", visitor="v1", eventName="promo")
+        await until(lambda: settled(server, key, 1), "the delivery failed for good")
+        [failed] = await deliveries(server, key)
+        assert (failed["status"], failed["attempts"]) == ("FAILED", 1), failed
