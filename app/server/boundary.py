@@ -35,7 +35,7 @@ from typing import Any
 from graphql import FloatValueNode, IntValueNode, Visitor, visit
 from strawberry.extensions import SchemaExtension
 
-from app.errors import BadInput
+from app.core import BadInput
 
 log = logging.getLogger("tracker.server")
 
