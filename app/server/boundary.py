@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import FloatValueNode, IntValueNode, Visitor, visit
+from graphql import BREAK, FloatValueNode, GraphQLError, IntValueNode, Visitor, visit
 from strawberry.extensions import SchemaExtension
 
 from app.core import BadInput
@@ -125,22 +125,37 @@ def refused_frame(protocol: str, reason: str) -> None:
 # -- documents -----------------------------------------------------------------------
 
 class LongNumbers(SchemaExtension):
-    """Refuses a document whose Int or Float literal has more than MAX_DIGITS characters,
-    before validation converts it (graphql-core would fail with a ValueError, INTERNAL)."""
+    """Refuses a document with an Int or Float literal of more than MAX_DIGITS characters
+    as a validation error (BAD_INPUT), on every transport: graphql-core's own validation
+    cannot convert such an Int and reports a ValueError, which would be INTERNAL.
+
+    Listed after ValidationCache, so that its errors replace the cache's; without the
+    cache, errors set here make Strawberry skip its own validation."""
 
     def on_validate(self) -> Iterator[None]:
         ec = self.execution_context
         # Only a document with a long run of digits can hold such a literal: most need no walk.
         if ec.graphql_document is not None and LONG_RUN.search(ec.query or ""):
-            visit(ec.graphql_document, _LiteralCheck())
+            check = _LiteralCheck()
+            visit(ec.graphql_document, check)
+            if check.found is not None:
+                refusal = BadInput(f"a number has more than {MAX_DIGITS} digits")
+                ec.pre_execution_errors = [GraphQLError(
+                    refusal.message, nodes=[check.found], original_error=refusal)]
         yield
 
 
 class _LiteralCheck(Visitor):
-    def enter_int_value(self, node: IntValueNode, *_: Any) -> None:
-        if len(node.value) > MAX_DIGITS + 1:
-            raise BadInput(f"a number has more than {MAX_DIGITS} digits")
+    found: IntValueNode | FloatValueNode | None = None
 
-    def enter_float_value(self, node: FloatValueNode, *_: Any) -> None:
+    def enter_int_value(self, node: IntValueNode, *_: Any) -> Any:
+        return self._check(node)
+
+    def enter_float_value(self, node: FloatValueNode, *_: Any) -> Any:
+        return self._check(node)
+
+    def _check(self, node: IntValueNode | FloatValueNode) -> Any:
         if len(node.value) > MAX_DIGITS + 1:
-            raise BadInput(f"a number has more than {MAX_DIGITS} digits")
+            self.found = node
+            return BREAK
+        return None

@@ -20,7 +20,14 @@ from websockets.exceptions import ConnectionClosed
 
 from app.server.fastpath import TRACKER_DOCUMENT
 from tests.support.api import ADMIN_KEY
-from tests.support.live import DEADLINE, GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, PROTOCOLS, LiveServer, serving
+from tests.support.live import (
+    DEADLINE,
+    GRAPHQL_TRANSPORT_WS,
+    GRAPHQL_WS,
+    PROTOCOLS,
+    LiveServer,
+    serving,
+)
 
 HUGE = "9" * 5000  # past Python's 4,300 digits for int(text)
 SLOW_DOCUMENT = TRACKER_DOCUMENT[:-1] + " __typename}"  # not the fast path's: Strawberry's
@@ -152,6 +159,26 @@ async def test_a_number_of_thousands_of_digits_in_connection_init_closes_with_44
     code, reason = await ws_closed(
         server, protocol, ['{"type": "connection_init", "payload": {"n": ' + HUGE + "}}"])
     assert code == 4400, (code, reason)
+    kept.assert_clean()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_number_of_thousands_of_digits_in_a_websocket_operation_is_bad_input(
+        server: LiveServer, kept: Kept, protocol: str) -> None:
+    shop = await open_shop(server)
+    kind = "start" if protocol == GRAPHQL_WS else "subscribe"
+    async with websockets.connect(server.ws_url, subprotocols=[protocol]) as ws:
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"authorization": f"Bearer {shop['key']}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"type": kind, "id": "1", "payload": {
+            "query": "subscription { triggers(shopId: " + HUGE + ") { triggerId } }"}}))
+        message = json.loads(await asyncio.wait_for(ws.recv(), DEADLINE))
+        while message["type"] == "ka":
+            message = json.loads(await asyncio.wait_for(ws.recv(), DEADLINE))
+    assert message["type"] == "error", message
+    errors = message["payload"] if isinstance(message["payload"], list) else [message["payload"]]
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_INPUT"], message
     kept.assert_clean()
 
 

@@ -226,9 +226,16 @@ def test_get_with_any_variables_and_number_literals(server: Watched, variables: 
         server.assert_log_clean(params)
 
 
+operations = st.builds(
+    lambda kind, number, variables: '{"type": "' + kind + '", "id": "op", "payload": {"query": '
+    + json.dumps("subscription($n: Int) { triggers(shopId: " + number.lstrip("-")
+                 + ") { triggerId } }") + ', "variables": ' + variables + "}}",
+    st.sampled_from(["subscribe", "start"]), st.sampled_from([*NASTY_NUMBERS[3:], "1"]), values)
+
+
 @seed(SEED)
 @CHECK
-@given(frame=st.one_of(texts, st.builds(
+@given(frame=st.one_of(texts, operations, st.builds(
     lambda kind, id_, payload: '{"type": ' + kind + ', "id": ' + id_ + ', "payload": '
                                + payload + "}",
     st.sampled_from(['"connection_init"', '"subscribe"', '"start"', '"stop"', '"complete"',
