@@ -15,7 +15,7 @@ cannot be read becomes BAD_INPUT instead of a 500, an INTERNAL error or a traceb
   with 4400 and the reason, and nothing is logged but one short line.
 - Text holding a lone surrogate (`"\\ud800"`) is valid JSON but has no UTF-8 form,
   so it can never be stored. It is not refused here: a tracker batch refuses it at
-  the item's index and applies the rest (`app/events.py`), and anywhere else it
+  the item's index and applies the rest (`app/core/events.py`), and anywhere else it
   reaches storage or a hash, `code_error` (`app/server/errors.py`) answers it as
   BAD_INPUT.
 
