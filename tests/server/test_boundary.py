@@ -9,6 +9,8 @@ cost one short line, never a traceback or an ERROR.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
@@ -203,6 +205,18 @@ async def test_a_signed_login_with_an_unreadable_hash_is_refused_alone(
     assert [(e["path"], e["extensions"]["code"]) for e in answer["errors"]] == [
         (["track", 1], "BAD_INPUT")]
     assert await stored(server, *views) == [True, True]
+    kept.assert_clean()
+
+
+async def test_a_signed_login_with_a_non_ascii_user_id_and_its_hash_is_accepted(
+        server: LiveServer, kept: Kept) -> None:
+    shop = await open_shop(server, signed=True)
+    user = "José Müller"
+    good = hmac.new(shop["secret"].encode(), user.encode(), hashlib.sha256).hexdigest()
+    for user_hash, code in ((good.upper(), None), ("0" * 64, "FORBIDDEN")):
+        status, answer = await post(server, body(TRACKER_DOCUMENT, [
+            event("LOGIN", userId=user, userHash=user_hash)]))
+        assert status == 200 and codes(answer) == ({code} if code else set()), answer
     kept.assert_clean()
 
 
