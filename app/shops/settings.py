@@ -65,7 +65,7 @@ SETTING_CHECKS = {
     "require_signed_identify": lambda v: isinstance(v, bool),
     "interest_weights": lambda v: isinstance(v, dict)
     and set(v) <= set(DEFAULT_WEIGHTS)
-    and all(isinstance(w, int | float) and 0 <= w <= 1000 for w in v.values()),
+    and all(_number(w) and 0 <= w <= 1000 for w in v.values()),
     "interest_half_life_seconds": lambda v: isinstance(v, int) and 1 <= v <= 2**31 - 1,
     # The address rule is the webhooks', checked again on every fetch (app/catalog/imports.py).
     "catalog_feed_url": lambda v: isinstance(v, str) and (
@@ -73,3 +73,8 @@ SETTING_CHECKS = {
                     and not any(c.isspace() or ord(c) < 32 for c in v))),
     "catalog_feed_poll_seconds": lambda v: isinstance(v, int) and 60 <= v <= 31_536_000,
 }
+
+
+def _number(value: object) -> bool:
+    """An int or a float, and not a bool (which Python counts as an int)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
