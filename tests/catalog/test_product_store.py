@@ -83,3 +83,10 @@ async def test_two_writers_at_once_each_record_their_own_change(platform):
     doc = await platform.storage.products.find_one({"_id": "1:a"})
     assert doc["rev"] == 3
     assert len({c["changeId"] for c in doc["pending"]}) == len(doc["pending"]) >= 1
+
+
+async def test_at_most_the_first_100_errors_are_listed_and_all_are_counted(platform):
+    result = await platform.catalog.upsert(SHOP, [product(f"p{i}", price=-1.0)
+                                                  for i in range(150)])
+    assert (result.rejected, len(result.errors)) == (150, 100)
+    assert [e["index"] for e in result.errors] == list(range(100))
