@@ -81,7 +81,8 @@ class Outbox:
     ) -> None:
         fresh = {id(doc) for doc in await self._insert([d for docs, _ in batch for d in docs])}
         news = [[doc for doc in docs if id(doc) in fresh] for docs, _ in batch]
-        await self.publish([doc for docs in news for doc in docs])
+        # A held-out trigger (app/holdout.py) is stored, and neither published nor delivered.
+        await self.publish([doc for docs in news for doc in docs if not doc.get("heldOut")])
         for (_, waiting), mine in zip(batch, news, strict=True):
             if not waiting.done():
                 waiting.set_result(mine)
@@ -103,7 +104,7 @@ class Outbox:
         if self.webhooks is not None:
             # Before anything is published, and for the duplicates too: a retry after a
             # crash between the two inserts queues what the first try did not.
-            await self.webhooks.queue(docs)
+            await self.webhooks.queue([d for d in docs if not d.get("heldOut")])
         return fresh
 
     async def publish(self, docs: list[dict[str, Any]]) -> bool:

@@ -13,8 +13,10 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app import events, reading
+from app.attribution import touches
 from app.clock import utc
 from app.shops import Shop as DomainShop
+from schema.attribution import Attribution, Channel, OrderStatus, Touch, Utm
 
 EventType = strawberry.enum(events.EventType)
 
@@ -136,11 +138,22 @@ class Order:
     order_id: str
     items: list[CartItem]
     completed_at: datetime
+    revenue: float = strawberry.field(
+        default=0.0, description="The sum of price x quantity of its items (no price: 0).")
+    status: OrderStatus = OrderStatus.PLACED
+    attribution: Attribution | None = strawberry.field(
+        default=None, description="The trigger it is attributed to, decided once when stored.")
 
     @classmethod
     def of(cls, d: dict[str, Any]) -> Order:
-        return cls(order_id=d["orderId"], items=[CartItem.of(i) for i in d.get("items", [])],
-                   completed_at=utc(d["completedAt"]))
+        items = d.get("items", [])
+        revenue = d.get("revenue")
+        if revenue is None:  # orders stored before revenue was
+            revenue = sum((i.get("price") or 0) * i.get("quantity", 1) for i in items)
+        return cls(order_id=d["orderId"], items=[CartItem.of(i) for i in items],
+                   completed_at=utc(d["completedAt"]), revenue=float(revenue),
+                   status=OrderStatus(d.get("status") or "PLACED"),
+                   attribution=Attribution.of(d.get("attribution")))
 
 
 @strawberry.type
@@ -218,6 +231,16 @@ class Customer:
         return InterestMap.of(await reading.interest_map(
             info.context.platform, self.shop_id, self.user_id, 20 if limit is None else limit))
 
+    @strawberry.field(description="The customer's first session, where it came from.")
+    async def first_touch(self, info: Info) -> Touch | None:
+        return Touch.of(await touches.edge_touch(info.context.platform.storage, self.shop_id,
+                                                 self.user_id, first=True))
+
+    @strawberry.field(description="The customer's latest session, where it came from.")
+    async def last_touch(self, info: Info) -> Touch | None:
+        return Touch.of(await touches.edge_touch(info.context.platform.storage, self.shop_id,
+                                                 self.user_id, first=False))
+
     @strawberry.field
     async def orders(self, info: Info) -> list[Order]:
         return [Order.of(d) for d in await reading.orders(info.context.platform, self.shop_id,
@@ -248,13 +271,22 @@ class Session:
     events_count: int
     landing_url: str | None
     referrer: str | None
+    channel: Channel = strawberry.field(
+        default=Channel.DIRECT, description="From its first event's url and referrer.")
+    utm: Utm | None = None
+    referrer_host: str | None = None
+    trigger_id: strawberry.ID | None = strawberry.field(
+        default=None, description="TRIGGER: the trigger whose link opened it.")
 
     @classmethod
     def of(cls, d: dict[str, Any]) -> Session:
+        touch = touches.touch(d) or {}
         return cls(session_id=d["sessionId"], visitor_id=d["visitorId"], user_id=d.get("userId"),
                    source_id=d["sourceId"], started_at=utc(d["startedAt"]),
                    last_event_at=utc(d["lastEventAt"]), events_count=d["eventsCount"],
-                   landing_url=d.get("landingUrl"), referrer=d.get("referrer"))
+                   landing_url=d.get("landingUrl"), referrer=d.get("referrer"),
+                   channel=Channel(touch["channel"]), utm=Utm.of(touch.get("utm")),
+                   referrer_host=touch.get("referrerHost"), trigger_id=touch.get("triggerId"))
 
 
 @strawberry.type

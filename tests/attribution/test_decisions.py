@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.attribution.decide import decide
-from app.attribution.holdout import held_out
+from app.holdout import held_out
 from app.attribution.lift import lift_of
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)

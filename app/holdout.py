@@ -4,7 +4,9 @@
 bytes of SHA-256 over "<ruleId>\\0<customer>", modulo 10,000, below p x 100. The
 same pair always gives the same answer, in every process and after a restart;
 another rule draws its own holdout. A customer is the shop's user id once known,
-else the anonymous visitor (app/keys.py owner_of).
+else the anonymous visitor (app/keys.py owner_of). A held-out trigger is stored
+with `heldOut: true` and `published: true` (the sweeper leaves it), and neither
+published to subscriptions (app/outbox.py, app/feed.py) nor queued for webhooks.
 """
 
 from __future__ import annotations
