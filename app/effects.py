@@ -10,6 +10,7 @@ from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from app import audiences_members, caps, carts, interests, triggers
+from app.attribution import orders as attribution_orders
 from app.events import EventType
 from app.keys import cart_key, order_key, owner_of
 from app.linking import link_visitor
@@ -161,16 +162,28 @@ async def _checkout(
     once = item.doc["_id"]
     order_items = await _empty_cart(platform, item, cart_id, owner, once)
     order_id = order_key(event.context.shop_id, event.context.visitor_id, event.order_id or "")
+    shop_id = event.context.shop_id
+    if item.user_id is not None:
+        stored = await attribution_orders.existing(storage, shop_id, item.user_id,
+                                                   event.order_id or "")
+        if stored is not None and stored.get("eventKey") != once:
+            return  # the shop's systems stored it first (upsertOrders): theirs stands
     try:
         await storage.orders.insert_one({
             "_id": order_id,
             "orderId": event.order_id,
-            "shopId": event.context.shop_id,
+            "shopId": shop_id,
             "userId": item.user_id,
             "visitorId": event.context.visitor_id,
             "items": order_items,
             "completedAt": item.at,
             "eventKey": once,
+            "status": "PLACED",
+            "revenue": attribution_orders.revenue_of(order_items),
+            # Attribution decided once, with the insert (app/attribution/orders.py).
+            **await attribution_orders.facts(
+                storage, shop_id, item.user_id, event.context.visitor_id, item.at,
+                effects.shop.settings.attribution_window_seconds, item.session_id),
         })
     except DuplicateKeyError:
         stored = await storage.orders.find_one({"_id": order_id,

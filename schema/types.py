@@ -70,6 +70,8 @@ class ShopSettings:
     require_signed_identify: bool
     interest_weights: JSON
     interest_half_life_seconds: int
+    attribution_window_seconds: int = strawberry.field(
+        default=604_800, description="How far back an order's attribution looks (seconds).")
 
 
 @strawberry.type
