@@ -35,5 +35,6 @@ def decide(marks: dict[str, Any] | None, at: datetime, window_seconds: int
         mark = marks.get(name)
         if _inside(mark, utc(at), window):
             return {"triggerId": mark["triggerId"], "ruleId": mark.get("ruleId"),
-                    "type": mark["type"], "kind": kind, "at": mark["at"]}
+                    "type": mark["type"], "kind": kind, "at": mark["at"],
+                    "firedAt": mark.get("firedAt", mark["at"])}
     return None

@@ -58,8 +58,10 @@ async def marks_at(storage: Any, shop_id: int, user_id: str | None, visitor_id: 
         storage.sessions.find({"shopId": shop_id, **who, "triggerId": {"$type": "string"},
                                "startedAt": {"$gte": since, "$lte": at}},
                               {"triggerId": 1, "triggerRuleId": 1, "triggerType": 1,
-                               "startedAt": 1}).sort("startedAt", -1).limit(1).to_list(1),
-        storage.triggers.find({"shopId": shop_id, **who, "firedAt": {"$gte": since, "$lte": at},
+                               "triggerFiredAt": 1, "startedAt": 1}
+                              ).sort("startedAt", -1).limit(1).to_list(1),
+        storage.triggers.find({"shopId": shop_id, **who,
+                               "firedAt": {"$gte": since, "$lte": at},
                                "heldOut": {"$ne": True}, "type": {"$nin": list(NOT_A_CAUSE)}},
                               {"ruleId": 1, "type": 1, "firedAt": 1}
                               ).sort("firedAt", -1).limit(1).to_list(1))
@@ -67,11 +69,12 @@ async def marks_at(storage: Any, shop_id: int, user_id: str | None, visitor_id: 
     if clicks:
         s = clicks[0]
         marks["click"] = {"triggerId": s["triggerId"], "ruleId": s.get("triggerRuleId"),
-                          "type": s.get("triggerType"), "at": s["startedAt"]}
+                          "type": s.get("triggerType"), "at": s["startedAt"],
+                          "firedAt": s.get("triggerFiredAt") or s["startedAt"]}
     if views:
         t = views[0]
         marks["view"] = {"triggerId": t["_id"], "ruleId": t.get("ruleId"), "type": t["type"],
-                         "at": t["firedAt"]}
+                         "at": t["firedAt"], "firedAt": t["firedAt"]}
     return marks
 
 
@@ -97,7 +100,8 @@ async def facts(storage: Any, shop_id: int, user_id: str | None, visitor_id: str
         marks_at(storage, shop_id, user_id, visitor_id, at, window_seconds),
         channel_at(storage, shop_id, user_id, visitor_id, at, session_id))
     attribution = decide(marks, at, window_seconds)
-    return {"attribution": attribution, "channel": channel or "DIRECT", "rolled": False}
+    return {"attribution": attribution, "channel": channel or "DIRECT", "rolled": False,
+            "window": window_seconds, "version": 0}
 
 
 async def existing(storage: Any, shop_id: int, user_id: str, order_id: str

@@ -131,7 +131,7 @@ async def _update(storage: Any, shop_id: int,
         if all(stored.get(k) == v for k, v in change.items()):
             continue  # nothing new: a retried call
         ops.append(UpdateOne({"_id": stored["_id"], "shopId": shop_id},
-                             {"$set": {**change, "rolled": False}}))
+                             {"$set": {**change, "rolled": False}, "$inc": {"version": 1}}))
     if ops:
         await storage.orders.bulk_write(ops, ordered=False)
     return len(ops)

@@ -29,12 +29,13 @@ async def source_of(storage: Any, shop_id: int, domains: Iterable[str], url: str
     trigger = None
     if candidate is not None:
         trigger = await storage.triggers.find_one({"_id": candidate, "shopId": shop_id},
-                                                  {"ruleId": 1, "type": 1})
+                                                  {"ruleId": 1, "type": 1, "firedAt": 1})
     source: Source = classify(url, referrer, domains, candidate if trigger else None)
     doc: dict[str, Any] = {**source.doc(), "rolled": False}
     if trigger:
         doc["triggerRuleId"] = trigger.get("ruleId")
         doc["triggerType"] = trigger.get("type")
+        doc["triggerFiredAt"] = trigger.get("firedAt")
     return doc
 
 

@@ -38,7 +38,8 @@ def test_a_view_counts_when_there_is_no_click_in_the_window():
              "view": mark("t-view", T0 - timedelta(days=6))}
     assert decide(marks, T0, WEEK) | {} == {"triggerId": "t-view", "ruleId": "r1",
                                             "type": "ABANDONED_CART", "kind": "VIEW",
-                                            "at": T0 - timedelta(days=6)}
+                                            "at": T0 - timedelta(days=6),
+                                            "firedAt": T0 - timedelta(days=6)}
 
 
 def test_nothing_is_attributed_outside_the_window_or_before_the_trigger():
