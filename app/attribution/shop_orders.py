@@ -81,9 +81,15 @@ def checked(orders: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]
     return out
 
 
-def _change(order: dict[str, Any]) -> dict[str, Any]:
-    return {"items": order["items"], "status": order["status"],
-            "revenue": revenue_of(order["items"])}
+def _change(order: dict[str, Any], stored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The fields the shop's word sets; an item keeps the category the cart knew."""
+    stored = stored or {}
+    at = stored.get("completedAt") or order["at"]
+    known = {i.get("productId"): i.get("categoryId") for i in stored.get("items") or []}
+    items = [{"productId": i["productId"], "categoryId": known.get(i["productId"]),
+              "quantity": i["quantity"], "price": i["price"], "addedAt": at}
+             for i in order["items"]]
+    return {"items": items, "status": order["status"], "revenue": revenue_of(items)}
 
 
 async def upsert_orders(storage: Any, shop: Any, given: list[dict[str, Any]],
@@ -127,7 +133,7 @@ async def _update(storage: Any, shop_id: int,
     """Set items, prices and status in place; the attribution stays as decided."""
     ops = []
     for order, stored in updates:
-        change = _change(order)
+        change = _change(order, stored)
         if all(stored.get(k) == v for k, v in change.items()):
             continue  # nothing new: a retried call
         ops.append(UpdateOne({"_id": stored["_id"], "shopId": shop_id},
