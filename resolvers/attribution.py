@@ -7,9 +7,10 @@ from typing import Any
 
 from strawberry.types import Info
 
-from app.attribution import reports
-from app.attribution.shop_orders import upsert_orders as store_orders
-from app.clock import utc
+from app.attribution import channel_stats
+from app.attribution import trigger_performance as performance_of
+from app.attribution import upsert_orders as store_orders
+from app.core import utc
 from resolvers.analytics import From, To
 from schema.attribution import Channel, ChannelStat, OrderInput, RulePerformance
 
@@ -24,7 +25,7 @@ def _order(given: OrderInput) -> dict[str, Any]:
 
 async def upsert_orders(info: Info, shop_id: int, orders: list[OrderInput]) -> int:
     """Orders as the shop's systems know them (1..1,000 a call); how many changed."""
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     platform = info.context.platform
     shop = await platform.shops.require(shop_id)
     return await store_orders(platform.storage, shop, [_order(o) for o in orders],
@@ -34,10 +35,10 @@ async def upsert_orders(info: Info, shop_id: int, orders: list[OrderInput]) -> i
 async def trigger_performance(info: Info, shop_id: int, start: From, end: To
                               ) -> list[RulePerformance]:
     """Per rule, for triggers fired in [from, to), from the hourly rollups."""
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     platform = info.context.platform
     ruleset = await platform.rules.listed(shop_id)
-    rows = await reports.trigger_performance(platform.storage, platform.clock.now(), shop_id,
+    rows = await performance_of(platform.storage, platform.clock.now(), shop_id,
                                              list(ruleset.rules), utc(start), utc(end))
     from schema.triggers import TriggerType
     names = {f.name for f in dataclasses.fields(RulePerformance)}
@@ -47,8 +48,8 @@ async def trigger_performance(info: Info, shop_id: int, start: From, end: To
 
 async def channels(info: Info, shop_id: int, start: From, end: To) -> list[ChannelStat]:
     """Per channel, for sessions started in [from, to), from the hourly rollups."""
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     platform = info.context.platform
-    rows = await reports.channels(platform.storage, platform.clock.now(), shop_id,
+    rows = await channel_stats(platform.storage, platform.clock.now(), shop_id,
                                   utc(start), utc(end))
     return [ChannelStat(**{**r, "channel": Channel(r["channel"])}) for r in rows]

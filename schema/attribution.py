@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from app.attribution.channels import CHANNELS
-from app.clock import utc
+from app.attribution import CHANNELS
+from app.core import utc
 
 if TYPE_CHECKING:
     from schema.triggers import TriggerType

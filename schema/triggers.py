@@ -10,8 +10,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app import triggers
-from app.attribution import channels
-from app.clock import utc
+from app.attribution import link as trigger_link
+from app.core import utc
 from schema.types import Cart, PageInfo, ProductInterest, json_value
 
 TriggerType = strawberry.enum(Enum("TriggerType", {t: t for t in triggers.TYPES}))
@@ -51,7 +51,7 @@ class Trigger:
                 ProductInterest.of_trigger(p) for p in d["products"]],
             category_id=d.get("categoryId"), audience_id=d.get("audienceId"),
             score=d.get("score"), held_out=bool(d.get("heldOut")),
-            link=channels.link(d["_id"]),
+            link=trigger_link(d["_id"]),
         )
 
 

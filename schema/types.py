@@ -12,13 +12,13 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from app import events, reading
-from app.attribution import touches
-from app.clock import utc
+from app.analytics import reading
+from app.attribution import edge_touch, touch
+from app.core import EventType, utc
 from app.shops import Shop as DomainShop
 from schema.attribution import Attribution, Channel, OrderStatus, Touch, Utm
 
-EventType = strawberry.enum(events.EventType)
+EventType = strawberry.enum(EventType)
 
 
 @strawberry.enum
@@ -235,12 +235,12 @@ class Customer:
 
     @strawberry.field(description="The customer's first session, where it came from.")
     async def first_touch(self, info: Info) -> Touch | None:
-        return Touch.of(await touches.edge_touch(info.context.platform.storage, self.shop_id,
+        return Touch.of(await edge_touch(info.context.platform.storage, self.shop_id,
                                                  self.user_id, first=True))
 
     @strawberry.field(description="The customer's latest session, where it came from.")
     async def last_touch(self, info: Info) -> Touch | None:
-        return Touch.of(await touches.edge_touch(info.context.platform.storage, self.shop_id,
+        return Touch.of(await edge_touch(info.context.platform.storage, self.shop_id,
                                                  self.user_id, first=False))
 
     @strawberry.field
@@ -282,13 +282,13 @@ class Session:
 
     @classmethod
     def of(cls, d: dict[str, Any]) -> Session:
-        touch = touches.touch(d) or {}
+        came = touch(d) or {}
         return cls(session_id=d["sessionId"], visitor_id=d["visitorId"], user_id=d.get("userId"),
                    source_id=d["sourceId"], started_at=utc(d["startedAt"]),
                    last_event_at=utc(d["lastEventAt"]), events_count=d["eventsCount"],
                    landing_url=d.get("landingUrl"), referrer=d.get("referrer"),
-                   channel=Channel(touch["channel"]), utm=Utm.of(touch.get("utm")),
-                   referrer_host=touch.get("referrerHost"), trigger_id=touch.get("triggerId"))
+                   channel=Channel(came["channel"]), utm=Utm.of(came.get("utm")),
+                   referrer_host=came.get("referrerHost"), trigger_id=came.get("triggerId"))
 
 
 @strawberry.type

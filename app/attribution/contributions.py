@@ -26,7 +26,7 @@ from typing import Any
 
 from pymongo import UpdateOne
 
-from app.clock import to_ms, utc
+from app.core import to_ms, utc
 
 HLL_BITS = 14
 COUNTED_STATUSES = ("PLACED", "PAID")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.clock import utc
+from app.core import utc
 
 CLICK = "CLICK"
 VIEW = "VIEW"

@@ -18,7 +18,7 @@ from app.attribution.channels import CHANNELS
 from app.attribution.contributions import HLL_BITS, hour_of
 from app.attribution.lift import lift_of
 from app.attribution.rollups import fold
-from app.errors import BadInput
+from app.core import BadInput
 
 MAX_RANGE_DAYS = 400
 

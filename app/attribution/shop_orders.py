@@ -27,8 +27,7 @@ from app.attribution.orders import (
     revenue_of,
     shop_order_key,
 )
-from app.clock import utc
-from app.errors import BadInput
+from app.core import BadInput, utc
 
 MAX_ORDERS = 1000
 MAX_ITEMS = 500

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Api
+from tests.support.api import Api
 
 SHOP_URL = "https://shop.example.ru"
 TRACK = ("mutation($e: [TrackInput!]!) { track(events: $e) { eventId duplicate sessionId "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.holdout import held_out
+from app.triggers import held_out
 from tests.attribution.helpers import (
     SHOP_URL,
     UPSERT,
@@ -14,8 +14,8 @@ from tests.attribution.helpers import (
     set_window,
     triggers,
 )
-from tests.conftest import Api
-from tests.rule_helpers import update_rule
+from tests.support.api import Api
+from tests.support.rule_helpers import update_rule
 
 SECTION_RULE = "default:SECTION_VISITED"
 DAY = ("2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.attribution.helpers import SHOP_URL, fire_section, land, sessions, track, triggers
-from tests.conftest import Api
+from tests.support.api import Api
 
 DOMAIN = "mutation { addEventSource(shopId: 1, sourceId: \"site2\", name: \"Shop\", " \
     "domain: \"shop.example.ru\") { shopId } }"

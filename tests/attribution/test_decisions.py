@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.attribution.decide import decide
 from app.attribution.lift import lift_of
-from app.holdout import held_out
+from app.triggers import held_out
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
 WEEK = 7 * 86400
