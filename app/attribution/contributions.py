@@ -29,6 +29,7 @@ from pymongo import UpdateOne
 from app.core import to_ms, utc
 
 HLL_BITS = 14
+NOT_A_CAUSE = ("ORDER_COMPLETED",)  # as orders.py: never what brought an order
 COUNTED_STATUSES = ("PLACED", "PAID")
 
 
@@ -111,6 +112,8 @@ async def _triggers(storage: Any, batch: str, docs: list[dict[str, Any]],
         held = bool(t.get("heldOut"))
         counts.add(t["shopId"], "r", rule, t["firedAt"], triggers=1, delivered=int(not held),
                    heldOut=int(held))
+        if t.get("type") in NOT_A_CAUSE:
+            continue  # an order's own confirmation: no one to convert
         key = exposure_key(t["shopId"], rule, owner(t))
         keys.append(key)
         ops.append(UpdateOne({"_id": key, "shopId": t["shopId"]}, {
@@ -162,9 +165,9 @@ async def _orders(storage: Any, batch: str, docs: list[dict[str, Any]], counts: 
                     key, at, n, revenue = parts
                     counts.add(o["shopId"], kind, key, at, orders=sign * n,
                                revenue=sign * revenue)
-    await _conversions(storage, batch, [o for o in docs if not o.get("counted")
-                                        and o.get("status", "PLACED") in COUNTED_STATUSES],
-                       counts)
+    # A placed order converts, whatever its status later: the same answer whether it
+    # was cancelled before or after it was first counted.
+    await _conversions(storage, batch, [o for o in docs if not o.get("counted")], counts)
 
 
 async def _conversions(storage: Any, batch: str, docs: list[dict[str, Any]],

@@ -9,8 +9,9 @@ their cost grows with rules, channels and hours, not with traffic.
 
 Counting exactly once, without transactions (DESIGN-NOTES "Counters that survive
 a retry"):
-1. claim: the page's facts get `foldBatch: <new id>` (only facts without one), so
-   each fact belongs to one batch, whoever else folds at the same time;
+1. claim: the page's facts get `foldBatch: <batch id>` (only facts without one), so
+   each fact belongs to one batch, whoever else folds at the same time; the id is
+   a hash of what the batch holds (`batch_id`);
 2. snapshot: the batch's facts are read back by `foldBatch`, and their counts
    computed (contributions.py); an order's counts are first frozen on it
    (`folding`), so a change of status while folding waits for the next batch;
@@ -26,7 +27,7 @@ HyperLogLog registers (channel visitors) are `$max`: repeating them is harmless.
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,13 +59,14 @@ async def _fold_page(storage: Any, name: str, now: datetime, shop_id: int | None
     query: dict[str, Any] = {"rolled": False}
     if shop_id is not None:
         query["shopId"] = shop_id
-    pending = await facts.find(query, {"foldBatch": 1, "shopId": 1}).limit(PAGE).to_list(PAGE)
+    pending = await facts.find(query, {"foldBatch": 1, "shopId": 1, "version": 1}
+                               ).limit(PAGE).to_list(PAGE)
     if not pending:
         return 0
     batches = {d["foldBatch"] for d in pending if d.get("foldBatch")}
     free = [d["_id"] for d in pending if not d.get("foldBatch")]
     if free:
-        batch = f"{name}:{uuid.uuid4().hex}"
+        batch = batch_id(name, [d for d in pending if not d.get("foldBatch")])
         await facts.update_many({"_id": {"$in": free}, "rolled": False,
                                  "foldBatch": {"$exists": False}},
                                 {"$set": {"foldBatch": batch}})
@@ -72,6 +74,15 @@ async def _fold_page(storage: Any, name: str, now: datetime, shop_id: int | None
     for batch in sorted(batches):
         await _run(storage, name, batch, now)
     return len(pending)
+
+
+def batch_id(name: str, docs: list[dict[str, Any]]) -> str:
+    """Named by what it holds (ids, and an order's version): two folders that claim the
+    same page make one batch, and an order changed since is in a batch of another name."""
+    digest = hashlib.sha256()
+    for doc in sorted(docs, key=lambda d: str(d["_id"])):
+        digest.update(f"{doc['_id']}\0{doc.get('version', 0)}\0".encode())
+    return f"{name}:{digest.hexdigest()[:24]}"
 
 
 async def _run(storage: Any, name: str, batch: str, now: datetime) -> None:
