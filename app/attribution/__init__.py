@@ -16,7 +16,7 @@ from app.attribution.decide import decide
 from app.attribution.lift import Lift, lift_of
 from app.attribution.orders import existing as existing_order
 from app.attribution.orders import facts as order_facts
-from app.attribution.orders import revenue_of
+from app.attribution.orders import order_key_of, revenue_of
 from app.attribution.reports import channels as channel_stats
 from app.attribution.reports import trigger_performance
 from app.attribution.rollups import fold
@@ -25,5 +25,5 @@ from app.attribution.touches import edge_touch, own_domains, source_of, touch
 
 __all__ = ["CHANNELS", "Lift", "Source", "channel_stats", "classify", "decide", "edge_touch",
            "existing_order", "fold", "lift_of", "link", "link_trigger_id", "order_facts",
-           "own_domains", "revenue_of", "source_of", "touch", "trigger_performance",
-           "upsert_orders"]
+           "order_key_of", "own_domains", "revenue_of", "source_of", "touch",
+           "trigger_performance", "upsert_orders"]

@@ -212,4 +212,5 @@ async def finish(storage: Any, name: str, batch: str, docs: list[dict[str, Any]]
             [None] if frozen["version"] == 0 else [])}},
             {"$set": {"counted": frozen["want"], "rolled": True}, **done}))
         ops.append(UpdateOne(key, {"$set": {"counted": frozen["want"]}, **done}))
-    await storage.orders.bulk_write(ops, ordered=True)
+    if ops:
+        await storage.orders.bulk_write(ops, ordered=True)

@@ -1,9 +1,9 @@
 """Orders' revenue, status and attribution, from either side that stores them first.
 
-An order is stored by the tracker's checkout (app/effects.py) or by the shop's
-systems (`upsertOrders`), whichever comes first; the other side then finds it:
-- the checkout of an identified customer skips an order the shop already stored
-  under that customer (`existing`);
+An order is stored by the tracker's checkout (app/tracking/effects.py) or by the
+shop's systems (`upsertOrders`), whichever comes first. A customer's order has one
+key on both sides (`shop_order_key`), so the second insert meets a duplicate key:
+- a checkout then leaves the order the shop stored as it is;
 - `upsertOrders` updates an order the checkout stored in place (its items,
   prices and status replace the cart's) and keeps its attribution.
 
@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.attribution.decide import decide
+from app.core import order_key
 
 STATUSES = ("PLACED", "PAID", "CANCELLED", "RETURNED")
 COUNTED = ("PLACED", "PAID")  # cancelled and returned orders leave the reports
@@ -38,8 +39,16 @@ def revenue_of(items: list[dict[str, Any]]) -> float:
 
 
 def shop_order_key(shop_id: int, user_id: str, order_id: str) -> str:
-    """An order the shop stored first: `~` is in no visitor id, so no checkout's key."""
+    """A customer's order: `~` is in no visitor id, so no anonymous checkout's key."""
     return f"{shop_id}:~{user_id}:{order_id}"
+
+
+def order_key_of(shop_id: int, user_id: str | None, visitor_id: str, order_id: str) -> str:
+    """The checkout's order key: the customer's (as upsertOrders makes it), else the
+    anonymous visitor's."""
+    if user_id:
+        return shop_order_key(shop_id, user_id, order_id)
+    return order_key(shop_id, visitor_id, order_id)
 
 
 def _who(user_id: str | None, visitor_id: str | None) -> dict[str, Any]:

@@ -92,6 +92,8 @@ async def _run(storage: Any, name: str, batch: str, now: datetime) -> None:
         return
     if name == "orders":
         docs = await contributions.freeze_orders(storage, batch, docs)
+        if not docs:
+            return  # another folder finished this batch meanwhile
     counts = await contributions.of(storage, name, batch, docs)
     await apply(storage, batch, counts, now)
     await contributions.finish(storage, name, batch, docs)
