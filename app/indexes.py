@@ -76,8 +76,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     "performance": [IndexModel([("shopId", UP), ("kind", UP), ("hour", UP)])],
     "exposures": [
         IndexModel([("shopId", UP), ("userId", UP), ("visitorId", UP)]),
-        IndexModel([("counted", UP)], partialFilterExpression={"counted": {"$type": "string"}}),
-        IndexModel([("converted", UP)],
+        IndexModel([("shopId", UP), ("counted", UP)],
+                   partialFilterExpression={"counted": {"$type": "string"}}),
+        IndexModel([("shopId", UP), ("converted", UP)],
                    partialFilterExpression={"converted": {"$type": "string"}}),
     ],
     # Trigger rules: one document per shop, read by `_id` (app/triggers/rule_store.py).
@@ -110,7 +111,7 @@ for _facts in ("triggers", "sessions", "orders"):
     INDEXES[_facts] += [
         IndexModel([("rolled", UP), ("shopId", UP)], name="rollups_pending",
                    partialFilterExpression={"rolled": False}),
-        IndexModel([("foldBatch", UP)], name="rollups_batch",
+        IndexModel([("shopId", UP), ("foldBatch", UP)], name="rollups_batch",
                    partialFilterExpression={"foldBatch": {"$type": "string"}}),
     ]
 

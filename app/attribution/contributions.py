@@ -124,9 +124,11 @@ async def _triggers(storage: Any, batch: str, docs: list[dict[str, Any]],
     if not ops:
         return
     await storage.exposures.bulk_write(ops, ordered=False)
-    await storage.exposures.update_many({"_id": {"$in": keys}, "counted": False},
-                                        {"$set": {"counted": batch}})
-    for e in await storage.exposures.find({"_id": {"$in": keys}, "counted": batch}).to_list(None):
+    shop = docs[0]["shopId"]  # a batch is one shop's (rollups.py)
+    await storage.exposures.update_many({"shopId": shop, "_id": {"$in": keys},
+                                         "counted": False}, {"$set": {"counted": batch}})
+    for e in await storage.exposures.find({"shopId": shop, "_id": {"$in": keys},
+                                           "counted": batch}).to_list(None):
         held = bool(e.get("heldOut"))
         counts.add(e["shopId"], "r", e["ruleId"], e["firstAt"], customers=int(not held),
                    heldCustomers=int(held))
@@ -153,7 +155,8 @@ async def freeze_orders(storage: Any, batch: str, docs: list[dict[str, Any]]
                      {"$set": {"folding": {"b": batch, "want": wanted(d),
                                            "version": d.get("version", 0)}}}) for d in docs]
     await storage.orders.bulk_write(ops, ordered=False)
-    return await storage.orders.find({"foldBatch": batch}).to_list(None)
+    return await storage.orders.find({"shopId": docs[0]["shopId"], "foldBatch": batch}
+                                     ).to_list(None)
 
 
 async def _orders(storage: Any, batch: str, docs: list[dict[str, Any]], counts: Counts) -> None:
@@ -167,10 +170,11 @@ async def _orders(storage: Any, batch: str, docs: list[dict[str, Any]], counts: 
                                revenue=sign * revenue)
     # A placed order converts, whatever its status later: the same answer whether it
     # was cancelled before or after it was first counted.
-    await _conversions(storage, batch, [o for o in docs if not o.get("counted")], counts)
+    await _conversions(storage, docs[0]["shopId"], batch,
+                       [o for o in docs if not o.get("counted")], counts)
 
 
-async def _conversions(storage: Any, batch: str, docs: list[dict[str, Any]],
+async def _conversions(storage: Any, shop: int, batch: str, docs: list[dict[str, Any]],
                        counts: Counts) -> None:
     """A new order converts its customer's exposures of any rule whose trigger came
     before it, within the shop's window as it was when the order was stored."""
@@ -188,7 +192,7 @@ async def _conversions(storage: Any, batch: str, docs: list[dict[str, Any]],
             {"shopId": o["shopId"], "$or": whose, "converted": False,
              "firstAt": {"$lte": at}, "lastAt": {"$gte": at - window}},
             {"$set": {"converted": batch}})
-    for e in await storage.exposures.find({"converted": batch}).to_list(None):
+    for e in await storage.exposures.find({"shopId": shop, "converted": batch}).to_list(None):
         held = bool(e.get("heldOut"))
         counts.add(e["shopId"], "r", e["ruleId"], e["firstAt"], converted=int(not held),
                    heldConverted=int(held))
@@ -198,7 +202,7 @@ async def finish(storage: Any, name: str, batch: str, docs: list[dict[str, Any]]
     """Step 4: the facts are counted."""
     facts = getattr(storage, name)
     if name != "orders":
-        await facts.update_many({"foldBatch": batch},
+        await facts.update_many({"shopId": docs[0]["shopId"], "foldBatch": batch},
                                 {"$set": {"rolled": True}, "$unset": {"foldBatch": ""}})
         return
     ops = []

@@ -115,9 +115,11 @@ async def facts(storage: Any, shop_id: int, user_id: str | None, visitor_id: str
 
 async def existing(storage: Any, shop_id: int, user_id: str, order_id: str
                    ) -> dict[str, Any] | None:
-    """The customer's order of that id, stored by either side."""
-    return await storage.orders.find_one({"shopId": shop_id, "orderId": order_id,
-                                          "userId": user_id})
+    """The customer's order of that id, stored by either side (an order a checkout stored
+    before customers' orders had one key has its visitor's: found by these fields)."""
+    found = await storage.orders.find({"shopId": shop_id, "orderId": order_id,
+                                       "userId": user_id}).limit(1).to_list(1)
+    return found[0] if found else None
 
 
 def check_price(value: Any) -> bool:

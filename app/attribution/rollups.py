@@ -64,11 +64,14 @@ async def _fold_page(storage: Any, name: str, now: datetime, shop_id: int | None
     if not pending:
         return 0
     batches = {d["foldBatch"] for d in pending if d.get("foldBatch")}
-    free = [d["_id"] for d in pending if not d.get("foldBatch")]
-    if free:
-        batch = batch_id(name, [d for d in pending if not d.get("foldBatch")])
-        await facts.update_many({"_id": {"$in": free}, "rolled": False,
-                                 "foldBatch": {"$exists": False}},
+    free: dict[int, list[dict[str, Any]]] = {}
+    for doc in pending:
+        if not doc.get("foldBatch"):
+            free.setdefault(doc["shopId"], []).append(doc)
+    for shop, docs in free.items():  # a batch per shop: every write below names it
+        batch = batch_id(name, shop, docs)
+        await facts.update_many({"shopId": shop, "_id": {"$in": [d["_id"] for d in docs]},
+                                 "rolled": False, "foldBatch": {"$exists": False}},
                                 {"$set": {"foldBatch": batch}})
         batches.add(batch)
     for batch in sorted(batches):
@@ -76,18 +79,22 @@ async def _fold_page(storage: Any, name: str, now: datetime, shop_id: int | None
     return len(pending)
 
 
-def batch_id(name: str, docs: list[dict[str, Any]]) -> str:
+def batch_id(name: str, shop_id: int, docs: list[dict[str, Any]]) -> str:
     """Named by what it holds (ids, and an order's version): two folders that claim the
     same page make one batch, and an order changed since is in a batch of another name."""
     digest = hashlib.sha256()
     for doc in sorted(docs, key=lambda d: str(d["_id"])):
         digest.update(f"{doc['_id']}\0{doc.get('version', 0)}\0".encode())
-    return f"{name}:{digest.hexdigest()[:24]}"
+    return f"{name}:{shop_id}:{digest.hexdigest()[:24]}"
+
+
+def shop_of(batch: str) -> int:
+    return int(batch.split(":")[1])
 
 
 async def _run(storage: Any, name: str, batch: str, now: datetime) -> None:
     facts = getattr(storage, name)
-    docs = await facts.find({"foldBatch": batch}).to_list(None)
+    docs = await facts.find({"shopId": shop_of(batch), "foldBatch": batch}).to_list(None)
     if not docs:
         return
     if name == "orders":
