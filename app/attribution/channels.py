@@ -65,7 +65,7 @@ def link(trigger_id: str) -> str:
 
 
 def _query(url: str | None) -> dict[str, list[str]]:
-    if not url:
+    if not url or "?" not in url:  # most landings: nothing to parse
         return {}
     try:
         return parse_qs(urlsplit(url).query, keep_blank_values=True)
@@ -85,12 +85,19 @@ def _host(url: str | None) -> str | None:
 
 def link_trigger_id(url: str | None) -> str | None:
     """The trigger id an `smc_tid` parameter of `url` names, if any (not yet checked)."""
+    if not url or LINK_PARAM not in url:
+        return None
     values = _query(url).get(LINK_PARAM)
     return values[0] if values and values[0] else None
 
 
 def utm_of(url: str | None) -> dict[str, str] | None:
-    query = _query(url)
+    return _utm(_query(url))
+
+
+def _utm(query: dict[str, list[str]]) -> dict[str, str] | None:
+    if not query:
+        return None
     utm = {f: query[f"utm_{f}"][0][:MAX_UTM] for f in UTM_FIELDS if query.get(f"utm_{f}")}
     return utm or None
 
@@ -116,7 +123,7 @@ def classify(url: str | None, referrer: str | None, own_domains: Iterable[str] =
     `trigger_id`: the `smc_tid` of `url` when it names a trigger of the shop.
     """
     query = _query(url)
-    utm = utm_of(url)
+    utm = _utm(query)
     ref_host = _host(referrer)
     if trigger_id is not None:
         return Source(TRIGGER, utm, ref_host, trigger_id)
