@@ -13,6 +13,7 @@ from app.attribution import upsert_orders as store_orders
 from app.core import utc
 from resolvers.analytics import From, To
 from schema.attribution import Channel, ChannelStat, OrderInput, RulePerformance
+from schema.triggers import TriggerType
 
 
 def _order(given: OrderInput) -> dict[str, Any]:
@@ -40,7 +41,6 @@ async def trigger_performance(info: Info, shop_id: int, start: From, end: To
     ruleset = await platform.rules.listed(shop_id)
     rows = await performance_of(platform.storage, platform.clock.now(), shop_id,
                                              list(ruleset.rules), utc(start), utc(end))
-    from schema.triggers import TriggerType
     names = {f.name for f in dataclasses.fields(RulePerformance)}
     return [RulePerformance(**{**{k: v for k, v in r.items() if k in names},
                                "type": TriggerType(r["type"])}) for r in rows]

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from importlib import import_module
+from typing import Annotated, Any
 
 import strawberry
 
 from app.attribution import CHANNELS
 from app.core import utc
 
-if TYPE_CHECKING:
-    from schema.triggers import TriggerType
+
+def _trigger_type(value: str) -> Any:
+    """schema.triggers' TriggerType (it imports schema.types, which imports this)."""
+    return import_module("schema.triggers").TriggerType(value)
 
 Channel = strawberry.enum(Enum("Channel", {c: c for c in CHANNELS}))
 
@@ -67,22 +70,23 @@ class Touch:
 class Attribution:
     trigger_id: strawberry.ID
     rule_id: strawberry.ID | None
-    type: Annotated[TriggerType, strawberry.lazy("schema.triggers")]
+    # Lazy: schema.triggers imports schema.types, which imports this module.
+    type: Annotated["TriggerType", strawberry.lazy("schema.triggers")]  # noqa: F821, UP037
     kind: AttributionKind
 
     @classmethod
     def of(cls, d: dict[str, Any] | None) -> Attribution | None:
         if not d:
             return None
-        from schema.triggers import TriggerType
         return cls(trigger_id=strawberry.ID(d["triggerId"]), rule_id=d.get("ruleId"),
-                   type=TriggerType(d["type"]), kind=AttributionKind(d["kind"]))
+                   type=_trigger_type(d["type"]), kind=AttributionKind(d["kind"]))
 
 
 @strawberry.type
 class RulePerformance:
     rule_id: strawberry.ID
-    type: Annotated[TriggerType, strawberry.lazy("schema.triggers")]
+    # Lazy: schema.triggers imports schema.types, which imports this module.
+    type: Annotated["TriggerType", strawberry.lazy("schema.triggers")]  # noqa: F821, UP037
     title: str | None
     triggers: int
     delivered: int

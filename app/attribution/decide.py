@@ -1,6 +1,6 @@
 """An order's attribution, decided once from what is known when the order is stored.
 
-What is known is the customer's marks (app/attribution/marks.py): the latest
+What is known is the customer's marks (orders.py `marks_at`): the latest
 session opened through a trigger link (`click`) and the latest delivered trigger
 (`view`). Only the latest of each matters: the contract picks the latest click
 in the window, else the latest delivered trigger in the window, and an earlier

@@ -76,7 +76,7 @@ async def trigger_performance(storage: Any, now: datetime, shop_id: int, rules: 
 
 
 def _type_of(rule_id: str) -> str | None:
-    """A default rule's type is in its id (app/rules.py default_rule_id)."""
+    """A default rule's type is in its id (app/triggers/rules.py default_rule_id)."""
     return rule_id.split(":", 1)[1] if rule_id.startswith("default:") else None
 
 

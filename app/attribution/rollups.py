@@ -1,7 +1,7 @@
 """Performance rollups: hourly counters per rule and per channel, folded from facts.
 
 Facts are documents the product writes anyway, each born with `rolled: false`:
-triggers (app/triggers.py make), sessions (touches.py) and orders (orders.py).
+triggers (app/triggers/model.py make), sessions (touches.py) and orders (orders.py).
 Nothing is counted on the hot path: `fold` (run by a worker, and by a report
 before it reads) counts a page of pending facts into `performance` documents,
 `_id` = "<shop>:<r|c>:<rule or channel>:<hour ms>", and the reports sum those:
@@ -34,7 +34,8 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-from app.attribution import contributions
+from app.attribution.contributions import Counts, finish, freeze_orders
+from app.attribution.contributions import of as counts_of
 
 PAGE = 500
 KEEP_APPLIED = timedelta(minutes=30)  # a folder stalled longer than this could count twice
@@ -98,16 +99,16 @@ async def _run(storage: Any, name: str, batch: str, now: datetime) -> None:
     if not docs:
         return
     if name == "orders":
-        docs = await contributions.freeze_orders(storage, batch, docs)
+        docs = await freeze_orders(storage, batch, docs)
         if not docs:
             return  # another folder finished this batch meanwhile
-    counts = await contributions.of(storage, name, batch, docs)
+    counts = await counts_of(storage, name, batch, docs)
     await apply(storage, batch, counts, now)
-    await contributions.finish(storage, name, batch, docs)
+    await finish(storage, name, batch, docs)
     await _tidy(storage, counts.buckets(), now)
 
 
-async def apply(storage: Any, batch: str, counts: contributions.Counts, now: datetime) -> None:
+async def apply(storage: Any, batch: str, counts: Counts, now: datetime) -> None:
     """Step 3: each bucket's counts once, whatever repeats this."""
     ops = []
     for bucket_id, (meta, inc) in counts.incs.items():

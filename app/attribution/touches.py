@@ -1,6 +1,6 @@
 """Where a session came from, as stored on its document; a customer's first and last touch.
 
-A session's source is decided once, when its document is written (app/session_docs.py):
+A session's source is decided once, when its document is written (app/tracking/session_docs.py):
 `channel`, `utm`, `referrerHost`, `triggerId` (and the trigger's `ruleId` and `type`,
 for the per-rule click counts), and `rolled: false` until the channel rollups count it
 (app/attribution/rollups.py). Only a landing URL that carries `smc_tid` costs a look-up

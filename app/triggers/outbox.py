@@ -81,8 +81,8 @@ class Outbox:
     ) -> None:
         fresh = {id(doc) for doc in await self._insert([d for docs, _ in batch for d in docs])}
         news = [[doc for doc in docs if id(doc) in fresh] for docs, _ in batch]
-        # A held-out trigger (app/holdout.py) is stored, and neither published nor delivered.
-        await self.publish([doc for docs in news for doc in docs if not doc.get("heldOut")])
+        # A held-out trigger (app/triggers/holdout.py) is stored, neither published nor queued.
+        await self.publish([d for docs in news for d in docs if not d.get("heldOut")])
         for (_, waiting), mine in zip(batch, news, strict=True):
             if not waiting.done():
                 waiting.set_result(mine)

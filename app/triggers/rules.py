@@ -68,7 +68,7 @@ class Rule:
     delay_seconds: int | None  # None on a cart rule: the shop's abandonedCartDelaySeconds
     cap_seconds: int
     created_at: datetime
-    holdout_percent: int = 0  # customers left out, for lift (app/holdout.py)
+    holdout_percent: int = 0  # customers left out, for lift (app/triggers/holdout.py)
 
     @property
     def is_default(self) -> bool:
@@ -148,7 +148,7 @@ def with_rule(base: dict[str, Any], rule: Rule) -> dict[str, Any]:
         doc["_id"] = f"{base['_id']}:{rule.rule_id}"
     if rule.holdout_percent and held_out(
             rule.rule_id, owner_of(base.get("userId"), base["visitorId"]), rule.holdout_percent):
-        doc.update(heldOut=True, published=True)  # stored only: app/holdout.py
+        doc.update(heldOut=True, published=True)  # stored only: app/triggers/holdout.py
     return doc
 
 

@@ -51,7 +51,8 @@ async def scenario(platform: Platform) -> tuple[Any, int]:
     retries = 0
     for step in range(2):
         for user in users():
-            _, again = await retried(lambda u=user: tracking.track(platform, visit(u, 1)[step]))
+            _, again = await retried(
+                lambda u=user, s=step: tracking.track(platform, visit(u, 1)[s]))
             retries += again
         platform.clock.advance(seconds=60)
     shop, again = await retried(lambda: platform.shops.require(1))

@@ -76,7 +76,7 @@ async def test_a_checkout_and_the_shop_s_upsert_store_one_order_attributed_once(
         problems = no_errors(*results)
         stored = await platform.storage.db.orders.find({"orderId": f"o-{user}"}).to_list(None)
         if len(stored) != 1:
-            return problems + [f"{len(stored)} orders"]
+            return [*problems, f"{len(stored)} orders"]
         [order] = stored
         if (order.get("attribution") or {}).get("kind") != "VIEW":
             problems.append(f"attribution {order.get('attribution')}")
