@@ -12,6 +12,7 @@ CPU-second of the server.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -27,8 +28,11 @@ VISITS_EVERY = 5
 def before_tree(base: str) -> Iterator[Path]:
     """`base` checked out in a temporary worktree, removed after."""
     folder = Path(tempfile.mkdtemp(prefix="bench-before-")) / "tree"
-    subprocess.run(["git", "worktree", "add", "--detach", str(folder), base], cwd=ROOT,
-                   check=True, capture_output=True)
+    made = subprocess.run(["git", "worktree", "add", "--detach", str(folder), base], cwd=ROOT,
+                          capture_output=True)
+    if made.returncode != 0:  # no git history here (an unpacked release): this tree twice
+        yield ROOT
+        return
     try:
         yield folder
     finally:
@@ -37,9 +41,13 @@ def before_tree(base: str) -> Iterator[Path]:
 
 
 def base_commit(ref: str = "main") -> str:
+    """What "before" is: TRACKER_BENCH_BEFORE if set (once this is merged, the commit
+    before the merge), else where this branch left main; HEAD where neither is known."""
+    if os.environ.get("TRACKER_BENCH_BEFORE"):
+        return os.environ["TRACKER_BENCH_BEFORE"]
     done = subprocess.run(["git", "merge-base", "HEAD", ref], cwd=ROOT, capture_output=True,
-                          text=True, check=True)
-    return done.stdout.strip()
+                          text=True)
+    return done.stdout.strip() or "HEAD"
 
 
 def _run(server: ServerProcess, batch: int, visitors: int, duration: float, warmup: float,
