@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import time
 
 from app.triggers import held_out
 from tests.attribution.helpers import PERFORMANCE, SHOP_URL, TRACK, event
@@ -43,9 +42,7 @@ async def test_a_simulated_holdout_shows_the_lift_that_was_put_in(api: Api, shop
         visits += [event("LOGIN", visitor, userId=user, url=f"{SHOP_URL}/sale",
                          referrer=rng.choice(["https://yandex.ru/", "https://vk.com/", None])),
                    event("SECTION_VIEW", visitor, pageName="sale")]
-    began = time.monotonic()
     await send(api, visits)
-    print(f"visits {time.monotonic() - began:.1f}s")
 
     held = [u for u in people if held_out(RULE, f"u:{u}", 20)]
     treated = [u for u in people if u not in set(held)]
@@ -59,13 +56,9 @@ async def test_a_simulated_holdout_shows_the_lift_that_was_put_in(api: Api, shop
         purchases += [event("CART_ADD", visitor, productId="p1", categoryId="c1", quantity=1,
                             price=float(rng.randint(10, 90))),
                       event("CHECKOUT", visitor, orderId=f"o-{user}")]
-    began = time.monotonic()
     await send(api, purchases)
-    print(f"purchases {time.monotonic() - began:.1f}s")
-    began = time.monotonic()
 
     rows = (await api.data(PERFORMANCE, DAY, key=key))["triggerPerformance"]
-    print(f"report {time.monotonic() - began:.1f}s")
     [row] = [r for r in rows if r["ruleId"] == RULE]
     assert row["triggers"] == CUSTOMERS
     assert abs(row["heldOut"] / row["triggers"] - 0.20) <= 0.02
