@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.attribution.helpers import SHOP_URL, fire_section, land, sessions, track, triggers
+from tests.attribution.helpers import (
+    CHANNELS,
+    SHOP_URL,
+    buy,
+    channels,
+    fire_section,
+    land,
+    sessions,
+    track,
+    triggers,
+)
 from tests.support.api import Api
 
 DOMAIN = "mutation { addEventSource(shopId: 1, sourceId: \"site2\", name: \"Shop\", " \
@@ -110,3 +120,22 @@ async def test_only_the_first_event_of_a_session_decides_its_channel(
                 url=f"{SHOP_URL}/p/1?gclid=x", referrer="https://www.google.com/")
     [session] = await sessions(api, key, "one")
     assert session["channel"] == "SOCIAL"
+
+
+async def test_channels_counts_sessions_visitors_orders_and_revenue_per_channel(
+        api: Api, shop_with_domain: dict, clock) -> None:
+    key = shop_with_domain["key"]
+    await land(api, "s1", f"{SHOP_URL}/", "https://www.google.com/")
+    await land(api, "s2", f"{SHOP_URL}/", "https://www.bing.com/")
+    await buy(api, "s2", "o-s2", price=15.0, quantity=2)
+    clock.advance(hours=1)
+    await land(api, "s1", f"{SHOP_URL}/?utm_medium=newsletter", None)  # s1 again, by e-mail
+    await land(api, "d1", f"{SHOP_URL}/", None)
+    got = await channels(api, key, "2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z")
+    assert list(got) == ["DIRECT", "ORGANIC_SEARCH", "EMAIL"]  # the enum's order
+    assert got["ORGANIC_SEARCH"] == {"channel": "ORGANIC_SEARCH", "sessions": 2, "visitors": 2,
+                                     "orders": 1, "revenue": 30.0}
+    assert (got["EMAIL"]["sessions"], got["DIRECT"]["sessions"]) == (1, 1)
+    body = await api.post(CHANNELS, {"f": "2026-03-02T00:00:00Z", "t": "2026-03-01T00:00:00Z"},
+                          key=key)
+    assert body["errors"][0]["extensions"]["code"] == "BAD_INPUT"
