@@ -13,10 +13,10 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.analytics import reading
-from app.attribution import edge_touch, touch
+from app.attribution import edge_touch
 from app.core import EventType, utc
 from app.shops import Shop as DomainShop
-from schema.attribution import Attribution, Channel, OrderStatus, Touch, Utm
+from schema.attribution import Attribution, OrderStatus, Touch
 
 EventType = strawberry.enum(EventType)
 
@@ -263,35 +263,6 @@ class Visitor:
 
 
 @strawberry.type
-class Session:
-    session_id: strawberry.ID
-    visitor_id: str
-    user_id: str | None
-    source_id: str
-    started_at: datetime
-    last_event_at: datetime
-    events_count: int
-    landing_url: str | None
-    referrer: str | None
-    channel: Channel = strawberry.field(
-        default=Channel.DIRECT, description="From its first event's url and referrer.")
-    utm: Utm | None = None
-    referrer_host: str | None = None
-    trigger_id: strawberry.ID | None = strawberry.field(
-        default=None, description="TRIGGER: the trigger whose link opened it.")
-
-    @classmethod
-    def of(cls, d: dict[str, Any]) -> Session:
-        came = touch(d) or {}
-        return cls(session_id=d["sessionId"], visitor_id=d["visitorId"], user_id=d.get("userId"),
-                   source_id=d["sourceId"], started_at=utc(d["startedAt"]),
-                   last_event_at=utc(d["lastEventAt"]), events_count=d["eventsCount"],
-                   landing_url=d.get("landingUrl"), referrer=d.get("referrer"),
-                   channel=Channel(came["channel"]), utm=Utm.of(came.get("utm")),
-                   referrer_host=came.get("referrerHost"), trigger_id=came.get("triggerId"))
-
-
-@strawberry.type
 class Event:
     event_id: strawberry.ID
     type: EventType
@@ -327,12 +298,6 @@ class Event:
 @strawberry.type
 class CustomerConnection:
     nodes: list[Customer]
-    page_info: PageInfo
-
-
-@strawberry.type
-class SessionConnection:
-    nodes: list[Session]
     page_info: PageInfo
 
 
