@@ -79,6 +79,7 @@ class Sender:
         self._next_search = 0.0  # time.monotonic() of the next search of storage
         self._backlog = False  # the last search found a full batch: more may be due
         self.local = webhooks.local
+        self.drain = 0.0  # seconds the attempts under way get to finish when `run` is cancelled
 
     def open(self) -> None:
         if self.client is None:
@@ -102,7 +103,7 @@ class Sender:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), self._pause())
         finally:
-            await self.stop()
+            await self.stop(self.drain)
 
     def _pause(self) -> float:
         """Until the next look: a search due, or the next retry this process knows of."""
@@ -117,7 +118,9 @@ class Sender:
             pause = min(pause, max(0.0, (retry - self.clock.now()).total_seconds()))
         return min(pause, poll)
 
-    async def stop(self) -> None:
+    async def stop(self, drain: float = 0.0) -> None:
+        if drain > 0 and self._tasks:  # a clean stop: let the attempts under way finish
+            await asyncio.wait(set(self._tasks), timeout=drain)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -3,6 +3,9 @@
 The only module that talks to the driver. Every call through a `Collection`
 counts as one round trip (`Storage.trips`): the cost that carries over to a
 real cluster.
+Every such call is also timed into `tracker_storage_duration_seconds` (by
+collection and driver method, `app/backends/metrics.py`): where a request's
+time goes, on a real cluster and in the benchmarks alike.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from pymongo import IndexModel
+
+from app.backends.metrics import timed
 
 COUNTED_METHODS = frozenset(
     {
@@ -44,9 +49,12 @@ class RoundTrips:
 
 
 class _CountedCursor:
-    def __init__(self, cursor: Any, count: Callable[[], None]) -> None:
+    def __init__(self, cursor: Any, count: Callable[[], None], collection: str,
+                 operation: str) -> None:
         self._cursor = cursor
         self._count = count
+        self._collection = collection
+        self._operation = operation
 
     def sort(self, *args: Any, **kwargs: Any) -> _CountedCursor:
         self._cursor = self._cursor.sort(*args, **kwargs)
@@ -62,7 +70,8 @@ class _CountedCursor:
 
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
         self._count()
-        return await self._cursor.to_list(length)
+        return await timed(self._collection, self._operation,
+                           lambda: self._cursor.to_list(length))
 
 
 class Collection:
@@ -80,17 +89,18 @@ class Collection:
 
         async def counted(*args: Any, **kwargs: Any) -> Any:
             self._trips.add(self.name)
-            return await target(*args, **kwargs)
+            return await timed(self.name, attr, lambda: target(*args, **kwargs))
 
         return counted
 
     def find(self, *args: Any, **kwargs: Any) -> _CountedCursor:
-        return _CountedCursor(self.raw.find(*args, **kwargs), lambda: self._trips.add(self.name))
+        return _CountedCursor(self.raw.find(*args, **kwargs), lambda: self._trips.add(self.name),
+                              self.name, "find")
 
     def aggregate(self, pipeline: list[dict[str, Any]], **kwargs: Any) -> _CountedCursor:
         return _CountedCursor(
-            self.raw.aggregate(pipeline, **kwargs), lambda: self._trips.add(self.name)
-        )
+            self.raw.aggregate(pipeline, **kwargs), lambda: self._trips.add(self.name),
+            self.name, "aggregate")
 
 
 @dataclass
