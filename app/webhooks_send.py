@@ -120,7 +120,10 @@ class Sender:
 
     async def stop(self, drain: float = 0.0) -> None:
         if drain > 0 and self._tasks:  # a clean stop: let the attempts under way finish
+            under_way = len(self._tasks)
             await asyncio.wait(set(self._tasks), timeout=drain)
+            log.info("stopping: %d webhook attempts under way finished, %d given back",
+                     under_way - len(self._tasks), len(self._tasks))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -24,7 +24,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from app.server.asgi import create_app
-from app.server.logs import log_config
+from app.server.logs import JsonFormatter, log_config
 from app.server.protocol import server_options
 from app.settings import Settings
 
@@ -109,13 +109,19 @@ def main(argv: list[str] | None = None) -> None:
         options["log_config"] = log_config(settings.log_format, args.log_level)
 
     def started(demo: tuple[int, str | None] | None) -> None:
-        print(banner(settings, demo), flush=True)
+        text = banner(settings, demo)
+        if settings.log_format == "json":  # every line of output is a JSON object
+            text = JsonFormatter().format(logging.makeLogRecord(
+                {"name": "tracker.server", "levelno": logging.INFO, "levelname": "INFO",
+                 "msg": text.strip("\n")}))
+        print(text, flush=True)
         freeze_startup_heap()
 
     app = create_app(settings, on_started=started)
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=args.log_level,
-                            timeout_graceful_shutdown=settings.shutdown_seconds or None,  # type: ignore[arg-type]
+                            # uvicorn types it int; asyncio.timeout takes any number
+                            timeout_graceful_shutdown=settings.shutdown_seconds or None,
                             **options, **server_options(settings.max_header_bytes))
     CleanStop(config, app).run()
 
