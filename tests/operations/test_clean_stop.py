@@ -110,7 +110,8 @@ async def test_deliveries_pending_at_sigterm_are_made_by_the_next_process() -> N
     assert all(a.status_code == 200 and not a.json().get("errors") for a in answers)
     assert {f"h{n}-{i}" for n in range(2) for i in range(50)} <= {e["eventId"] for e in stored}
     assert [d["status"] for d in logged] == ["DELIVERED"] * 20, [
-        (d["endpointId"], d["attempts"], d["lastError"]) for d in logged if d["status"] != "DELIVERED"]
+        (d["endpointId"], d["attempts"], d["lastError"]) for d in logged
+        if d["status"] != "DELIVERED"]
     slow, stuck = Counter(receiver.ids("slow")), Counter(receiver.ids("stuck"))
     assert len(slow) == len(stuck) == 10
     assert set(slow.values()) == {1}  # under way at SIGTERM: finished, not made again
