@@ -33,7 +33,7 @@ from strawberry.types import ExecutionResult as StrawberryExecutionResult
 from strawberry.types.graphql import OperationType
 
 from app.backends.metrics import name_request
-from app.errors import TrackerError, http_status
+from app.core import TrackerError, http_status
 from app.server import fastpath
 from app.server.cost import QueryCost
 from app.server.errors import code_error

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.abandoned import due_query as cart_due
-from app.abandonment_worker import due_query as session_due
+from app.abandonment import cart_due_query as cart_due
+from app.abandonment import session_due_query as session_due
 from app.backends.metrics import WORKER_LAG
 from app.platform import Platform
-from app.webhooks_send import due as delivery_due
+from app.webhooks import due_deliveries as delivery_due
 
 log = logging.getLogger("tracker.metrics")
 

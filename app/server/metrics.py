@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth import Keys
+from app.access import Keys
 from app.backends import metrics
-from app.errors import RateLimited, TrackerError
+from app.core import RateLimited, TrackerError
 from app.platform import Platform
 from app.server import lag
 

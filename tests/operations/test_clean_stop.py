@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_KEY
-from tests.live import eventually, open_shop, serving, shared_store, track
-from tests.operations.gated import Gate, batch, held_request
-from tests.operations.slow_receiver import SlowReceiver
-from tests.servers import ServerProcess
-from tests.webhook_helpers import ADD, FAST, add_endpoint, deliveries, settled, until
-from tests.webhook_receiver import HANG
+from tests.support.api import ADMIN_KEY
+from tests.support.gated import Gate, batch, held_request
+from tests.support.live import eventually, open_shop, serving, shared_store, track
+from tests.support.servers import ServerProcess
+from tests.support.slow_receiver import SlowReceiver
+from tests.support.webhook_helpers import ADD, FAST, add_endpoint, deliveries, settled, until
+from tests.support.webhook_receiver import HANG
 
 EVENTS = "query($s: Int!) { events(shopId: $s, first: 500) { nodes { eventId } } }"
 

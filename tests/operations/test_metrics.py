@@ -9,9 +9,16 @@ from typing import Any
 import httpx
 
 from app.server.fastpath import TRACKER_DOCUMENT
-from tests.conftest import ADMIN_KEY
-from tests.live import LiveServer, Subscriber, eventually, open_shop, serving, wait_subscribed
-from tests.operations.scrape import delta, scrape
+from tests.support.api import ADMIN_KEY
+from tests.support.live import (
+    LiveServer,
+    Subscriber,
+    eventually,
+    open_shop,
+    serving,
+    wait_subscribed,
+)
+from tests.support.scrape import delta, scrape
 
 CONTRACT_SERIES = {
     "tracker_events_total": "counter", "tracker_request_duration_seconds": "histogram",

@@ -7,10 +7,10 @@ import json
 
 import httpx
 
-from tests.live import serving
-from tests.operations.scrape import scrape
-from tests.redis_server import RedisServer
-from tests.servers import ServerProcess
+from tests.support.live import serving
+from tests.support.redis_server import RedisServer
+from tests.support.scrape import scrape
+from tests.support.servers import ServerProcess
 
 
 async def test_a_serving_process_is_ready() -> None:

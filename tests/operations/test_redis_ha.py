@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.live import (
+from tests.support.live import (
     LiveServer,
     Subscriber,
     eventually,
@@ -23,7 +23,7 @@ from tests.live import (
     track,
     two_servers,
 )
-from tests.operations.redis_ha import ClusterSet, SentinelSet
+from tests.support.redis_ha import ClusterSet, SentinelSet
 
 COUNT = 40
 DEADLINE = 60.0  # a failover takes seconds; this only bounds a broken build
