@@ -80,7 +80,8 @@ TRIGGERS = Counter(
     ["type"], registry=REGISTRY)
 DELIVERIES = Counter(
     "tracker_webhook_deliveries",
-    "Webhook delivery attempts by outcome (delivered, retry, failed, dropped).",
+    "Webhook deliveries by outcome: delivered, retry (an attempt failed, another is due), "
+    "failed (gave up), disabled (the endpoint is off), dropped (endpoint or trigger gone).",
     ["outcome"], registry=REGISTRY)
 WORKER_LAG = Gauge(
     "tracker_worker_lag_seconds",

@@ -27,10 +27,11 @@ from typing import Any
 import httpx
 from pymongo import UpdateOne
 
+from app.backends.metrics import DELIVERIES
 from app.backends.storage import Storage
 from app.core import Clock
 from app.settings import Settings
-from app.webhooks import payload
+from app.webhooks import leases, payload
 from app.webhooks.endpoints import DELIVERED, FAILED, NEVER, PENDING, Webhooks
 from app.webhooks.net import ERROR_LIMIT, attempt, make_client
 
@@ -38,6 +39,7 @@ log = logging.getLogger("tracker.webhooks")
 
 BATCH = 500  # due deliveries read per round trip
 KEEP = timedelta(days=30)  # a finished delivery stays in the log this long (TTL index)
+OUTCOMES = {DELIVERED: "delivered", FAILED: "failed"}  # else "retry" (tracker_webhook_...)
 
 
 def parse_schedule(text: str) -> list[float]:
@@ -119,23 +121,14 @@ class Sender:
         return min(pause, poll)
 
     async def stop(self, drain: float = 0.0) -> None:
-        if drain > 0 and self._tasks:  # a clean stop: let the attempts under way finish
-            under_way = len(self._tasks)
-            await asyncio.wait(set(self._tasks), timeout=drain)
-            log.info("stopping: %d webhook attempts under way finished, %d given back",
-                     under_way - len(self._tasks), len(self._tasks))
+        await leases.drain(self._tasks, drain)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._flush(), 2.0)
-        if self._held:
-            # Attempts cut short: another process may take them at once, not after the lease.
-            held, self._held = self._held, {}
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.storage.webhook_deliveries.update_many(
-                    {"_id": {"$in": list(held)}, "claim": {"$in": list(set(held.values()))}},
-                    {"$set": {"leaseUntil": NEVER}, "$unset": {"claim": ""}}), 2.0)
+        held, self._held = self._held, {}
+        await leases.give_back(self.storage, held)  # another process may take them at once
         if self.client is not None:
             await self.client.aclose()
             self.client = None
@@ -231,6 +224,7 @@ class Sender:
         try:
             if endpoint is None or trigger is None:
                 # The endpoint was deleted, or the trigger erased (forgetCustomer).
+                DELIVERIES.labels("dropped").inc()
                 await self.storage.webhook_deliveries.delete_one(
                     {"_id": delivery["_id"], "shopId": delivery["shopId"],
                      "claim": delivery["claim"]})
@@ -286,6 +280,8 @@ class Sender:
     def _finish(self, delivery: dict[str, Any], change: dict[str, Any], attempted: bool) -> None:
         """Queue the write of an attempt's result (`_flush` makes it, with the others')."""
         now = self.clock.now()
+        DELIVERIES.labels(OUTCOMES.get(change.get("status"), "retry") if attempted
+                          else "disabled").inc()
         change = {**change, "leaseUntil": NEVER}
         if attempted:
             change["lastAttemptAt"] = now
