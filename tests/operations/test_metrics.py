@@ -16,9 +16,12 @@ from tests.support.live import (
     eventually,
     open_shop,
     serving,
+    track,
     wait_subscribed,
 )
 from tests.support.scrape import delta, scrape
+from tests.support.webhook_helpers import FAST, add_endpoint, settled, until
+from tests.support.webhook_receiver import Receiver
 
 CONTRACT_SERIES = {
     "tracker_events_total": "counter", "tracker_request_duration_seconds": "histogram",
@@ -138,3 +141,43 @@ async def test_no_label_grows_with_visitors_or_products() -> None:
     tracker_series = [k for k in page.samples if k[0].startswith("tracker_")]
     assert len(tracker_series) < 2000
 
+
+
+async def test_events_count_once_each_by_type_and_outcome() -> None:
+    async with serving() as server:
+        await open_shop(server)
+        before = await scrape(server.http)
+        fresh = [{**e, "context": {**e["context"], "eventId": f"ev{n}"}}
+                 for n, e in enumerate(views(1, ["a", "b", "c"], ["p1", "p2", "p3"]))]
+        await send(server, fresh)
+        await send(server, fresh[:1])  # a retry of the first: a duplicate
+        await send(server, views(999, ["d"], ["p4"]))  # no such shop: rejected
+        added = await send(server, [{"type": "CART_ADD", "productId": "p1", "categoryId": "c1",
+                                     "quantity": 1, "price": 10.0,
+                                     "context": {"shopId": 1, "visitorId": "a"}}])
+        assert not added.json().get("errors"), added.json()
+        after = await scrape(server.http)
+    events = "tracker_events_total"
+    assert delta(before, after, events, type="PRODUCT_VIEW", outcome="stored") == 3
+    assert delta(before, after, events, type="PRODUCT_VIEW", outcome="duplicate") == 1
+    assert delta(before, after, events, type="PRODUCT_VIEW", outcome="rejected") == 1
+    assert delta(before, after, events, type="CART_ADD", outcome="stored") == 1
+    assert delta(before, after, events) == 6
+
+
+async def test_triggers_count_once_and_deliveries_by_outcome() -> None:
+    async with Receiver() as receiver, serving(**FAST) as server:
+        key = await open_shop(server)
+        await add_endpoint(server, key, receiver, "hook", answers=[500, 200],
+                           types=["CUSTOM_EVENT"])
+        before = await scrape(server.http)
+        await track(server, "CUSTOM", eventName="signup", visitor="v1", eventId="once")
+        await track(server, "CUSTOM", eventName="signup", visitor="v1", eventId="once")
+        await until(lambda: settled(server, key, 1), "the delivery was made")
+        after = await scrape(server.http)
+    assert delta(before, after, "tracker_triggers_total", type="CUSTOM_EVENT") == 1
+    assert delta(before, after, "tracker_triggers_total") == 1
+    deliveries = "tracker_webhook_deliveries_total"
+    assert delta(before, after, deliveries, outcome="retry") == 1  # the 500
+    assert delta(before, after, deliveries, outcome="delivered") == 1
+    assert delta(before, after, deliveries) == 2
