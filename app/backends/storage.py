@@ -49,7 +49,7 @@ class RoundTrips:
 
 
 class _CountedCursor:
-    def __init__(self, cursor: Any, count: Callable[[], None], collection: str,
+    def __init__(self, cursor: Any, count: Callable[[], None], collection: Collection,
                  operation: str) -> None:
         self._cursor = cursor
         self._count = count
@@ -70,17 +70,18 @@ class _CountedCursor:
 
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
         self._count()
-        return await timed(self._collection, self._operation,
-                           lambda: self._cursor.to_list(length))
+        return await timed(self._collection.name, self._operation,
+                           lambda: self._cursor.to_list(length), self._collection.embedded)
 
 
 class Collection:
     """A collection whose every call counts as one round trip."""
 
-    def __init__(self, raw: Any, name: str, trips: RoundTrips) -> None:
+    def __init__(self, raw: Any, name: str, trips: RoundTrips, embedded: bool = False) -> None:
         self.raw = raw
         self.name = name
         self._trips = trips
+        self.embedded = embedded  # mongomock: its calls' CPU is the store's (metrics.timed)
 
     def __getattr__(self, attr: str) -> Any:
         target = getattr(self.raw, attr)
@@ -89,18 +90,18 @@ class Collection:
 
         async def counted(*args: Any, **kwargs: Any) -> Any:
             self._trips.add(self.name)
-            return await timed(self.name, attr, lambda: target(*args, **kwargs))
+            return await timed(self.name, attr, lambda: target(*args, **kwargs), self.embedded)
 
         return counted
 
     def find(self, *args: Any, **kwargs: Any) -> _CountedCursor:
         return _CountedCursor(self.raw.find(*args, **kwargs), lambda: self._trips.add(self.name),
-                              self.name, "find")
+                              self, "find")
 
     def aggregate(self, pipeline: list[dict[str, Any]], **kwargs: Any) -> _CountedCursor:
         return _CountedCursor(
             self.raw.aggregate(pipeline, **kwargs), lambda: self._trips.add(self.name),
-            self.name, "aggregate")
+            self, "aggregate")
 
 
 @dataclass
@@ -120,7 +121,7 @@ class Storage:
     def __getattr__(self, name: str) -> Collection:
         if name not in self.indexes:
             raise AttributeError(name)
-        collection = Collection(self.db[name], name, self.trips)
+        collection = Collection(self.db[name], name, self.trips, not self.real_mongodb)
         setattr(self, name, collection)  # built once; later lookups do not reach __getattr__
         return collection
 
