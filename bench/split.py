@@ -102,11 +102,24 @@ def measure(cfg: Config) -> dict[str, Any]:
     return out
 
 
-if __name__ == "__main__":
-    print(json.dumps(measure(Config()), indent=1))
+def main() -> None:
+    """`python -m bench.split`: row 18 alone, in one run, with the profile, as Markdown."""
+    import time
+
+    from bench.common import load_average, machine
+    from bench.report import render
+
+    began = time.monotonic()
+    meta = {**machine(), "load_start": load_average(), "command": "python -m bench.split"}
+    result = measure(Config())
+    extra = where_it_goes()
+    meta["load_end"], meta["elapsed"] = load_average(), f"{time.monotonic() - began:.0f} s"
+    print(render(rows(result), meta, False, extra))
+    print("<!-- raw: " + json.dumps(result) + " -->")
 
 
 def rows(r: dict[str, Any]) -> list[Row]:
+    """Rows 18.1-18.6: per batch size, server CPU (split), floor CPU, their ratio."""
     out = []
     for n, (batch, label) in enumerate(((1, "1 item (the tracker's request)"),
                                         (100, "100 items"))):
@@ -126,12 +139,57 @@ def rows(r: dict[str, Any]) -> list[Row]:
     return out
 
 
+STORAGE_FRAMES = ("counted (app/backends/storage.py", "_CountedCursor.to_list (")
+
+
+def own_layers(raw: str, top: int = 12) -> str:
+    """A py-spy raw profile with the samples inside storage calls set apart: the layers
+    (innermost frame's package) and the frames of the server's own time."""
+    from collections import Counter
+
+    from bench.profile import _split, layer_of
+
+    layers: Counter[str] = Counter()
+    frames: Counter[str] = Counter()
+    storage = own = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        if any(marker in stack for marker in STORAGE_FRAMES):
+            storage += int(count)
+            continue
+        func, file = _split(stack.split(";")[-1])
+        own += int(count)
+        layers[layer_of(file)] += int(count)
+        frames[f"{func} ({file})"] += int(count)
+    if not own:
+        return "no samples\n"
+    out = [f"{storage + own} samples: {100 * storage / (storage + own):.0f}% inside storage "
+           f"calls, {100 * own / (storage + own):.0f}% the server's own; of its own:"]
+    out += [f"  {100 * n / own:5.1f}%  {name}" for name, n in layers.most_common()]
+    out += ["top frames of its own time (self):"]
+    out += [f"  {100 * n / own:5.1f}%  {name}" for name, n in frames.most_common(top)]
+    return "\n".join(out) + "\n"
+
+
 def where_it_goes(seconds: float = 5.0) -> str:
-    """py-spy of the server under `track` (1 and 100 items): the layers of its own CPU."""
+    """py-spy of the server under `track` (1 and 100 items): where its own CPU goes."""
+    import tempfile
+    from pathlib import Path
+
     from bench import profile
 
     parts = ["## Where a tracker request's own time goes (py-spy, `track`)", ""]
     for batch in (1, 100):
-        parts += ["```", profile.profile("graphql", batch, seconds=seconds,
-                                         single="track").rstrip(), "```", ""]
+        with tempfile.TemporaryDirectory() as tmp:
+            keep = Path(tmp) / "raw.txt"
+            head = profile.profile("graphql", batch, seconds=seconds, single="track",
+                                   keep=keep).splitlines()[0]
+            body = own_layers(keep.read_text()) if keep.exists() else "no profile\n"
+        parts += ["```", head, body.rstrip(), "```", ""]
     return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    main()

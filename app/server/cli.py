@@ -74,6 +74,7 @@ class CleanStop(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if not self.should_exit:
             self.tracker_app.state.stop_requested_at = time.monotonic()
+            self.tracker_app.state.stopping = True  # /readyz says so from now on
             logging.getLogger("tracker.server").info(
                 "stopping on %s: finishing the work under way", signal.Signals(sig).name)
         super().handle_exit(sig, frame)
