@@ -64,7 +64,7 @@ def _server_run(server: ServerProcess, cfg: Config, batch: int, tag: str) -> dic
     result = closed_run(server, cfg, batch, tag, single="track")
     cpu = server.cpu_seconds() - cpu
     after = _metrics(server)
-    requests = after["requests"] - before["requests"]
+    requests = max(after["requests"] - before["requests"], 1.0)  # a smoke run may see few
     storage = after["storage"] - before["storage"]
     storage_cpu = after["storage_cpu"] - before["storage_cpu"]
     return {"eps": result["eps"], "requests": requests,
@@ -78,7 +78,7 @@ def _floor_run(server: ServerProcess, cfg: Config, batch: int, tag: str) -> dict
     cpu = server.cpu_seconds()
     result = closed_run(server, cfg, batch, tag, single="track")
     cpu = server.cpu_seconds() - cpu
-    requests = result["rps"] * (cfg.duration + cfg.warmup)
+    requests = max(result["rps"] * (cfg.duration + cfg.warmup), 1.0)
     return {"eps": result["eps"], "cpu_ms": 1000 * cpu / requests}
 
 
