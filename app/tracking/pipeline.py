@@ -20,6 +20,8 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError
 
+import app.tracking.session_docs as session_docs
+import app.tracking.sessions as sessions
 from app import abandonment, identity
 from app.backends.metrics import EVENTS
 from app.core import (
@@ -38,7 +40,6 @@ from app.core import (
     visitor_key,
 )
 from app.platform import Platform
-from app.tracking import session_docs, sessions
 from app.tracking.effects import apply_effects
 from app.tracking.item import Item, Outcome, TrackResult
 

@@ -27,11 +27,12 @@ from typing import Any
 import httpx
 from pymongo import UpdateOne
 
+import app.webhooks.leases as leases
+import app.webhooks.payload as payload
 from app.backends.metrics import DELIVERIES
 from app.backends.storage import Storage
 from app.core import Clock
 from app.settings import Settings
-from app.webhooks import leases, payload
 from app.webhooks.endpoints import DELIVERED, FAILED, NEVER, PENDING, Webhooks
 from app.webhooks.net import ERROR_LIMIT, attempt, make_client
 
@@ -39,7 +40,8 @@ log = logging.getLogger("tracker.webhooks")
 
 BATCH = 500  # due deliveries read per round trip
 KEEP = timedelta(days=30)  # a finished delivery stays in the log this long (TTL index)
-OUTCOMES = {DELIVERED: "delivered", FAILED: "failed"}  # else "retry" (tracker_webhook_...)
+# tracker_webhook_deliveries_total's outcome of an attempt, by the status it leaves
+OUTCOMES = {DELIVERED: "delivered", FAILED: "failed", None: "retry"}
 
 
 def parse_schedule(text: str) -> list[float]:
@@ -280,8 +282,7 @@ class Sender:
     def _finish(self, delivery: dict[str, Any], change: dict[str, Any], attempted: bool) -> None:
         """Queue the write of an attempt's result (`_flush` makes it, with the others')."""
         now = self.clock.now()
-        DELIVERIES.labels(OUTCOMES.get(change.get("status"), "retry") if attempted
-                          else "disabled").inc()
+        DELIVERIES.labels(OUTCOMES[change.get("status")] if attempted else "disabled").inc()
         change = {**change, "leaseUntil": NEVER}
         if attempted:
             change["lastAttemptAt"] = now
