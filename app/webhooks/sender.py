@@ -40,8 +40,7 @@ log = logging.getLogger("tracker.webhooks")
 
 BATCH = 500  # due deliveries read per round trip
 KEEP = timedelta(days=30)  # a finished delivery stays in the log this long (TTL index)
-# tracker_webhook_deliveries_total's outcome of an attempt, by the status it leaves
-OUTCOMES = {DELIVERED: "delivered", FAILED: "failed", None: "retry"}
+OUTCOMES = {DELIVERED: "delivered", FAILED: "failed", None: "retry"}  # metrics, by status left
 
 
 def parse_schedule(text: str) -> list[float]:
