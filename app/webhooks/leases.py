@@ -20,13 +20,16 @@ log = logging.getLogger("tracker.webhooks")
 
 
 async def drain(tasks: set[asyncio.Task[None]], seconds: float) -> None:
-    """Wait up to `seconds` for the attempts under way, and say how it went."""
-    if seconds <= 0 or not tasks:
-        return
-    under_way = len(tasks)
-    _, left = await asyncio.wait(set(tasks), timeout=seconds)
-    log.info("stopping: %d webhook attempts under way finished, %d given back",
-             under_way - len(left), len(left))
+    """Wait up to `seconds` for the attempts under way (saying how it went), then cut the
+    rest; an attempt cut keeps its lease in the sender's `_held`, for `give_back`."""
+    if seconds > 0 and tasks:
+        under_way = len(tasks)
+        _, left = await asyncio.wait(set(tasks), timeout=seconds)
+        log.info("stopping: %d webhook attempts under way finished, %d given back",
+                 under_way - len(left), len(left))
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def give_back(storage: Storage, held: dict[str, str]) -> None:

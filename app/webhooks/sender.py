@@ -122,10 +122,7 @@ class Sender:
         return min(pause, poll)
 
     async def stop(self, drain: float = 0.0) -> None:
-        await leases.drain(self._tasks, drain)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await leases.drain(self._tasks, drain)  # the rest are cut
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._flush(), 2.0)
         held, self._held = self._held, {}
