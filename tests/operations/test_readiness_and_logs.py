@@ -23,6 +23,16 @@ async def test_a_serving_process_is_ready() -> None:
     assert health == (200, {"status": "ok", "storage": True, "broker": True})
 
 
+async def test_a_process_without_its_indexes_is_not_ready() -> None:
+    async with serving() as server:
+        assert server.platform is not None
+        server.platform.indexes_made = False  # as a platform built without `start`
+        ready = await server.http.get("/readyz")
+        server.platform.indexes_made = True
+    assert ready.status_code == 503
+    assert ready.json()["indexes"] is False and ready.json()["storage"] is True
+
+
 async def test_a_process_whose_broker_is_gone_is_not_ready(
     fresh_redis_server: RedisServer,
 ) -> None:
