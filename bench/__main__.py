@@ -27,6 +27,7 @@ from bench import (
     roundtrips,
     sessions,
     size,
+    split,
     triggers,
     webhooks,
 )
@@ -104,6 +105,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
                                                          p.aud_due))
     log("14. webhooks ({endpoints} endpoints, {rate} triggers/s)".format(**p.webhooks))
     results["webhooks"] = webhooks.measure(**p.webhooks)
+    log("18. where a tracker request's time goes (server CPU, storage, floor)")
+    results["split"] = split.measure(p.ingest)
     log("25. tracking with channels and attribution, beside the code before it")
     results["attribution"] = attribution.measure(**p.attribution)
 
@@ -114,9 +117,15 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
             + report.dashboard_rows(results["dashboard"])
             + report.session_rows(results["sessions"])
             + report.audience_rows(results["audiences"])
-            + report.webhook_rows(results["webhooks"])
+            + report.webhook_rows(results["webhooks"]) + split.rows(results["split"])
             + report.attribution_rows(results["attribution"]))
     extra = [roundtrip_matrix(rt), report.session_query(results["sessions"])]
+    if p.profile:
+        log("18. py-spy of the tracker's request: where its own CPU goes")
+        try:
+            extra.append(split.where_it_goes())
+        except Exception as error:  # a profile is a bonus; the figures stand without it
+            extra.append(f"(profile of 18 failed: {error!r})")
     if p.profile:
         log("profiles (py-spy) of what missed")
         try:
