@@ -7,6 +7,7 @@ import strawberry
 from resolvers import (
     admin,
     analytics,
+    attribution,
     catalog,
     reading,
     rules,
@@ -41,6 +42,8 @@ class Query:
     products = strawberry.field(resolver=catalog.products)
     product_price_history = strawberry.field(resolver=catalog.product_price_history)
     interested_customers = strawberry.field(resolver=catalog.interested_customers_)
+    trigger_performance = strawberry.field(resolver=attribution.trigger_performance)
+    channels = strawberry.field(resolver=attribution.channels)
 
 
 @strawberry.type
@@ -81,6 +84,7 @@ class Mutation:
     delete_products = strawberry.mutation(resolver=catalog.delete_products)
     import_catalog_feed = strawberry.mutation(resolver=catalog.import_catalog_feed,
                                               description="Fetched and applied now.")
+    upsert_orders = strawberry.mutation(resolver=attribution.upsert_orders)
 
 
 @strawberry.type

@@ -73,6 +73,7 @@ class ShopSettingsInput:
         "catalogFeedPollSeconds; \"\" turns it off.")
     catalog_feed_poll_seconds: int | None = strawberry.field(
         default=None, description="60 to 31536000; default 21600 (6 hours).")
+    attribution_window_seconds: int | None = None
 
     def to_changes(self) -> dict[str, object]:
         """The settings given, by their ShopSettings field names (None = unchanged)."""

@@ -29,6 +29,8 @@ class TriggerRule:
     lookback_days: int | None = strawberry.field(
         default=None, description="PRICE_DROPPED / BACK_IN_STOCK: how far back a view, cart "
         "add or notifyInStock request counts.")
+    holdout_percent: int = strawberry.field(
+        default=0, description="Customers (in %) left out of this rule's triggers.")
 
     @classmethod
     def of(cls, rule: Rule, ruleset: RuleSet) -> TriggerRule:
@@ -36,7 +38,7 @@ class TriggerRule:
                    title=rule.title, enabled=rule.enabled, match=list(rule.match),
                    delay_seconds=ruleset.delay_of(rule), cap_seconds=rule.cap_seconds,
                    created_at=utc(rule.created_at), min_drop_percent=rule.min_drop_percent,
-                   lookback_days=rule.lookback_days)
+                   lookback_days=rule.lookback_days, holdout_percent=rule.holdout_percent)
 
 
 @strawberry.input
@@ -56,10 +58,13 @@ class TriggerRuleInput:
         default=None, description="PRICE_DROPPED: default 5, more than 0 and less than 100.")
     lookback_days: int | None = strawberry.field(
         default=None, description="PRICE_DROPPED / BACK_IN_STOCK: default 30, 1 to 365.")
+    holdout_percent: int | None = strawberry.field(
+        default=None, description="0..90: customers left out of this rule's triggers, to "
+        "measure lift; fixed per (rule, customer).")
 
     def given(self) -> dict[str, Any]:
         """The fields given, by the domain's names (None = not given)."""
         return {"type": self.type.value, "title": self.title, "enabled": self.enabled,
                 "match": self.match, "delay_seconds": self.delay_seconds,
                 "cap_seconds": self.cap_seconds, "min_drop_percent": self.min_drop_percent,
-                "lookback_days": self.lookback_days}
+                "lookback_days": self.lookback_days, "holdout_percent": self.holdout_percent}

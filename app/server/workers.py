@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from app import audiences, catalog
 from app.abandonment import fire_due, fire_due_sessions
+from app.attribution import fold
 from app.identity import expire_anonymous
 from app.platform import Platform
 from app.webhooks import Sender
@@ -16,6 +17,7 @@ from schema.triggers import Trigger
 
 log = logging.getLogger("tracker.workers")
 FEED_POLL_TICK = 5.0  # how often the shops' feeds are looked at; each has its own period
+ROLLUP_SECONDS = 5.0
 
 
 def trigger_fields() -> list[str]:
@@ -47,6 +49,9 @@ class Workers:
         self._every("catalog feeds", FEED_POLL_TICK, lambda: catalog.poll(self.platform))
         self._every("published marks", 0.2, outbox.flush_published)
         self._every("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep)
+        # Performance rollups (app/attribution/rollups.py): reports fold what is left.
+        self._every("performance rollups", ROLLUP_SECONDS,
+                    lambda: fold(self.platform.storage, self.platform.clock.now()))
         self._every("retention", settings.retention_interval_seconds,
                     lambda: expire_anonymous(self.platform))
         self.sender = Sender(self.platform.storage, self.platform.clock, settings,
@@ -67,7 +72,10 @@ class Workers:
 
         self._tasks.append(asyncio.create_task(loop(), name=name))
 
-    async def stop(self) -> None:
+    async def stop(self, drain: float = 0.0) -> None:
+        """Stop every loop; the webhook attempts under way get `drain` seconds to finish."""
+        if hasattr(self, "sender"):
+            self.sender.drain = drain
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

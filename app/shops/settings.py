@@ -29,6 +29,7 @@ class ShopSettings:
     interest_half_life_seconds: int = HALF_LIFE_SECONDS
     catalog_feed_url: str | None = None  # fetched every catalog_feed_poll_seconds (app/catalog/)
     catalog_feed_poll_seconds: int = 21600
+    attribution_window_seconds: int = 604_800  # an order's attribution looks back 7 days
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> ShopSettings:
@@ -72,6 +73,8 @@ SETTING_CHECKS = {
         v == "" or (len(v) <= 2048 and v.lower().startswith(("http://", "https://"))
                     and not any(c.isspace() or ord(c) < 32 for c in v))),
     "catalog_feed_poll_seconds": lambda v: isinstance(v, int) and 60 <= v <= 31_536_000,
+    "attribution_window_seconds": lambda v: isinstance(v, int) and not isinstance(v, bool)
+    and 1 <= v <= 31_536_000,
 }
 
 

@@ -7,6 +7,7 @@ from app.webhooks import deliveries
 from app.webhooks.endpoints import Webhooks
 from app.webhooks.net import check_destination, check_url, make_client
 from app.webhooks.sender import Sender
+from app.webhooks.sender import due as due_deliveries
 
 __all__ = [
     "Sender",
@@ -14,5 +15,6 @@ __all__ = [
     "check_destination",
     "check_url",
     "deliveries",
+    "due_deliveries",
     "make_client",
 ]
