@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.catalog.products import PRICE_DROP, drop_percent, public
-from app.core import utc
+from app.core import owner_of, utc
 from app.interests import Frame
-from app.triggers import make
+from app.triggers import held_out, make
 
 PRICE_DROPPED, BACK_IN_STOCK = "PRICE_DROPPED", "BACK_IN_STOCK"
 TYPE_OF = {PRICE_DROP: PRICE_DROPPED, "RESTOCK": BACK_IN_STOCK}
@@ -102,11 +102,15 @@ def trigger(shop_id: int, change: dict[str, Any], rule: Any, product: dict[str, 
             "purchases": interest.get("purchases", 0),
             "lastInteractionAt": interest.get("lastInteractionAt") or change["at"],
             "product": public(product)}
-    return make(
+    doc = make(
         f"{change['changeId']}:{rule.rule_id}:{user_id}", TYPE_OF[change["kind"]], shop_id,
         fired_at=now, visitor_id=visitor_id, user_id=user_id, name=product.get("name"),
         properties=properties, rule_id=rule.rule_id, products=[item],
         category_id=product.get("categoryId"))
+    percent = getattr(rule, "holdout_percent", 0)
+    if percent and held_out(rule.rule_id, owner_of(user_id, visitor_id), percent):
+        doc.update(heldOut=True, published=True)  # stored only, as every rule's holdout
+    return doc
 
 
 async def interested_customers(platform: Any, shop_id: int, product_id: str,

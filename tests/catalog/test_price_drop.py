@@ -130,3 +130,15 @@ async def test_catalog_rule_fields_are_checked(api, shop, fields, field):
                             "rule: $r) { ruleId } }", {"r": fields}, shop["key"])
     assert error["extensions"]["code"] == "BAD_INPUT"
     assert error["extensions"]["field"] == field
+
+
+async def test_a_rules_holdout_keeps_its_share_of_customers_out(api, shop, platform):
+    await rule(api, shop["key"], type="PRICE_DROPPED", holdoutPercent=50)
+    await priced(api, shop, 10000)
+    for n in range(20):
+        await viewed(api, f"u{n}", "sku-42")
+    await priced(api, shop, 5000)
+    await tick(platform)
+    stored = await platform.storage.triggers.find({"type": "PRICE_DROPPED"}).to_list(None)
+    held = [d for d in stored if d.get("heldOut")]
+    assert len(stored) == 20 and 0 < len(held) < 20  # each stored once, some held out
