@@ -128,3 +128,18 @@ async def product_of(info: Info, shop_id: int | None, product_id: str,
         return None
     doc = await _loader(info).load((shop_id, product_id))
     return Product.from_doc(doc) if doc else None
+
+
+@strawberry.type
+class WithProduct:
+    """`product` on a type that names a product (CartItem, ProductInterest): the copy the
+    item carries (a trigger's), else the catalog's, read through the loader."""
+
+    shop_id: strawberry.Private[int | None] = None
+    snapshot: strawberry.Private[Any] = NOT_GIVEN
+
+    @strawberry.field(description="The catalog's product (in a trigger: as it was when the "
+                      "trigger fired); null when the catalog does not have it.")
+    async def product(self, info: Info) -> Product | None:
+        return await product_of(info, self.shop_id, self.product_id,  # type: ignore[attr-defined]
+                                self.snapshot)

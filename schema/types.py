@@ -17,7 +17,7 @@ from app.attribution import edge_touch
 from app.core import EventType, utc
 from app.shops import Shop as DomainShop
 from schema.attribution import Attribution, OrderStatus, Touch
-from schema.catalog import NOT_GIVEN, Product, product_of
+from schema.catalog import NOT_GIVEN, WithProduct
 
 EventType = strawberry.enum(EventType)
 
@@ -106,25 +106,18 @@ class ShopCreated:
 
 
 @strawberry.type
-class CartItem:
+class CartItem(WithProduct):
     product_id: str
     category_id: str | None
     quantity: int
     price: float | None
     added_at: datetime
-    shop_id: strawberry.Private[int | None] = None
-    snapshot: strawberry.Private[dict[str, Any] | None] = NOT_GIVEN
 
     @classmethod
     def of(cls, d: dict[str, Any], shop_id: int | None = None) -> CartItem:
         return cls(product_id=d["productId"], category_id=d.get("categoryId"),
                    quantity=d["quantity"], price=d.get("price"), added_at=utc(d["addedAt"]),
                    shop_id=shop_id, snapshot=d.get("product", NOT_GIVEN))
-
-    @strawberry.field(description="The catalog's product; null when the catalog does not "
-                      "have it.")
-    async def product(self, info: Info) -> Product | None:
-        return await product_of(info, self.shop_id, self.product_id, self.snapshot)
 
 
 @strawberry.type
@@ -136,8 +129,7 @@ class Cart:
     @classmethod
     def of(cls, doc: dict[str, Any] | None) -> Cart:
         view = reading.cart_view(doc)
-        shop_id = (doc or {}).get("shopId")
-        return cls(items=[CartItem.of(i, shop_id) for i in view["items"]],
+        return cls(items=[CartItem.of(i, (doc or {}).get("shopId")) for i in view["items"]],
                    status=CartStatus(view["status"]), updated_at=_time(view["updatedAt"]))
 
     @classmethod
@@ -182,7 +174,7 @@ class CategoryInterest:
 
 
 @strawberry.type
-class ProductInterest:
+class ProductInterest(WithProduct):
     product_id: str
     category_id: str | None
     score: float
@@ -190,8 +182,6 @@ class ProductInterest:
     cart_adds: int
     purchases: int
     last_interaction_at: datetime
-    shop_id: strawberry.Private[int | None] = None
-    snapshot: strawberry.Private[dict[str, Any] | None] = NOT_GIVEN
 
     @classmethod
     def of_trigger(cls, d: dict[str, Any], shop_id: int | None = None) -> ProductInterest:
@@ -201,11 +191,6 @@ class ProductInterest:
                    purchases=d.get("purchases", 0),
                    last_interaction_at=utc(d["lastInteractionAt"]), shop_id=shop_id,
                    snapshot=d.get("product", NOT_GIVEN))
-
-    @strawberry.field(description="The catalog's product (in a trigger: as it was when the "
-                      "trigger fired); null when the catalog does not have it.")
-    async def product(self, info: Info) -> Product | None:
-        return await product_of(info, self.shop_id, self.product_id, self.snapshot)
 
 
 @strawberry.type
