@@ -91,6 +91,15 @@ INDEXES: dict[str, list[IndexModel]] = {
 INDEXES["visitors"].append(ABANDONMENT_DUE)
 INDEXES["sessions"].append(ABANDONMENT_DUE)
 
+# Co-occurrence and popularity (app/recommendations/pairs.py): a product's pairs are read
+# by `_id`; POPULAR reads the most viewed of a shop (or of a category) in index order.
+INDEXES["cooccurrence"] = [
+    IndexModel([("shopId", UP), ("kind", UP), ("views", DOWN), ("_id", UP)]),
+    IndexModel([("shopId", UP), ("kind", UP), ("categoryId", UP), ("views", DOWN), ("_id", UP)]),
+]
+# The catalog's products (app/catalog), read by `_id`; its own indexes come with it.
+INDEXES.setdefault("products", [])
+
 # How a sharded cluster splits each collection (README "Scaling", docs/scaling.md).
 # Every document's `_id` starts with its shop and every single-document filter names
 # `shopId` and `_id`, so each write goes to one shard and `_id` stays unique.
