@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from app import audiences_members, caps, carts, interests, triggers
+from app import audiences_members, caps, carts, interests, recommendations, triggers
 from app.events import EventType
 from app.keys import cart_key, order_key, owner_of
 from app.linking import link_visitor
@@ -178,6 +178,10 @@ async def _checkout(
         if not stored or stored.get("eventKey") != once:
             return  # The same order again: it was completed once.
         order_items = stored["items"]
+    # Bought together (ALSO_BOUGHT): applied once per order, like its interests.
+    await recommendations.write(platform.storage.cooccurrence, event.context.shop_id,
+                                recommendations.order_touches(order_items, order_id, item.at,
+                                                              effects.shop.interest_frame))
     for line in order_items:
         if item.user_id is not None:
             deltas = interests.interactions(

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from app import abandonment
+from app.recommendations import window_update
 
 if TYPE_CHECKING:
     pass
@@ -129,12 +130,15 @@ def visitor_update(
     user_id: str | None,
     batch_ids: list[str] | None = None,
     watch: abandonment.Watch | None = None,
+    views: list[dict[str, Any] | None] | None = None,
 ) -> list[dict[str, Any]]:
     """The update pipeline that applies `plan` atomically to the stored visitor.
 
     `session_fields` are the fields a newly opened session starts with (source,
     landing page, referrer), stored with the `s` prefix. With `watch`, the current
-    session's abandoned-browse state goes along (app/abandonment.py).
+    session's abandoned-browse state goes along (app/abandonment.py); with `views` (the
+    batch's product views, `{p, c}` or None per hit), the session's window of products
+    viewed (`sViews`, app/recommendations/pairs.py).
     """
     segments = split(hits, timeout_ms)
     head, last = segments[0], segments[-1]
@@ -174,6 +178,10 @@ def visitor_update(
     }
     if user_id is not None:
         fields["userId"] = _lit(user_id)
+    if views is not None:
+        single = len(segments) == 1
+        fields["sViews"] = window_update([v for v in views[0 if single else last.first:] if v],
+                                         "$_continues" if single else False)
     watching: list[dict[str, Any]] = []
     if watch is not None:  # the current session's abandoned-browse state (app/abandonment.py)
         single = len(segments) == 1
@@ -189,7 +197,7 @@ def visitor_update(
 
 # What a batch changes on the visitor; kept as it was before the batch, to start over from.
 RESTORED = ("userId", "sid", "sStartMs", "sLastMs", "sEvents", "sSource", "sLanding",
-            "sReferrer", *abandonment.WATCHED)
+            "sReferrer", "sViews", *abandonment.WATCHED)
 
 
 def restart_stages(batch_ids: list[str]) -> list[dict[str, Any]]:

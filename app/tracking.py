@@ -20,7 +20,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError
 
-from app import abandonment, identity, session_docs, sessions
+from app import abandonment, identity, session_docs, session_views, sessions
 from app.clock import correct_skew, to_ms, utc
 from app.effects import apply_effects
 from app.errors import BadInput, Forbidden, TrackerError
@@ -174,6 +174,7 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
             user_id=final_user,
             batch_ids=[i.event.context.event_id or "" for i in items],
             watch=watch,
+            views=session_views.window_of(items),
         ),
         upsert=True,
         return_document=ReturnDocument.BEFORE,
@@ -213,6 +214,7 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
                          watch)
     await session_docs.restore(platform.storage, shop.shop_id, visitor_id, before,
                            [i for i in items if i.replay])
+    await session_views.record(platform.storage, shop, before, segments, items)
     await apply_effects(platform, shop, visitor_id, items)
     done = [i.doc["_id"] for i in items if (pending and not i.duplicate) or i.replay]
     if done:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import admin, analytics, reading, rules, subscriptions, tracking, webhooks
+from resolvers import (
+    admin,
+    analytics,
+    reading,
+    recommendations,
+    rules,
+    subscriptions,
+    tracking,
+    webhooks,
+)
 from resolvers import audiences as audience_resolvers  # `audiences` is a Query field
 
 
@@ -28,6 +37,7 @@ class Query:
     audience_members = strawberry.field(resolver=audience_resolvers.audience_members)
     webhook_endpoints = strawberry.field(resolver=webhooks.webhook_endpoints)
     webhook_deliveries = strawberry.field(resolver=webhooks.webhook_deliveries)
+    recommendations = strawberry.field(resolver=recommendations.recommendations)
 
 
 @strawberry.type

@@ -15,7 +15,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from app.clock import Clock
 from app.platform import Platform
-from app.server import web
+from app.server import storefront, web
 from app.server.graphql import TrackerGraphQL
 from app.server.logs import redact_server_logs
 from app.server.middleware import BodyLimit, PlainTextJSON, TrackerCORS
@@ -77,6 +77,7 @@ def create_app(
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             *web.routes,
+            *storefront.routes,
         ],
         # In the order a request meets them.
         middleware=[
