@@ -19,6 +19,7 @@ async def recommendations(
     platform = info.context.platform
     shop = await platform.shops.require(shop_id)
     ask = Ask(shop_id, strategy.value, product_id=product_id, user_id=user_id,
-              visitor_id=visitor_id, category_id=category_id, limit=limit or 10)
+              visitor_id=visitor_id, category_id=category_id,
+              limit=10 if limit is None else limit)
     found = await recommend(platform.storage, shop.interest_frame, platform.clock.now(), ask)
     return [Recommendation.of(r) for r in found]
