@@ -27,7 +27,7 @@ from typing import Any
 
 from pymongo import UpdateOne
 
-from app import caps, interests, triggers
+from app import caps, interests, recommendations, triggers
 from app.abandonment import Seen
 from app.clock import from_ms, to_ms, utc
 from app.keys import interest_key, session_key
@@ -98,7 +98,7 @@ async def _fire_batch(platform: Platform, source: Source, limit: int) -> tuple[i
     fired = [doc for plan in plans for doc in _triggers(plan, source, now, found)]
     admitted = await caps.admit(storage, fired,
                                 lambda doc: rulesets[doc["shopId"]].cap_of(doc["ruleId"]))
-    fresh = await platform.outbox.record(admitted)
+    fresh = await platform.outbox.record(await recommendations.attach(platform, admitted))
     await collection.bulk_write([_settle(plan, source) for plan in plans], ordered=False)
     return len(due), len(fresh)
 

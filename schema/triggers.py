@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 from app import triggers
 from app.clock import utc
+from schema.recommendations import Recommendation
 from schema.types import Cart, PageInfo, ProductInterest, json_value
 
 TriggerType = strawberry.enum(Enum("TriggerType", {t: t for t in triggers.TYPES}))
@@ -34,6 +35,9 @@ class Trigger:
         description="ABANDONED_BROWSE / ABANDONED_CATEGORY: the category viewed most.")
     audience_id: strawberry.ID | None = None
     score: float | None = None
+    recommendations: list[Recommendation] | None = strawberry.field(
+        default=None, description="ABANDONED_CART, ABANDONED_BROWSE, PRICE_DROPPED, "
+        "BACK_IN_STOCK: up to 6 products for the customer, chosen when it fired.")
 
     @classmethod
     def of(cls, d: dict[str, Any]) -> Trigger:
@@ -46,6 +50,8 @@ class Trigger:
                 ProductInterest.of_trigger(p) for p in d["products"]],
             category_id=d.get("categoryId"), audience_id=d.get("audienceId"),
             score=d.get("score"),
+            recommendations=None if d.get("recommendations") is None else [
+                Recommendation.of(r) for r in d["recommendations"]],
         )
 
 

@@ -10,7 +10,7 @@
 - products.py: the catalog data they are filled with.
 """
 
-from app.recommendations.attach import TRIGGER_LIMIT, for_trigger
+from app.recommendations.attach import TRIGGER_LIMIT, attach
 from app.recommendations.pairs import (
     BOUGHT,
     VIEWED,
@@ -27,6 +27,6 @@ from app.recommendations.strategies import MAX_LIMIT, STRATEGIES, Ask, recommend
 
 __all__ = [
     "BOUGHT", "MAX_LIMIT", "STRATEGIES", "TRIGGER_LIMIT", "VIEWED", "WINDOW", "Ask", "View",
-    "for_trigger", "order_touches", "public", "recommend", "remembered", "session_touches",
+    "attach", "order_touches", "public", "recommend", "remembered", "session_touches",
     "window_update", "write",
 ]
