@@ -15,7 +15,7 @@ async def recommendations(
     user_id: str | None = None, visitor_id: str | None = None, category_id: str | None = None,
     limit: int | None = 10,
 ) -> list[Recommendation]:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     platform = info.context.platform
     shop = await platform.shops.require(shop_id)
     ask = Ask(shop_id, strategy.value, product_id=product_id, user_id=user_id,

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app import triggers
-from app.clock import utc
+from app.core import utc
 from schema.recommendations import Recommendation
 from schema.types import Cart, PageInfo, ProductInterest, json_value
 

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.errors import BadInput
+from app.core import BadInput, visitor_key
 from app.interests import CATEGORY, PRODUCT, Frame
-from app.keys import visitor_key
 from app.recommendations import products
 from app.recommendations.pairs import BOUGHT, VIEWED, remembered
 from app.recommendations.store import Scored, pairs_of, popular

@@ -9,7 +9,7 @@ from graphql import GraphQLError
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
-from app.errors import TrackerError
+from app.core import TrackerError
 
 log = logging.getLogger("tracker.graphql")
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from app.errors import TrackerError
+from app.core import TrackerError
 from resolvers.context import Context
 
 log = logging.getLogger("tracker.graphql")

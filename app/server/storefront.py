@@ -23,12 +23,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.errors import BadInput, Forbidden, TrackerError
-from app.events import MAX_ID
+from app.core import BadInput, Forbidden, TrackerError
 from app.recommendations import Ask, public, recommend
 from app.server.web import STATIC, TRACKER_CACHE_CONTROL, _serve
 
 CACHE_CONTROL = "public, max-age=60"
+MAX_ID = 128  # the longest id a parameter may carry, as for tracked events
 STATUS = {"BAD_INPUT": 400, "FORBIDDEN": 403, "NOT_FOUND": 404, "RATE_LIMITED": 429}
 PARAMS = frozenset({"shopId", "strategy", "productId", "visitorId", "categoryId", "limit"})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from tests.conftest import Api
+from tests.support.api import Api
 
 _ids = itertools.count()
 REC = "{ productId score product { productId name available } }"

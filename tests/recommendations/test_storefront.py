@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from app.access import Limiter
 from app.backends.buckets.memory import MemoryBuckets
-from app.limits import Limiter
-from tests.conftest import Api
 from tests.recommendations.shopping import catalog, ids, recs, view
+from tests.support.api import Api
 
 ORIGIN = "https://shop.example"
 

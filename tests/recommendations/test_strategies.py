@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.clock import FakeClock
-from tests.conftest import Api
+from app.core.clock import FakeClock
 from tests.recommendations.shopping import buy, catalog, ids, recs, view
+from tests.support.api import Api
 
 
 async def test_also_viewed_ranks_by_sessions_that_viewed_both(api: Api, shop: dict) -> None:

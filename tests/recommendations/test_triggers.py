@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.abandoned import fire_due
-from app.abandonment_worker import fire_due_sessions
-from app.clock import FakeClock
+from app.abandonment import fire_due, fire_due_sessions
+from app.core.clock import FakeClock
 from app.server.workers import trigger_fields
-from app.webhooks_payload import body
-from tests.conftest import Api
+from app.webhooks.payload import body
 from tests.recommendations.shopping import catalog, view
-from tests.rule_helpers import login, track
+from tests.support.api import Api
+from tests.support.rule_helpers import login, track
 
 TRIGGERS = """query($types: [TriggerType!]) { triggers(shopId: 1, types: $types, first: 50) {
   nodes { triggerId type recommendations { productId score product { name } } } } }"""
