@@ -234,6 +234,13 @@ async def read_everything(api: Api, key: str) -> None:
                    'orders { orderId } interestMap { products { productId } } } '
                    'interestMap(shopId: 1, userId: "u1") { categories { categoryId } } }',
                    key=key)
+    await api.data('{ a: recommendations(shopId: 1, strategy: ALSO_VIEWED, productId: "p") '
+                    '{ productId } b: recommendations(shopId: 1, strategy: ALSO_BOUGHT, '
+                    'productId: "p3") { productId } c: recommendations(shopId: 1, strategy: '
+                    'FOR_YOU, userId: "u1") { productId } d: recommendations(shopId: 1, '
+                    'strategy: FOR_YOU, visitorId: "v3") { productId } e: recommendations('
+                    'shopId: 1, strategy: POPULAR, categoryId: "c") { productId } }', key=key)
+    await api.http.get("/recommendations", params={"shopId": 1, "strategy": "POPULAR"})
 
 
 @pytest.fixture
