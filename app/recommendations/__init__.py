@@ -22,11 +22,11 @@ from app.recommendations.pairs import (
     window_update,
 )
 from app.recommendations.products import public
-from app.recommendations.store import write
+from app.recommendations.store import forget_popular, write
 from app.recommendations.strategies import MAX_LIMIT, STRATEGIES, Ask, recommend
 
 __all__ = [
     "BOUGHT", "MAX_LIMIT", "STRATEGIES", "TRIGGER_LIMIT", "VIEWED", "WINDOW", "Ask", "View",
-    "attach", "order_touches", "public", "recommend", "remembered", "session_touches",
+    "attach", "forget_popular", "order_touches", "public", "recommend", "remembered", "session_touches",
     "window_update", "write",
 ]

@@ -2,16 +2,23 @@
 round trip, and the reads the strategies make, each one round trip.
 
 Reads answer live scores (stored value brought to `now` in its frame), best first.
+
+POPULAR lists are the same for every visitor of a shop: each process keeps them for
+POPULAR_SECONDS (as long as a storefront may cache an answer, `Cache-Control:
+max-age=60`), so a busy shop reads each of its lists once a minute per process, not
+once per request. Availability is checked on every answer, never cached.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.errors import BulkWriteError
 
+from app.core import LRU
 from app.interests import Frame
 from app.recommendations.pairs import (
     POPULARITY_FRAME,
@@ -23,6 +30,10 @@ from app.recommendations.pairs import (
 )
 
 POPULAR_DAYS = 7  # POPULAR ranks what was viewed in the last 7 days (all time if nothing was)
+POPULAR_SECONDS = 60  # how long a process keeps a POPULAR list
+POPULAR_KEPT = 10_000  # (shop, category) lists a process keeps, per store
+_popular: weakref.WeakKeyDictionary[Any, LRU[tuple[int, str | None], tuple]] = \
+    weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -85,8 +96,12 @@ async def pairs_of(collection: Any, shop_id: int, kind: str, product_ids: list[s
 async def popular(collection: Any, shop_id: int, category_id: str | None, now: datetime,
                   limit: int) -> list[Scored]:
     """The most viewed products of the last POPULAR_DAYS (of the category, if given), best
-    first; all time when none was viewed then. One read through the popularity index,
-    a second only when the week was empty."""
+    first; all time when none was viewed then. One read through the popularity index (a
+    second when the week was empty), or none when this process read it lately."""
+    kept = _popular.setdefault(collection, LRU(POPULAR_KEPT))
+    cached = kept.get((shop_id, category_id))
+    if cached is not None and cached[0] > now and cached[1] >= limit:
+        return cached[2][:limit]
     where: dict[str, Any] = {"shopId": shop_id, "kind": VIEWED, "views": {"$gt": 0}}
     if category_id is not None:
         where["categoryId"] = category_id
@@ -94,8 +109,17 @@ async def popular(collection: Any, shop_id: int, category_id: str | None, now: d
     docs = await _top(collection, recent, limit)
     if not docs:
         docs = await _top(collection, where, limit)
-    return [Scored(d["productId"], POPULARITY_FRAME.score(d["views"], now), d.get("categoryId"))
-            for d in docs]
+    found = [Scored(d["productId"], POPULARITY_FRAME.score(d["views"], now), d.get("categoryId"))
+             for d in docs]
+    if found:  # a shop's first views show at once
+        kept.put((shop_id, category_id), (now + timedelta(seconds=POPULAR_SECONDS), limit,
+                                          found))
+    return found
+
+
+def forget_popular() -> None:
+    """Drop every POPULAR list this process keeps (a measurement that wants each read)."""
+    _popular.clear()
 
 
 async def _top(collection: Any, where: dict[str, Any], limit: int) -> list[dict[str, Any]]:
