@@ -27,6 +27,6 @@ from app.recommendations.strategies import MAX_LIMIT, STRATEGIES, Ask, recommend
 
 __all__ = [
     "BOUGHT", "MAX_LIMIT", "STRATEGIES", "TRIGGER_LIMIT", "VIEWED", "WINDOW", "Ask", "View",
-    "attach", "forget_popular", "order_touches", "public", "recommend", "remembered", "session_touches",
-    "window_update", "write",
+    "attach", "forget_popular", "order_touches", "public", "recommend", "remembered",
+    "session_touches", "window_update", "write",
 ]
