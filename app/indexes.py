@@ -97,6 +97,11 @@ INDEXES["cooccurrence"] = [
     IndexModel([("shopId", UP), ("kind", UP), ("views", DOWN), ("_id", UP)]),
     IndexModel([("shopId", UP), ("kind", UP), ("categoryId", UP), ("views", DOWN), ("_id", UP)]),
 ]
+# Product views not yet folded into co-occurrence (app/recommendations/fold.py), oldest
+# first; only those carry `coAt`.
+INDEXES["events"].append(IndexModel(
+    [("coAt", UP), ("_id", UP)], name="cooccurrence_due",
+    partialFilterExpression={"coAt": {"$type": "date"}}))
 # The catalog's products (app/catalog), read by `_id`; its own indexes come with it.
 INDEXES.setdefault("products", [])
 

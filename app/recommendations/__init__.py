@@ -6,11 +6,13 @@
 - store.py: their writes (one round trip per batch) and reads (one each).
 - strategies.py: ALSO_VIEWED, ALSO_BOUGHT, FOR_YOU, POPULAR and the rules every answer
   keeps (CONTRACT.md section 13).
+- fold.py: the worker that folds marked product views into co-occurrence.
 - attach.py: the recommendations a trigger carries.
 - products.py: the catalog data they are filled with.
 """
 
 from app.recommendations.attach import TRIGGER_LIMIT, attach
+from app.recommendations.fold import fold, fold_all
 from app.recommendations.pairs import (
     BOUGHT,
     VIEWED,
@@ -18,6 +20,7 @@ from app.recommendations.pairs import (
     View,
     order_touches,
     remembered,
+    session_partners,
     session_touches,
     window_update,
 )
@@ -27,6 +30,7 @@ from app.recommendations.strategies import MAX_LIMIT, STRATEGIES, Ask, recommend
 
 __all__ = [
     "BOUGHT", "MAX_LIMIT", "STRATEGIES", "TRIGGER_LIMIT", "VIEWED", "WINDOW", "Ask", "View",
-    "attach", "forget_popular", "order_touches", "public", "recommend", "remembered",
-    "session_touches", "window_update", "write",
+    "attach", "fold", "fold_all", "forget_popular", "order_touches", "public", "recommend",
+    "remembered",
+    "session_partners", "session_touches", "window_update", "write",
 ]

@@ -84,28 +84,42 @@ def remembered(window: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return [v for v in window or [] if isinstance(v, dict) and isinstance(v.get("p"), str)]
 
 
-def session_touches(window: list[dict[str, Any]], views: list[View],
-                    frame: Frame) -> tuple[list[Touch], list[dict[str, Any]]]:
-    """The touches of a session's new views, given the window before them; and the window
-    after (what the visitor update stores, see `window_update`)."""
+def session_partners(window: list[dict[str, Any]], views: list[View]
+                     ) -> tuple[list[tuple[View, list[dict[str, Any]]]], list[dict[str, Any]]]:
+    """Each new view with the products it pairs with (`{p, c}`, none for a product already
+    in the window), given the window before them; and the window after (what the visitor
+    update stores, see `window_update`)."""
     window = list(window)
-    touches: list[Touch] = []
+    out: list[tuple[View, list[dict[str, Any]]]] = []
     for view in views:
-        seen = [w["p"] for w in window]
         if view.apply:
-            own = Touch(VIEWED, view.product_id, view.source, view.at, view.category_id,
-                        views=POPULARITY_FRAME.forward(1.0, view.at))
-            touches.append(own)
-            if view.product_id not in seen:
-                weight = frame.forward(1.0, view.at)
-                for other in window[-(WINDOW - 1):]:
-                    own.pairs[other["p"]] = (weight, other.get("c"))
-                    touches.append(Touch(VIEWED, other["p"], view.source, view.at,
-                                         pairs={view.product_id: (weight, view.category_id)}))
+            seen = {w["p"] for w in window}
+            out.append((view, [] if view.product_id in seen else window[-(WINDOW - 1):]))
         window = [w for w in window if w["p"] != view.product_id]
         window.append({"p": view.product_id, "c": view.category_id})
         window = window[-WINDOW:]
-    return touches, window
+    return out, window
+
+
+def view_touches(view: View, partners: list[dict[str, Any]], frame: Frame) -> list[Touch]:
+    """What one view adds: its product's popularity, and its pairs both ways."""
+    own = Touch(VIEWED, view.product_id, view.source, view.at, view.category_id,
+                views=POPULARITY_FRAME.forward(1.0, view.at))
+    weight = frame.forward(1.0, view.at)
+    touches = [own]
+    for other in partners:
+        own.pairs[other["p"]] = (weight, other.get("c"))
+        touches.append(Touch(VIEWED, other["p"], view.source, view.at,
+                             pairs={view.product_id: (weight, view.category_id)}))
+    return touches
+
+
+def session_touches(window: list[dict[str, Any]], views: list[View],
+                    frame: Frame) -> tuple[list[Touch], list[dict[str, Any]]]:
+    """The touches of a session's new views, and the window after them."""
+    partnered, after = session_partners(window, views)
+    return [t for view, partners in partnered
+            for t in view_touches(view, partners, frame)], after
 
 
 def order_touches(lines: list[dict[str, Any]], source: str, at: datetime,

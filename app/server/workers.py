@@ -11,10 +11,12 @@ from app import audiences
 from app.abandonment import fire_due, fire_due_sessions
 from app.identity import expire_anonymous
 from app.platform import Platform
+from app.recommendations import fold
 from app.webhooks import Sender
 from schema.triggers import Trigger
 
 log = logging.getLogger("tracker.workers")
+FOLD_SECONDS = 1.0  # product views reach co-occurrence within about this
 
 
 def trigger_fields() -> list[str]:
@@ -41,6 +43,7 @@ class Workers:
                     lambda: fire_due_sessions(self.platform))
         self._every("audiences", settings.abandoned_cart_tick_seconds,
                     lambda: audiences.tick(self.platform))
+        self._every("co-occurrence", FOLD_SECONDS, lambda: fold(self.platform))
         self._every("published marks", 0.2, outbox.flush_published)
         self._every("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep)
         self._every("retention", settings.retention_interval_seconds,

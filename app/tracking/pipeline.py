@@ -182,6 +182,7 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
         if pending:
             item.doc["pending"] = True
 
+    session_views.annotate(before, segments, items, platform.clock.now())
     await _store_events(platform, items, again)
     for seg in segments:  # duplicates were stored before, in their own session
         seg.count -= sum(1 for i in items[seg.first : seg.first + seg.size]
@@ -190,7 +191,6 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
                          watch)
     await session_docs.restore(platform.storage, shop.shop_id, visitor_id, before,
                            [i for i in items if i.replay])
-    await session_views.record(platform.storage, shop, before, segments, items)
     await apply_effects(platform, shop, ruleset, visitor_id, items)
     done = [i.doc["_id"] for i in items if (pending and not i.duplicate) or i.replay]
     if done:

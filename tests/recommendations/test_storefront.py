@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from app.access import Limiter
 from app.backends.buckets.memory import MemoryBuckets
-from tests.recommendations.shopping import catalog, ids, recs, view
+from tests.recommendations.shopping import catalog, folded, ids, recs, view
 from tests.support.api import Api
 
 ORIGIN = "https://shop.example"
 
 
 async def get(api: Api, **params):
+    await folded()
     return await api.http.get("/recommendations", params={"shopId": 1, **params},
                               headers={"origin": ORIGIN})
 

@@ -10,7 +10,7 @@ from app.abandonment import fire_due, fire_due_sessions
 from app.core.clock import FakeClock
 from app.server.workers import trigger_fields
 from app.webhooks.payload import body
-from tests.recommendations.shopping import catalog, view
+from tests.recommendations.shopping import catalog, folded, view
 from tests.support.api import Api
 from tests.support.rule_helpers import login, track
 
@@ -30,6 +30,7 @@ async def test_an_abandoned_browse_carries_products_viewed_with_the_ones_left(
     await login(api, "me", "alice")
     await view(api, "me", "shoes/shoe-1")
     clock.advance(seconds=1800)
+    await folded()
     assert await fire_due_sessions(platform) == 1
     [trigger] = await fired(api, shop["key"], "ABANDONED_BROWSE")
     recs = trigger["recommendations"]
@@ -51,6 +52,7 @@ async def test_an_abandoned_cart_carries_recommendations(
     await login(api, "me", "bob")
     await track(api, "CART_ADD", "me", categoryId="c", productId="hat")
     clock.advance(hours=2)
+    await folded()
     assert await fire_due(platform) == 1
     [trigger] = await fired(api, shop["key"], "ABANDONED_CART")
     assert [r["productId"] for r in trigger["recommendations"]] == ["gloves", "scarf"]

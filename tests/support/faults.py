@@ -24,7 +24,8 @@ from tests.support.api import make_settings
 # Fields that record how a state was reached (markers, log positions), not what it is.
 BOOKKEEPING = {"lastBatch", "lastCheckout", "linkedFrom", "eventKey", "filing", "sortKey",
                "storedAt", "published", "appliedEvents", "pending",
-               "identifySecret", "keyHashes"}  # (the last two: random per shop)
+               "identifySecret", "keyHashes",  # (these two: random per shop)
+               "applied", "foldLeaseUntil"}  # co-occurrence's guards and its fold's lease
 
 
 class FailOnce:
