@@ -120,18 +120,14 @@ async def answer_times(products: int, pairs: int, calls: int) -> dict[str, Any]:
 
 @contextmanager
 def without_cooccurrence():
-    """Tracking as before issue 26: no session window, no co-occurrence write."""
-    window_of, record = session_views.window_of, session_views.record
-
-    async def nothing(*args: Any) -> None:
-        return None
-
+    """Tracking as before issue 26: no session window, no pairs on the events."""
+    window_of, annotate = session_views.window_of, session_views.annotate
     session_views.window_of = lambda items: None  # type: ignore[assignment]
-    session_views.record = nothing  # type: ignore[assignment]
+    session_views.annotate = lambda *args: None  # type: ignore[assignment]
     try:
         yield
     finally:
-        session_views.window_of, session_views.record = window_of, record
+        session_views.window_of, session_views.annotate = window_of, annotate
 
 
 async def view_cost(events: int, runs: int) -> dict[str, Any]:

@@ -14,12 +14,12 @@ each new co-occurrence is an addition. Popularity uses its own frame with a 7-da
 half-life (a week-old view counts half).
 
 Invariants:
-- A session remembers its last WINDOW (20) distinct products viewed, on the visitor
-  document (`sViews`, written by the visitor update that already runs for every
-  batch). A view of a product not in that window pairs it with the others, at most
-  WINDOW - 1 = 19 pairs; a product already in it adds no pair, so a pair counts at
-  most once per session while both products are in the window. An order pairs its
-  first WINDOW distinct products.
+- A session remembers its last WINDOW (20) product views, on the visitor document
+  (`sViews`, written by the visitor update that already runs for every batch). A view
+  pairs its product with the distinct products of the WINDOW - 1 = 19 views before it,
+  at most 19 pairs; a product among them adds no pair, so a pair counts at most once
+  per session while both products are in the window. An order pairs its first WINDOW
+  distinct products.
 - Every event is applied once per document: the update's filter asks that none of its
   source events is in the document's `applied` list (the last APPLIED_KEPT), and the
   update appends them; a document that had them answers with a duplicate key (its
@@ -86,18 +86,17 @@ def remembered(window: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
 
 def session_partners(window: list[dict[str, Any]], views: list[View]
                      ) -> tuple[list[tuple[View, list[dict[str, Any]]]], list[dict[str, Any]]]:
-    """Each new view with the products it pairs with (`{p, c}`, none for a product already
-    in the window), given the window before them; and the window after (what the visitor
-    update stores, see `window_update`)."""
+    """Each new view with the products it pairs with (`{p, c}`: the distinct products of
+    the session's last WINDOW - 1 views; none when its product is among them), given the
+    window before them; and the window after (what the visitor update stores, see
+    `window_update`)."""
     window = list(window)
     out: list[tuple[View, list[dict[str, Any]]]] = []
     for view in views:
         if view.apply:
-            seen = {w["p"] for w in window}
-            out.append((view, [] if view.product_id in seen else window[-(WINDOW - 1):]))
-        window = [w for w in window if w["p"] != view.product_id]
-        window.append({"p": view.product_id, "c": view.category_id})
-        window = window[-WINDOW:]
+            recent = {w["p"]: w for w in window[-(WINDOW - 1):]}  # distinct, latest kept
+            out.append((view, [] if view.product_id in recent else list(recent.values())))
+        window = [*window, {"p": view.product_id, "c": view.category_id}][-WINDOW:]
     return out, window
 
 
@@ -138,21 +137,11 @@ def order_touches(lines: list[dict[str, Any]], source: str, at: datetime,
 
 def window_update(views: list[dict[str, Any]], continues: Any) -> dict[str, Any]:
     """The visitor-update expression of the session window after a batch's views (`{p, c}`
-    of the batch's views, in order), given whether the batch continues the stored session.
-
-    Equal to `session_touches`' window: the stored views not viewed again, then the
-    batch's distinct views by last occurrence, the last WINDOW of them.
-    """
-    last: dict[str, dict[str, Any]] = {}
-    for v in views:
-        last.pop(v["p"], None)
-        last[v["p"]] = v
-    fresh = list(last.values())[-WINDOW:]
-    kept = {"$filter": {"input": {"$ifNull": ["$sViews", []]}, "as": "w",
-                        # Written without $not, which mongomock evaluates wrongly.
-                        "cond": {"$eq": [{"$in": ["$$w.p", {"$literal": list(last)}]}, False]}}}
-    stored = {"$slice": [{"$concatArrays": [kept, {"$literal": fresh}]}, -WINDOW]}
-    return {"$cond": [continues, stored, {"$literal": fresh}]}
+    of the batch's views, in order), given whether the batch continues the stored session:
+    the session's last WINDOW views, as `session_partners` keeps them."""
+    stored = {"$slice": [{"$concatArrays": [{"$ifNull": ["$sViews", []]},
+                                            {"$literal": views}]}, -WINDOW]}
+    return {"$cond": [continues, stored, {"$literal": views[-WINDOW:]}]}
 
 
 def merged(touches: list[Touch], by_source: bool = False) -> dict[tuple[str, str, str], Touch]:
