@@ -22,6 +22,7 @@ from bench import (
     carts,
     dashboard,
     ingest,
+    recommendations_rows,
     report,
     roundtrips,
     sessions,
@@ -100,6 +101,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
                                                          p.aud_due))
     log("14. webhooks ({endpoints} endpoints, {rate} triggers/s)".format(**p.webhooks))
     results["webhooks"] = webhooks.measure(**p.webhooks)
+    log("26. recommendations")
+    results["recommendations"] = recommendations_rows.measure(p.smoke)
 
     rows = (report.ingestion_rows(results["ingest"]) + report.roundtrip_rows(rt)
             + report.trigger_rows(results["triggers"]) + report.cart_rows(results["carts"])
@@ -108,7 +111,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
             + report.dashboard_rows(results["dashboard"])
             + report.session_rows(results["sessions"])
             + report.audience_rows(results["audiences"])
-            + report.webhook_rows(results["webhooks"]))
+            + report.webhook_rows(results["webhooks"])
+            + recommendations_rows.rows(results["recommendations"]))
     extra = [roundtrip_matrix(rt), report.session_query(results["sessions"])]
     if p.profile:
         log("profiles (py-spy) of what missed")

@@ -9,8 +9,9 @@ In-process, embedded store (mongomock), memory broker, FakeClock, like bench/aud
   clock, p50/p99) for ALSO_VIEWED of random products, and for POPULAR and FOR_YOU.
 - Cost per product view: round trips of a view batch by collection, and tracking
   throughput (single-event `tracking.track` of product views, events per CPU-second of
-  this process) with co-occurrence and without it (the session window and the write
-  switched off), the runs alternating, the ratio taken run by run.
+  this process) with co-occurrence and without it (the session window and the pairs on
+  the event switched off), the runs alternating, the ratio taken run by run; then the
+  fold worker's events per CPU-second over what those runs marked.
 - Quality: (a) 60% of the sessions that view A also view B: B's rank in A's ALSO_VIEWED;
   (b) a customer whose interest is 90% shoes: the share of shoes in FOR_YOU; (c) hit
   rate at 10 on a held-out split of generated sessions (sessions browse one of 50
@@ -30,7 +31,7 @@ from typing import Any
 from app.core.clock import FakeClock
 from app.core.events import Context, EventInput, EventType
 from app.platform import Platform, open_store
-from app.recommendations import Ask, recommend
+from app.recommendations import Ask, fold_all, recommend
 from app.recommendations.pairs import POPULARITY_FRAME, doc_key
 from app.settings import Settings
 from app.tracking import pipeline as tracking
@@ -71,7 +72,10 @@ class Shopper:
         events = [self.event(visitor, EventType.LOGIN, user_id=user)] if user else []
         events += [self.event(visitor, EventType.PRODUCT_VIEW, product_id=p, category_id=c)
                    for p, c in products]
-        await tracking.track(self.platform, events)
+        outcomes = await tracking.track(self.platform, events)
+        errors = [o.error for o in outcomes if o.error is not None]
+        if errors:
+            raise RuntimeError(f"tracking failed: {errors[0]}")
 
 
 async def answer_times(products: int, pairs: int, calls: int) -> dict[str, Any]:
@@ -140,13 +144,16 @@ async def view_cost(events: int, runs: int) -> dict[str, Any]:
         trips = platform.storage.trips
         counted: dict[str, dict[str, int]] = {}
         for name, batch in (("view", 1), ("batch of 20 views", 20)):
-            with without_cooccurrence():
+            views = [(f"p{i}", "c") for i in range(batch)]
+            with without_cooccurrence():  # each measured batch continues a session
+                await shopper.session(f"b{batch}", [("w", "c")])
                 trips.reset()
-                await shopper.session("w0", [(f"p{i}", "c") for i in range(batch)])
-                before = dict(trips.by_collection)
+                await shopper.session(f"b{batch}", views)
+                before = trips.total
+            await shopper.session(f"a{batch}", [("w", "c")])
             trips.reset()
-            await shopper.session("w0", [(f"q{i}", "c") for i in range(batch)])  # continuing
-            counted[name] = {"before": sum(before.values()), "after": trips.total,
+            await shopper.session(f"a{batch}", views)
+            counted[name] = {"before": before, "after": trips.total,
                              "cooccurrence": trips.by_collection.get("cooccurrence", 0)}
         rates: dict[str, list[float]] = {"before": [], "after": []}
         for run in range(runs):
@@ -161,7 +168,13 @@ async def view_cost(events: int, runs: int) -> dict[str, Any]:
                         await shopper.session(visitor, [(f"p{i % 500}", "c")])
                 rates[mode].append(events / (time.process_time() - began))
         ratio = [a / b for a, b in zip(rates["after"], rates["before"], strict=True)]
-        return {"trips": counted, "rates": rates, "ratio": ratio, "events": events}
+        trips.reset()
+        began = time.process_time()
+        folded = await fold_all(platform)
+        fold_rate = folded / (time.process_time() - began)
+        return {"trips": counted, "rates": rates, "ratio": ratio, "events": events,
+                "fold": {"events": folded, "per_cpu_second": fold_rate,
+                         "trips": trips.total}}
     finally:
         await stop(platform)
 
@@ -176,6 +189,7 @@ async def quality(sessions: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
 
         async def ask(**kw: Any) -> list[str]:
+            await fold_all(platform)
             found = await recommend(platform.storage, frame, clock.now(), Ask(1, **kw))
             return [r["productId"] for r in found]
 

@@ -54,7 +54,10 @@ def rows(r: dict[str, Any]) -> list[Row]:
                                              for t in trips.values()),
                    "<= 1", extra <= 1, [],
                    "; ".join(f"{k}: {t['before']} -> {t['after']} (cooccurrence "
-                             f"{t['cooccurrence']})" for k, t in trips.items())))
+                             f"{t['cooccurrence']})" for k, t in trips.items())
+                   + "; the pairs travel in the event's insert, a worker folds them: "
+                   f"{fmt(v['fold']['per_cpu_second'])} views per CPU-second, "
+                   f"{v['fold']['trips']} round trips for {v['fold']['events']:,} views"))
     ratio = v["ratio"]
     out.append(Row("26.5", "Tracking throughput of product views with co-occurrence / "
                    "without (ratio, one run, side by side)", fmt(median(ratio), 2), ">= 0.9",
