@@ -8,6 +8,7 @@ from typing import Any
 
 from app.abandonment import fire_due, fire_due_sessions
 from app.core.clock import FakeClock
+from app.recommendations import attach
 from app.server.workers import trigger_fields
 from app.webhooks.payload import body
 from tests.recommendations.shopping import catalog, folded, view
@@ -65,3 +66,19 @@ async def test_other_triggers_carry_none(api: Api, shop: dict, platform) -> None
     await track(api, "CHECKOUT", "me", orderId="o1")
     [trigger] = await fired(api, shop["key"], "ORDER_COMPLETED")
     assert trigger["recommendations"] is None
+
+
+async def test_price_drop_and_back_in_stock_triggers_get_recommendations_for_their_product(
+        api: Api, shop: dict, platform) -> None:
+    """As the catalog's fan-out hands its triggers over before storing them."""
+    await view(api, "o1", "boot", "sock", "lace")
+    await view(api, "o2", "boot", "sock")
+    await catalog(platform, {"productId": "lace", "available": False})
+    await folded()
+    docs = [{"_id": f"t{n}", "type": type_, "shopId": 1, "userId": "ann", "visitorId": "v",
+             "products": [{"productId": "boot"}]}
+            for n, type_ in enumerate(("PRICE_DROPPED", "BACK_IN_STOCK", "CUSTOM_EVENT"))]
+    await attach(platform, docs)
+    for doc in docs[:2]:
+        assert [r["productId"] for r in doc["recommendations"]] == ["sock"]
+    assert "recommendations" not in docs[2]
