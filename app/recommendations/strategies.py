@@ -69,14 +69,14 @@ async def recommend(storage: Any, frame: Frame, now: datetime, ask: Ask) -> list
         ranked, own_category = found.get(ask.product_id or "", ([], None))
         category = category or own_category
     elif ask.strategy == FOR_YOU:
-        ranked, bought, category = await for_you(storage, frame, now, ask)
+        ranked, bought, category = await _for_you(storage, frame, now, ask)
         excluded |= bought
     else:
         ranked = []
-    return await finish(storage, now, ask, ranked, excluded, category)
+    return await _finish(storage, now, ask, ranked, excluded, category)
 
 
-async def finish(storage: Any, now: datetime, ask: Ask, ranked: list[Scored],
+async def _finish(storage: Any, now: datetime, ask: Ask, ranked: list[Scored],
                   excluded: set[str], category: str | None) -> list[dict[str, Any]]:
     """The rules: exclusions, availability, padding from POPULAR; with catalog data."""
     picks = _distinct(ranked, excluded)
@@ -103,7 +103,7 @@ def _distinct(ranked: Iterable[Scored], excluded: set[str]) -> list[Scored]:
     return out
 
 
-async def for_you(storage: Any, frame: Frame, now: datetime,
+async def _for_you(storage: Any, frame: Frame, now: datetime,
                    ask: Ask) -> tuple[list[Scored], set[str], str | None]:
     """FOR_YOU's ranking, the products to leave out, and the category to pad from."""
     user_id, window = ask.user_id, []
