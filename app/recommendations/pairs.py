@@ -34,6 +34,7 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -163,9 +164,15 @@ def merged(touches: list[Touch], by_source: bool = False) -> dict[tuple[str, str
     return out
 
 
+def tag(source: str) -> str:
+    """How `applied` names a source event: a hash, as an event's id holds its visitor's id
+    and a product's document is nobody's to keep that (forgetCustomer does not visit it)."""
+    return hashlib.sha256(source.encode()).hexdigest()[:20]
+
+
 def update(shop_id: int, touch: Touch) -> UpdateOne:
     """One document's upsert, applying its source events once (see the module's docstring)."""
-    sources = touch.sources
+    sources = [tag(s) for s in touch.sources]
     fields: dict[str, Any] = {
         "shopId": shop_id, "kind": touch.kind, "productId": {"$literal": touch.product_id},
         "pairs": _merge(touch.pairs),

@@ -84,3 +84,12 @@ async def test_the_widget_script_is_served_apart_from_the_tracker(api: Api) -> N
     assert r.headers["access-control-allow-origin"] == "*"
     tracker = await api.http.get("/tracker.js")
     assert "smcWidget" not in tracker.text
+
+
+async def test_the_co_occurrence_kept_names_no_visitor_or_customer(api: Api, shop: dict,
+                                                                   platform) -> None:
+    await view(api, "visitor-secret", "a", "b", user="ann@example.com")
+    await folded()
+    docs = await platform.storage.cooccurrence.find({"shopId": 1}).to_list(None)
+    assert len(docs) == 2
+    assert "visitor-secret" not in repr(docs) and "ann@example.com" not in repr(docs)
