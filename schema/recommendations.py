@@ -17,7 +17,7 @@ RecommendationStrategy = strawberry.enum(Enum("RecommendationStrategy",
 
 @strawberry.type
 class Product:
-    """PROVISIONAL until the catalog (schema/catalog.py) lands: the same fields."""
+    """PROVISIONAL until the catalog's schema lands (issue 24): the same fields."""
 
     product_id: str
     category_id: str | None

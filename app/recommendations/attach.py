@@ -18,8 +18,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import app.recommendations.products as products
 from app.interests import Frame
-from app.recommendations import products
 from app.recommendations.pairs import VIEWED
 from app.recommendations.store import Scored, pairs_of, popular
 

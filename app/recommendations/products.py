@@ -1,7 +1,7 @@
 """Product data for recommendations: the catalog's documents, read in one round trip.
 
 The one place recommendations read the catalog (collection `products`,
-`_id = "<shop>:<product>"`, see docs/catalog.md), so it can become the catalog's face
+`_id = "<shop>:<product>"`, CONTRACT.md section 11), so it can become the catalog's face
 (`platform.catalog.get_many`) without touching the strategies. A product the catalog
 does not know is recommended without data; one it marks unavailable never is.
 """

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import app.recommendations.products as products
 from app.core import BadInput, visitor_key
 from app.interests import CATEGORY, PRODUCT, Frame
-from app.recommendations import products
 from app.recommendations.pairs import BOUGHT, VIEWED, remembered
 from app.recommendations.store import Scored, pairs_of, popular
 

@@ -27,10 +27,10 @@ from typing import Any
 import httpx
 from pymongo import UpdateOne
 
+import app.webhooks.payload as payload
 from app.backends.storage import Storage
 from app.core import Clock
 from app.settings import Settings
-from app.webhooks import payload
 from app.webhooks.endpoints import DELIVERED, FAILED, NEVER, PENDING, Webhooks
 from app.webhooks.net import ERROR_LIMIT, attempt, make_client
 
