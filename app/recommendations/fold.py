@@ -45,7 +45,7 @@ async def fold(platform: Platform, limit: int = FOLD_BATCH) -> int:
     except DuplicateKeyError:
         return 0  # another process folds now
     docs = await storage.events.find(
-        {"coAt": {"$lte": now}},
+        {"coAt": {"$type": "date", "$lte": now}},  # $type: as the partial index says
         {"shopId": 1, "productId": 1, "categoryId": 1, "occurredAt": 1, "co": 1},
     ).sort([("coAt", 1), ("_id", 1)]).limit(min(limit, FOLD_BATCH)).to_list(None)
     by_shop: dict[int, list[dict[str, Any]]] = {}

@@ -26,6 +26,7 @@ from app.audiences import worker as audiences_worker
 from app.identity import retention
 from app.indexes import INDEXES, UNSHARDED
 from app.platform import Platform
+from app.recommendations import fold_all
 from app.webhooks.sender import Sender
 from tests.support.api import Api
 from tests.support.query_shapes import (
@@ -52,6 +53,7 @@ SCATTER_GATHER = {
     "webhook_deliveries.find(leaseUntil~, nextAttemptAt~, status=) sort nextAttemptAt+",
     "memberships.find(dueAt~) sort dueAt+",  # the audience worker: exits due
     "audienceJobs.find(dueAt~) sort dueAt+",  # ... and audiences to fill
+    "events.find(coAt~) sort coAt+,_id+",  # the co-occurrence fold: views not yet folded
 }
 # Scans of the small `shops` collection (one document per shop), by design.
 SCANS = {"shops.find()"}
@@ -109,6 +111,7 @@ async def run_the_product(api: Api, platform: Platform, key: str) -> None:
     await api.data(TRACK, {"e": batches[0][:2]})  # a resend: duplicates
     await admin('mutation { importEvents(shopId: 1, events: [{type: VISIT, context: '
                 '{shopId: 1, visitorId: "v4", eventId: "imp"}}]) { eventId } }')
+    await fold_all(platform)  # the co-occurrence worker
     await read_everything(api, key)
     await api.data(ANALYTICS, {"from": "2026-02-28T00:00:00+00:00",
                                "to": "2026-03-02T00:00:00+00:00"}, key=key)
