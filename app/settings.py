@@ -64,6 +64,10 @@ class Settings:
     webhook_concurrency_per_endpoint: int = 10
     webhook_poll_seconds: float = 1.0
     webhook_allow_private: bool = False
+    # On SIGTERM: how long requests and webhook attempts under way get to finish.
+    shutdown_seconds: float = 15.0
+    # Log lines: "text" (uvicorn's) or "json" (one object a line, app/server/logs.py).
+    log_format: str = "text"
     generated: tuple[str, ...] = field(default=())
 
     @property
@@ -142,4 +146,6 @@ ENV_NAMES = {
     "webhook_concurrency_per_endpoint": "TRACKER_WEBHOOK_CONCURRENCY_PER_ENDPOINT",
     "webhook_poll_seconds": "TRACKER_WEBHOOK_POLL",
     "webhook_allow_private": "TRACKER_WEBHOOK_ALLOW_PRIVATE",
+    "shutdown_seconds": "TRACKER_SHUTDOWN_SECONDS",
+    "log_format": "TRACKER_LOG_FORMAT",
 }

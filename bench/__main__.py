@@ -27,6 +27,7 @@ from bench import (
     roundtrips,
     sessions,
     size,
+    split,
     triggers,
     webhooks,
 )
@@ -101,6 +102,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
                                                          p.aud_due))
     log("14. webhooks ({endpoints} endpoints, {rate} triggers/s)".format(**p.webhooks))
     results["webhooks"] = webhooks.measure(**p.webhooks)
+    log("18. where a tracker request's time goes (server CPU, storage, floor)")
+    results["split"] = split.measure(p.ingest)
     log("26. recommendations")
     results["recommendations"] = recommendations_rows.measure(p.smoke)
 
@@ -111,9 +114,15 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
             + report.dashboard_rows(results["dashboard"])
             + report.session_rows(results["sessions"])
             + report.audience_rows(results["audiences"])
-            + report.webhook_rows(results["webhooks"])
+            + report.webhook_rows(results["webhooks"]) + split.rows(results["split"])
             + recommendations_rows.rows(results["recommendations"]))
     extra = [roundtrip_matrix(rt), report.session_query(results["sessions"])]
+    if p.profile:
+        log("18. py-spy of the tracker's request: where its own CPU goes")
+        try:
+            extra.append(split.where_it_goes())
+        except Exception as error:  # a profile is a bonus; the figures stand without it
+            extra.append(f"(profile of 18 failed: {error!r})")
     if p.profile:
         log("profiles (py-spy) of what missed")
         try:

@@ -3,6 +3,9 @@
 The only module that talks to the driver. Every call through a `Collection`
 counts as one round trip (`Storage.trips`): the cost that carries over to a
 real cluster.
+Every such call is also timed into `tracker_storage_duration_seconds` (by
+collection and driver method, `app/backends/metrics.py`): where a request's
+time goes, on a real cluster and in the benchmarks alike.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from pymongo import IndexModel
+
+from app.backends.metrics import timed
 
 COUNTED_METHODS = frozenset(
     {
@@ -44,9 +49,12 @@ class RoundTrips:
 
 
 class _CountedCursor:
-    def __init__(self, cursor: Any, count: Callable[[], None]) -> None:
+    def __init__(self, cursor: Any, count: Callable[[], None], collection: Collection,
+                 operation: str) -> None:
         self._cursor = cursor
         self._count = count
+        self._collection = collection
+        self._operation = operation
 
     def sort(self, *args: Any, **kwargs: Any) -> _CountedCursor:
         self._cursor = self._cursor.sort(*args, **kwargs)
@@ -62,16 +70,18 @@ class _CountedCursor:
 
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
         self._count()
-        return await self._cursor.to_list(length)
+        return await timed(self._collection.name, self._operation,
+                           lambda: self._cursor.to_list(length), self._collection.embedded)
 
 
 class Collection:
     """A collection whose every call counts as one round trip."""
 
-    def __init__(self, raw: Any, name: str, trips: RoundTrips) -> None:
+    def __init__(self, raw: Any, name: str, trips: RoundTrips, embedded: bool = False) -> None:
         self.raw = raw
         self.name = name
         self._trips = trips
+        self.embedded = embedded  # mongomock: its calls' CPU is the store's (metrics.timed)
 
     def __getattr__(self, attr: str) -> Any:
         target = getattr(self.raw, attr)
@@ -80,17 +90,18 @@ class Collection:
 
         async def counted(*args: Any, **kwargs: Any) -> Any:
             self._trips.add(self.name)
-            return await target(*args, **kwargs)
+            return await timed(self.name, attr, lambda: target(*args, **kwargs), self.embedded)
 
         return counted
 
     def find(self, *args: Any, **kwargs: Any) -> _CountedCursor:
-        return _CountedCursor(self.raw.find(*args, **kwargs), lambda: self._trips.add(self.name))
+        return _CountedCursor(self.raw.find(*args, **kwargs), lambda: self._trips.add(self.name),
+                              self, "find")
 
     def aggregate(self, pipeline: list[dict[str, Any]], **kwargs: Any) -> _CountedCursor:
         return _CountedCursor(
-            self.raw.aggregate(pipeline, **kwargs), lambda: self._trips.add(self.name)
-        )
+            self.raw.aggregate(pipeline, **kwargs), lambda: self._trips.add(self.name),
+            self, "aggregate")
 
 
 @dataclass
@@ -110,7 +121,7 @@ class Storage:
     def __getattr__(self, name: str) -> Collection:
         if name not in self.indexes:
             raise AttributeError(name)
-        collection = Collection(self.db[name], name, self.trips)
+        collection = Collection(self.db[name], name, self.trips, not self.real_mongodb)
         setattr(self, name, collection)  # built once; later lookups do not reach __getattr__
         return collection
 

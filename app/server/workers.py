@@ -66,7 +66,10 @@ class Workers:
 
         self._tasks.append(asyncio.create_task(loop(), name=name))
 
-    async def stop(self) -> None:
+    async def stop(self, drain: float = 0.0) -> None:
+        """Stop every loop; the webhook attempts under way get `drain` seconds to finish."""
+        if hasattr(self, "sender"):
+            self.sender.drain = drain
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

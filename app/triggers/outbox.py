@@ -13,6 +13,7 @@ from pymongo import UpdateMany
 from pymongo.errors import BulkWriteError
 
 from app.backends.broker import Broker, BrokerUnavailable
+from app.backends.metrics import TRIGGERS
 from app.backends.storage import Storage
 from app.core import Clock, to_ms
 from app.triggers.model import channel, encode
@@ -100,6 +101,8 @@ class Outbox:
             if len(dup) < len(error.details["writeErrors"]):
                 raise
             fresh = [d for i, d in enumerate(docs) if i not in dup]
+        for doc in fresh:  # fired once, however often a retry stores it again
+            TRIGGERS.labels(doc["type"]).inc()
         if self.webhooks is not None:
             # Before anything is published, and for the duplicates too: a retry after a
             # crash between the two inserts queues what the first try did not.
