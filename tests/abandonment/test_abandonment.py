@@ -16,7 +16,7 @@ from app.abandonment.browse_worker import due_query, fire_due_sessions
 from app.core.clock import FakeClock, to_ms
 from app.core.events import Context, EventInput, EventType
 from app.platform import Platform
-from app.recommendations import forget_popular
+from app.recommendations import fold_all, forget_popular
 from app.tracking import pipeline as tracking
 from tests.support.api import Api
 from tests.support.rule_helpers import (
@@ -315,6 +315,7 @@ async def abandon(platform: Platform, prefix: str, count: int,
 
 
 async def tick_cost(platform: Platform) -> tuple[int, int]:
+    await fold_all(platform)  # the views have reached co-occurrence, as within a second
     await platform.rules.ruleset(await platform.shops.require(1))  # cached for seconds
     forget_popular()  # the triggers' recommendations read the popular lists each time
     platform.storage.trips.reset()

@@ -469,7 +469,8 @@ async def test_the_worker_finds_due_carts_by_index_at_a_cost_independent_of_cart
     assert costs[0] == costs[1], f"round trips per tick grew with carts kept: {costs}"
     # find, store the triggers, settle the carts; idle: find; and the triggers'
     # recommendations (app/recommendations/attach.py): the carts' products' pairs, the
-    # shop's popular products (their category is not known), the catalog.
+    # shop's popular products of the week and, none viewed, of all time (the shop has no
+    # views: no product to look up in the catalog).
     assert costs[0] == (3 + 3, 1)
     assert await platform.storage.carts.count_documents({}) == 1010 + 10
     if platform.storage.real_mongodb:
