@@ -43,6 +43,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "orders": [
         IndexModel([("shopId", UP), ("userId", UP), ("completedAt", DOWN)]),  # Customer.orders
         IndexModel([("shopId", UP), ("completedAt", UP)]),  # analytics: orders in a range
+        IndexModel([("shopId", UP), ("orderId", UP), ("userId", UP)]),  # upsertOrders
     ],
     "interests": [
         IndexModel([("shopId", UP), ("userId", UP), ("kind", UP), ("decayed", DOWN)]),
@@ -66,6 +67,19 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("shopId", UP), ("visitorId", UP), ("firedAt", UP)]),  # filing
         IndexModel([("shopId", UP), ("userId", UP)]),  # forgetCustomer
         IndexModel([("shopId", UP), ("firedAt", UP)]),  # analytics: triggers in a range
+        # An order's VIEW: the customer's latest delivered trigger (app/attribution/orders.py).
+        IndexModel([("shopId", UP), ("userId", UP), ("firedAt", DOWN)]),
+    ],
+    # Section 12 (app/attribution/): the hourly rollups a report reads, by shop, kind, hour;
+    # (rule, customer) exposures, by customer (an order converts them) and by the batch
+    # that claimed them.
+    "performance": [IndexModel([("shopId", UP), ("kind", UP), ("hour", UP)])],
+    "exposures": [
+        IndexModel([("shopId", UP), ("userId", UP), ("visitorId", UP)]),
+        IndexModel([("shopId", UP), ("counted", UP)],
+                   partialFilterExpression={"counted": {"$type": "string"}}),
+        IndexModel([("shopId", UP), ("converted", UP)],
+                   partialFilterExpression={"converted": {"$type": "string"}}),
     ],
     # Trigger rules: one document per shop, read by `_id` (app/triggers/rule_store.py).
     "triggerRules": [],
@@ -91,6 +105,15 @@ INDEXES: dict[str, list[IndexModel]] = {
 INDEXES["visitors"].append(ABANDONMENT_DUE)
 INDEXES["sessions"].append(ABANDONMENT_DUE)
 
+# Facts the performance rollups have not counted yet, and the batch folding them
+# (app/attribution/rollups.py): both partial, so they hold only what is pending.
+for _facts in ("triggers", "sessions", "orders"):
+    INDEXES[_facts] += [
+        IndexModel([("rolled", UP), ("shopId", UP)], name="rollups_pending",
+                   partialFilterExpression={"rolled": False}),
+        IndexModel([("shopId", UP), ("foldBatch", UP)], name="rollups_batch",
+                   partialFilterExpression={"foldBatch": {"$type": "string"}}),
+    ]
 # Co-occurrence and popularity (app/recommendations/pairs.py): a product's pairs are read
 # by `_id`; POPULAR reads the most viewed of a shop (or of a category) in index order.
 INDEXES["cooccurrence"] = [

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    attribution,
     audiences,
     carts,
     dashboard,
@@ -53,6 +54,7 @@ class Plan:
     aud_due: int
     profile: bool
     webhooks: dict[str, Any]
+    attribution: dict[str, Any]
 
 
 def plan(smoke: bool, profile: bool) -> Plan:
@@ -63,12 +65,14 @@ def plan(smoke: bool, profile: bool) -> Plan:
                     trig_subscribers=4, trig_rate=10, trig_count=4, trig_rounds=1,
                     carts_kept=200, carts_due=20, carts_runs=1, dash_events=300, dash_runs=1,
                     aud_events=20, aud_runs=1, aud_kept=200, aud_due=40, profile=False,
-                    webhooks={"endpoints": 2, "rate": 20, "count": 10, "backlog": 50})
+                    webhooks={"endpoints": 2, "rate": 20, "count": 10, "backlog": 50},
+                    attribution={"runs": 1, "duration": 0.5, "warmup": 0.2, "visitors": 5})
     return Plan(smoke=False, ingest=ingest.Config(), trig_subscribers=100, trig_rate=5,
                 trig_count=40, trig_rounds=3, carts_kept=10_000, carts_due=1_000, carts_runs=3,
                 dash_events=10_000, dash_runs=5,
                 aud_events=1000, aud_runs=5, aud_kept=10_000, aud_due=2_000, profile=profile,
-                webhooks={"endpoints": 10, "rate": 100, "count": 1000, "backlog": 2000})
+                webhooks={"endpoints": 10, "rate": 100, "count": 1000, "backlog": 2000},
+                attribution={"runs": 5, "duration": 4.0, "warmup": 1.0, "visitors": 50})
 
 
 def log(message: str) -> None:
@@ -104,6 +108,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
     results["webhooks"] = webhooks.measure(**p.webhooks)
     log("18. where a tracker request's time goes (server CPU, storage, floor)")
     results["split"] = split.measure(p.ingest)
+    log("25. tracking with channels and attribution, beside the code before it")
+    results["attribution"] = attribution.measure(**p.attribution)
     log("26. recommendations")
     results["recommendations"] = recommendations_rows.measure(p.smoke)
 
@@ -115,6 +121,7 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
             + report.session_rows(results["sessions"])
             + report.audience_rows(results["audiences"])
             + report.webhook_rows(results["webhooks"]) + split.rows(results["split"])
+            + report.attribution_rows(results["attribution"])
             + recommendations_rows.rows(results["recommendations"]))
     extra = [roundtrip_matrix(rt), report.session_query(results["sessions"])]
     if p.profile:

@@ -289,6 +289,21 @@ def webhook_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def attribution_rows(r: dict[str, Any]) -> list[Row]:
+    """Issue 25: tracking with channels and attribution, over the code before it."""
+    rows = []
+    for n, batch in (("25.1", 1), ("25.2", 10)):
+        b = r[f"batch{batch}"]
+        rows.append(Row(
+            n, f"Tracking throughput with session channels and attribution, over the code "
+            f"before (`track`, {batch} event(s) a request, a new visit every 5th event)",
+            f"{fmt(b['ratio'], 2)}x", ">= 0.95x", b["ratio"] >= 0.95, b["ratios"],
+            f"{fmt(b['before_eps'])} -> {fmt(b['after_eps'])} events/s (medians of "
+            f"{r['runs']} alternating runs, both servers at once); per server CPU-second "
+            f"{fmt(b['ratio_per_cpu'], 2)}x; before = {r['base'][:10]}"))
+    return rows
+
+
 def _digits(values: list[float]) -> int:
     if not values or all(float(v).is_integer() for v in values):
         return 0

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app import triggers
+from app.attribution import link as trigger_link
 from app.core import utc
 from schema.recommendations import Recommendation
 from schema.types import Cart, PageInfo, ProductInterest, json_value
@@ -35,6 +36,10 @@ class Trigger:
         description="ABANDONED_BROWSE / ABANDONED_CATEGORY: the category viewed most.")
     audience_id: strawberry.ID | None = None
     score: float | None = None
+    held_out: bool = strawberry.field(
+        default=False, description="In its rule's holdout: stored, neither pushed nor delivered.")
+    link: str | None = strawberry.field(
+        default=None, description='"smc_tid=<triggerId>", to append to the shop\'s links.')
     recommendations: list[Recommendation] | None = strawberry.field(
         default=None, description="ABANDONED_CART, ABANDONED_BROWSE, PRICE_DROPPED, "
         "BACK_IN_STOCK: up to 6 products for the customer, chosen when it fired.")
@@ -49,7 +54,8 @@ class Trigger:
             products=None if d.get("products") is None else [
                 ProductInterest.of_trigger(p) for p in d["products"]],
             category_id=d.get("categoryId"), audience_id=d.get("audienceId"),
-            score=d.get("score"),
+            score=d.get("score"), held_out=bool(d.get("heldOut")),
+            link=trigger_link(d["_id"]),
             recommendations=None if d.get("recommendations") is None else [
                 Recommendation.of(r) for r in d["recommendations"]],
         )

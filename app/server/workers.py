@@ -9,13 +9,15 @@ from collections.abc import Awaitable, Callable
 
 from app import audiences
 from app.abandonment import fire_due, fire_due_sessions
+from app.attribution import fold
 from app.identity import expire_anonymous
 from app.platform import Platform
-from app.recommendations import fold
+from app.recommendations import fold as fold_cooccurrence
 from app.webhooks import Sender
 from schema.triggers import Trigger
 
 log = logging.getLogger("tracker.workers")
+ROLLUP_SECONDS = 5.0
 FOLD_SECONDS = 1.0  # product views reach co-occurrence within about this
 
 
@@ -43,9 +45,12 @@ class Workers:
                     lambda: fire_due_sessions(self.platform))
         self._every("audiences", settings.abandoned_cart_tick_seconds,
                     lambda: audiences.tick(self.platform))
-        self._every("co-occurrence", FOLD_SECONDS, lambda: fold(self.platform))
+        self._every("co-occurrence", FOLD_SECONDS, lambda: fold_cooccurrence(self.platform))
         self._every("published marks", 0.2, outbox.flush_published)
         self._every("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep)
+        # Performance rollups (app/attribution/rollups.py): reports fold what is left.
+        self._every("performance rollups", ROLLUP_SECONDS,
+                    lambda: fold(self.platform.storage, self.platform.clock.now()))
         self._every("retention", settings.retention_interval_seconds,
                     lambda: expire_anonymous(self.platform))
         self.sender = Sender(self.platform.storage, self.platform.clock, settings,

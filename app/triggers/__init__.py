@@ -5,6 +5,7 @@ customer gets one.
 
 from app.triggers import caps
 from app.triggers.feed import TriggerFeed
+from app.triggers.holdout import held_out
 from app.triggers.model import (
     ABANDONED_BROWSE,
     ABANDONED_CART,
@@ -46,6 +47,7 @@ __all__ = [
     "channel",
     "decode",
     "encode",
+    "held_out",
     "make",
     "position",
     "with_rule",

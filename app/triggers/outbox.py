@@ -82,7 +82,8 @@ class Outbox:
     ) -> None:
         fresh = {id(doc) for doc in await self._insert([d for docs, _ in batch for d in docs])}
         news = [[doc for doc in docs if id(doc) in fresh] for docs, _ in batch]
-        await self.publish([doc for docs in news for doc in docs])
+        # A held-out trigger (app/triggers/holdout.py) is stored, neither published nor queued.
+        await self.publish([d for docs in news for d in docs if not d.get("heldOut")])
         for (_, waiting), mine in zip(batch, news, strict=True):
             if not waiting.done():
                 waiting.set_result(mine)
@@ -106,7 +107,7 @@ class Outbox:
         if self.webhooks is not None:
             # Before anything is published, and for the duplicates too: a retry after a
             # crash between the two inserts queues what the first try did not.
-            await self.webhooks.queue(docs)
+            await self.webhooks.queue([d for d in docs if not d.get("heldOut")])
         return fresh
 
     async def publish(self, docs: list[dict[str, Any]]) -> bool:
