@@ -126,6 +126,17 @@ for _facts in ("triggers", "sessions", "orders"):
         IndexModel([("shopId", UP), ("foldBatch", UP)], name="rollups_batch",
                    partialFilterExpression={"foldBatch": {"$type": "string"}}),
     ]
+# Co-occurrence and popularity (app/recommendations/pairs.py): a product's pairs are read
+# by `_id`; POPULAR reads the most viewed of a shop (or of a category) in index order.
+INDEXES["cooccurrence"] = [
+    IndexModel([("shopId", UP), ("kind", UP), ("views", DOWN), ("_id", UP)]),
+    IndexModel([("shopId", UP), ("kind", UP), ("categoryId", UP), ("views", DOWN), ("_id", UP)]),
+]
+# Product views not yet folded into co-occurrence (app/recommendations/fold.py), oldest
+# first; only those carry `coAt`.
+INDEXES["events"].append(IndexModel(
+    [("coAt", UP), ("_id", UP)], name="cooccurrence_due",
+    partialFilterExpression={"coAt": {"$type": "date"}}))
 
 # How a sharded cluster splits each collection (README "Scaling", docs/scaling.md).
 # Every document's `_id` starts with its shop and every single-document filter names

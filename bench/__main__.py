@@ -24,6 +24,7 @@ from bench import (
     catalog,
     dashboard,
     ingest,
+    recommendations_rows,
     report,
     roundtrips,
     sessions,
@@ -114,6 +115,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
     results["attribution"] = attribution.measure(**p.attribution)
     log("15. catalog ({:,} products, {:,} offers, {:,} customers)".format(*p.catalog))
     results["catalog"] = asyncio.run(catalog.measure(*p.catalog))
+    log("26. recommendations")
+    results["recommendations"] = recommendations_rows.measure(p.smoke)
 
     rows = (report.ingestion_rows(results["ingest"]) + report.roundtrip_rows(rt)
             + report.trigger_rows(results["triggers"]) + report.cart_rows(results["carts"])
@@ -124,7 +127,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
             + report.audience_rows(results["audiences"])
             + report.webhook_rows(results["webhooks"]) + split.rows(results["split"])
             + report.attribution_rows(results["attribution"])
-            + report.catalog_rows(results["catalog"]))
+            + report.catalog_rows(results["catalog"])
+            + recommendations_rows.rows(results["recommendations"]))
     extra = [roundtrip_matrix(rt), report.session_query(results["sessions"])]
     if p.profile:
         log("18. py-spy of the tracker's request: where its own CPU goes")

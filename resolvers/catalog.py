@@ -21,7 +21,8 @@ async def product(info: Info, shop_id: int, product_id: str) -> Product | None:
 
 
 @null_means_default
-async def products(info: Info, shop_id: int, category_id: str | None = None, first: int = 50,
+async def products(info: Info, shop_id: int, category_id: str | None = None,
+                   first: int | None = 50,
                    after: str | None = None) -> ProductConnection:
     """The shop's products in id order; `after` is the last product id of the page before."""
     await info.context.authorize(shop_id)

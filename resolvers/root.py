@@ -10,6 +10,7 @@ from resolvers import (
     attribution,
     catalog,
     reading,
+    recommendations,
     rules,
     subscriptions,
     tracking,
@@ -44,6 +45,7 @@ class Query:
     interested_customers = strawberry.field(resolver=catalog.interested_customers_)
     trigger_performance = strawberry.field(resolver=attribution.trigger_performance)
     channels = strawberry.field(resolver=attribution.channels)
+    recommendations = strawberry.field(resolver=recommendations.recommendations)
 
 
 @strawberry.type

@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 from app import triggers
 from app.attribution import link as trigger_link
 from app.core import utc
+from schema.recommendations import Recommendation
 from schema.types import Cart, PageInfo, ProductInterest, json_value
 
 TriggerType = strawberry.enum(Enum("TriggerType", {t: t for t in triggers.TYPES}))
@@ -39,6 +40,9 @@ class Trigger:
         default=False, description="In its rule's holdout: stored, neither pushed nor delivered.")
     link: str | None = strawberry.field(
         default=None, description='"smc_tid=<triggerId>", to append to the shop\'s links.')
+    recommendations: list[Recommendation] | None = strawberry.field(
+        default=None, description="ABANDONED_CART, ABANDONED_BROWSE, PRICE_DROPPED, "
+        "BACK_IN_STOCK: up to 6 products for the customer, chosen when it fired.")
 
     @classmethod
     def of(cls, d: dict[str, Any]) -> Trigger:
@@ -53,6 +57,8 @@ class Trigger:
             category_id=d.get("categoryId"), audience_id=d.get("audienceId"),
             score=d.get("score"), held_out=bool(d.get("heldOut")),
             link=trigger_link(d["_id"]),
+            recommendations=None if d.get("recommendations") is None else [
+                Recommendation.of(r) for r in d["recommendations"]],
         )
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from pymongo import UpdateOne
 
-from app import interests, triggers
+from app import interests, recommendations, triggers
 from app.abandonment.watch import Seen
 from app.core import from_ms, interest_key, session_key, to_ms, utc
 from app.platform import Platform
@@ -97,7 +97,7 @@ async def _fire_batch(platform: Platform, source: Source, limit: int) -> tuple[i
     fired = [doc for plan in plans for doc in _triggers(plan, source, now, found)]
     admitted = await caps.admit(storage, fired,
                                 lambda doc: rulesets[doc["shopId"]].cap_of(doc["ruleId"]))
-    fresh = await platform.outbox.record(admitted)
+    fresh = await platform.outbox.record(await recommendations.attach(platform, admitted))
     await collection.bulk_write([_settle(plan, source) for plan in plans], ordered=False)
     return len(due), len(fresh)
 

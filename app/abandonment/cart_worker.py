@@ -30,7 +30,7 @@ from typing import Any
 
 from pymongo import UpdateOne
 
-from app import carts, triggers
+from app import carts, recommendations, triggers
 from app.core import utc
 from app.platform import Platform
 from app.triggers import RuleSet, caps, with_rule
@@ -78,7 +78,7 @@ async def _fire_batch(platform: Platform, limit: int) -> tuple[int, int]:
                                 {"$set": update}))
     admitted = await caps.admit(storage, fired,
                                 lambda doc: rulesets[doc["shopId"]].cap_of(doc["ruleId"]))
-    fresh = await platform.outbox.record(admitted)
+    fresh = await platform.outbox.record(await recommendations.attach(platform, admitted))
     await storage.carts.bulk_write(settle, ordered=False)
     return len(due), len(fresh)
 

@@ -49,6 +49,16 @@ class Limiter:
                 raise RateLimited(f"too many events for visitor {visitor}; retry later",
                                   scope="visitor")
 
+    async def check_public(self, client: str, shop_id: int, visitor_id: str | None) -> None:
+        """A public read (GET /recommendations): one token as for a tracked event, from the
+        client's bucket and, when it names one, from the visitor's."""
+        if visitor_id:
+            await self.check_tracker(client, [(shop_id, visitor_id)])
+        elif not await self.buckets.take(f"ip:{client}", self.settings.rate_tracker_per_ip,
+                                         self.settings.burst_tracker_per_ip):
+            raise RateLimited(f"too many requests from {client}; slow down and retry later",
+                              scope="client")
+
     async def check_key(self, key_id: str) -> None:
         s = self.settings
         if not await self.buckets.take(f"key:{key_id}", s.rate_api_per_key, s.burst_api_per_key):

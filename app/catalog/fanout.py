@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -42,21 +43,27 @@ PAGES = 20  # per job and tick; then the job waits behind the others
 JOBS = 10  # jobs claimed per tick
 LEASE = timedelta(seconds=30)
 INTERESTS, REQUESTS = 0, 1
+# What the server's workers hand in: (platform, triggers) -> the same triggers, added to.
+Attach = Callable[[Any, list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
 
 
-async def tick(platform: Any) -> int:
-    """One run: claim due jobs and walk them; returns the triggers stored."""
+async def tick(platform: Any, attach: Attach | None = None) -> int:
+    """One run: claim due jobs and walk them; returns the triggers stored.
+
+    `attach` adds to each trigger what a higher package knows (the recommendations a
+    trigger carries), handed in by the server's workers: the catalog sits below them.
+    """
     now = platform.clock.now()
     due = await platform.storage.products.find(
         {"pendingAt": {"$lte": now}}, {"pendingAt": 1, "shopId": 1}
     ).sort("pendingAt", 1).limit(JOBS).to_list(JOBS)
     fired = 0
     for doc in due:
-        fired += await run(platform, doc)
+        fired += await run(platform, doc, attach)
     return fired
 
 
-async def run(platform: Any, seen: dict[str, Any]) -> int:
+async def run(platform: Any, seen: dict[str, Any], attach: Attach | None = None) -> int:
     """Claim one product's pending changes and walk them, PAGES pages at most."""
     products, clock = platform.storage.products, platform.clock
     token = secrets.token_hex(8)
@@ -75,7 +82,7 @@ async def run(platform: Any, seen: dict[str, Any]) -> int:
         if not doc.get("pending"):
             await _release(platform, mine, done=True)
             return fired
-        stored, walked, finished = await _walk(platform, doc, mine, PAGES - pages)
+        stored, walked, finished = await _walk(platform, doc, mine, PAGES - pages, attach)
         fired, pages = fired + stored, pages + walked
         if finished is None:
             return fired  # lost the lease
@@ -98,7 +105,7 @@ async def _release(platform: Any, mine: dict[str, Any], done: bool) -> None:
 
 
 async def _walk(platform: Any, doc: dict[str, Any], mine: dict[str, Any],
-                budget: int) -> tuple[int, int, bool | None]:
+                budget: int, attach: Attach | None) -> tuple[int, int, bool | None]:
     """Walk the first pending change: (triggers stored, pages walked, finished?);
     finished is None when the lease was lost."""
     change = doc["pending"][0]
@@ -119,10 +126,10 @@ async def _walk(platform: Any, doc: dict[str, Any], mine: dict[str, Any],
             page = chunk[start:start + PAGE]
             if phase == INTERESTS:
                 fresh, after = await _interest_page(platform, shop, doc, change, rules, page,
-                                                    after)
+                                                    after, attach)
             else:
                 fresh, after = await _request_page(platform, shop, doc, change, rules, page,
-                                                   after)
+                                                   after, attach)
             stored, walked = stored + fresh, walked + 1
             if start + PAGE >= len(chunk) and len(chunk) < want:  # the phase's last page
                 if phase == REQUESTS or change["kind"] == PRICE_DROP:
@@ -156,18 +163,18 @@ async def _requests(platform: Any, shop_id: int, product_id: str, after: Any,
 
 async def _interest_page(platform: Any, shop: Any, product: dict[str, Any],
                          change: dict[str, Any], rules: list[Any], page: list[dict[str, Any]],
-                         after: Any) -> tuple[int, Any]:
+                         after: Any, attach: Attach | None) -> tuple[int, Any]:
     now = change["at"]  # fired at the change: the same trigger, whoever walks it when
     docs = [trigger(shop.shop_id, change, rule, product, i["userId"], "", i,
                                shop.interest_frame, now)
             for i in page for rule in rules if interested(change, rule, i)]
-    fresh = await _store(platform, shop, docs)
+    fresh = await _store(platform, shop, docs, attach)
     return fresh, [page[-1]["decayed"], page[-1]["_id"]] if page else after
 
 
 async def _request_page(platform: Any, shop: Any, product: dict[str, Any],
                         change: dict[str, Any], rules: list[Any], page: list[dict[str, Any]],
-                        after: Any) -> tuple[int, Any]:
+                        after: Any, attach: Attach | None) -> tuple[int, Any]:
     owners = await owners_of(platform.storage, shop.shop_id, page)
     now = change["at"]  # fired at the change: the same trigger, whoever walks it when
     docs, answered = [], []
@@ -180,15 +187,18 @@ async def _request_page(platform: Any, shop: Any, product: dict[str, Any],
         docs.extend(trigger(shop.shop_id, change, rule, product, user_id,
                                        request.get("visitorId", ""), None,
                                        shop.interest_frame, now) for rule in mine)
-    fresh = await _store(platform, shop, docs)
+    fresh = await _store(platform, shop, docs, attach)
     # After the triggers are stored: a crash in between answers them on the next walk.
     await answered_by(platform.storage, shop.shop_id, answered, change["changeId"])
     return fresh, page[-1]["_id"] if page else after
 
 
-async def _store(platform: Any, shop: Any, docs: list[dict[str, Any]]) -> int:
+async def _store(platform: Any, shop: Any, docs: list[dict[str, Any]],
+                 attach: Attach | None) -> int:
     if not docs:
         return 0
     ruleset = await platform.rules.ruleset(shop)
     admitted = await caps.admit(platform.storage, docs, lambda d: ruleset.cap_of(d["ruleId"]))
+    if attach is not None:
+        admitted = await attach(platform, admitted)
     return len(await platform.outbox.record(admitted))

@@ -25,7 +25,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from app.core import Clock
 from app.platform import Platform
-from app.server import web
+from app.server import storefront, web
 from app.server.graphql import TrackerGraphQL
 from app.server.logs import redact_server_logs
 from app.server.metrics import RequestTiming, readyz, serve_metrics
@@ -93,6 +93,7 @@ def create_app(
             Route("/readyz", readyz),
             Route("/metrics", serve_metrics),
             *web.routes,
+            *storefront.routes,
         ],
         # In the order a request meets them.
         middleware=[

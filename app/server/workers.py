@@ -7,17 +7,19 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from app import audiences, catalog
+from app import audiences, catalog, recommendations
 from app.abandonment import fire_due, fire_due_sessions
 from app.attribution import fold
 from app.identity import expire_anonymous
 from app.platform import Platform
+from app.recommendations import fold as fold_cooccurrence
 from app.webhooks import Sender
 from schema.triggers import Trigger
 
 log = logging.getLogger("tracker.workers")
 FEED_POLL_TICK = 5.0  # how often the shops' feeds are looked at; each has its own period
 ROLLUP_SECONDS = 5.0
+FOLD_SECONDS = 1.0  # product views reach co-occurrence within about this
 
 
 def trigger_fields() -> list[str]:
@@ -45,8 +47,9 @@ class Workers:
         self._every("audiences", settings.abandoned_cart_tick_seconds,
                     lambda: audiences.tick(self.platform))
         self._every("catalog fan-out", settings.abandoned_cart_tick_seconds,
-                    lambda: catalog.tick(self.platform))
+                    lambda: catalog.tick(self.platform, recommendations.attach))
         self._every("catalog feeds", FEED_POLL_TICK, lambda: catalog.poll(self.platform))
+        self._every("co-occurrence", FOLD_SECONDS, lambda: fold_cooccurrence(self.platform))
         self._every("published marks", 0.2, outbox.flush_published)
         self._every("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep)
         # Performance rollups (app/attribution/rollups.py): reports fold what is left.

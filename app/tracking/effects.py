@@ -9,7 +9,7 @@ from typing import Any
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from app import carts, catalog, interests, triggers
+from app import carts, catalog, interests, recommendations, triggers
 from app.attribution import order_facts, order_key_of, revenue_of
 from app.audiences import after_interests
 from app.core import EventType, cart_key, owner_of
@@ -193,6 +193,10 @@ async def _checkout(
         if not stored or stored.get("eventKey") != once:
             return  # The same order again, or the shop's systems stored it first.
         order_items = stored["items"]
+    # Bought together (ALSO_BOUGHT): applied once per order, like its interests.
+    await recommendations.write(platform.storage.cooccurrence, event.context.shop_id,
+                                recommendations.order_touches(order_items, order_id, item.at,
+                                                              effects.shop.interest_frame))
     for line in order_items:
         if item.user_id is not None:
             deltas = interests.interactions(

@@ -21,6 +21,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError
 
 import app.tracking.session_docs as session_docs
+import app.tracking.session_views as session_views
 import app.tracking.sessions as sessions
 from app import abandonment, identity
 from app.backends.metrics import EVENTS
@@ -164,6 +165,7 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
             user_id=final_user,
             batch_ids=[i.event.context.event_id or "" for i in items],
             watch=watch,
+            views=session_views.window_of(items),
         ),
         upsert=True,
         return_document=ReturnDocument.BEFORE,
@@ -195,6 +197,7 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
         if pending:
             item.doc["pending"] = True
 
+    session_views.annotate(before, segments, items, platform.clock.now())
     await _store_events(platform, items, again)
     for seg in segments:  # duplicates were stored before, in their own session
         seg.count -= sum(1 for i in items[seg.first : seg.first + seg.size]

@@ -19,6 +19,7 @@ from typing import Any
 
 from app import abandonment
 from app.core import session_id_for
+from app.recommendations import window_update
 
 
 @dataclass(frozen=True)
@@ -115,12 +116,15 @@ def visitor_update(
     user_id: str | None,
     batch_ids: list[str] | None = None,
     watch: abandonment.Watch | None = None,
+    views: list[dict[str, Any] | None] | None = None,
 ) -> list[dict[str, Any]]:
     """The update pipeline that applies `plan` atomically to the stored visitor.
 
     `session_fields` are the fields a newly opened session starts with (source,
     landing page, referrer), stored with the `s` prefix. With `watch`, the current
-    session's abandoned-browse state goes along (app/abandonment/watch.py).
+    session's abandoned-browse state goes along (app/abandonment/watch.py); with `views` (the
+    batch's product views, `{p, c}` or None per hit), the session's window of products
+    viewed (`sViews`, app/recommendations/pairs.py).
     """
     segments = split(hits, timeout_ms)
     head, last = segments[0], segments[-1]
@@ -160,6 +164,10 @@ def visitor_update(
     }
     if user_id is not None:
         fields["userId"] = _lit(user_id)
+    if views is not None:
+        single = len(segments) == 1
+        fields["sViews"] = window_update([v for v in views[0 if single else last.first:] if v],
+                                         "$_continues" if single else False)
     watching: list[dict[str, Any]] = []
     if watch is not None:  # the current session's abandoned-browse state (app/abandonment/watch.py)
         single = len(segments) == 1
@@ -175,7 +183,7 @@ def visitor_update(
 
 # What a batch changes on the visitor; kept as it was before the batch, to start over from.
 RESTORED = ("userId", "sid", "sStartMs", "sLastMs", "sEvents", "sSource", "sLanding",
-            "sReferrer", *abandonment.WATCHED)
+            "sReferrer", "sViews", *abandonment.WATCHED)
 
 
 def restart_stages(batch_ids: list[str]) -> list[dict[str, Any]]:

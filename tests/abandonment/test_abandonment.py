@@ -16,6 +16,7 @@ from app.abandonment.browse_worker import due_query, fire_due_sessions
 from app.core.clock import FakeClock, to_ms
 from app.core.events import Context, EventInput, EventType
 from app.platform import Platform
+from app.recommendations import fold_all, forget_popular
 from app.tracking import pipeline as tracking
 from tests.support.api import Api
 from tests.support.rule_helpers import (
@@ -314,7 +315,9 @@ async def abandon(platform: Platform, prefix: str, count: int,
 
 
 async def tick_cost(platform: Platform) -> tuple[int, int]:
+    await fold_all(platform)  # the views have reached co-occurrence, as within a second
     await platform.rules.ruleset(await platform.shops.require(1))  # cached for seconds
+    forget_popular()  # the triggers' recommendations read the popular lists each time
     platform.storage.trips.reset()
     fired = await tick(platform)
     return fired, platform.storage.trips.total
@@ -332,8 +335,10 @@ async def test_the_worker_finds_due_sessions_by_index_at_a_cost_independent_of_s
         assert (fired, idle[0]) == (5, 0)
         costs.append((trips, idle[1]))
     assert costs[0] == costs[1], f"round trips per tick grew with sessions kept: {costs}"
-    # Due: find, read interests, store the triggers, settle, then find closed ones (none).
-    assert costs[0] == (5, 2)
+    # Due: find, read interests, store the triggers, settle, then find closed ones (none);
+    # and the triggers' recommendations (app/recommendations/attach.py): the products'
+    # pairs, the popular ones of their category and of the shop, the catalog.
+    assert costs[0] == (5 + 4, 2)
     query = due_query(to_ms(clock.now()))
     assert await platform.storage.visitors.count_documents(query) == 0
     if platform.storage.real_mongodb:

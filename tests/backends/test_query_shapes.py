@@ -28,6 +28,7 @@ from app.audiences import worker as audiences_worker
 from app.identity import retention
 from app.indexes import INDEXES, UNSHARDED
 from app.platform import Platform
+from app.recommendations import fold_all
 from app.webhooks.sender import Sender
 from tests.support.api import Api
 from tests.support.query_shapes import (
@@ -57,6 +58,7 @@ SCATTER_GATHER = {
     "products.find(pendingAt~) sort pendingAt+",  # the catalog's fan-out: changes due
     # the performance rollups' worker: facts not yet counted (app/attribution/rollups.py)
     "triggers.find(rolled=)", "sessions.find(rolled=)", "orders.find(rolled=)",
+    "events.find(coAt~) sort coAt+,_id+",  # the co-occurrence fold: views not yet folded
 }
 # Scans of the small `shops` collection (one document per shop), by design.
 SCANS = {"shops.find()", "shops.find(settings.catalogFeedUrl!)"}  # (the feed poller)
@@ -118,6 +120,7 @@ async def run_the_product(api: Api, platform: Platform, key: str) -> None:
     await api.data(TRACK, {"e": batches[0][:2]})  # a resend: duplicates
     await admin('mutation { importEvents(shopId: 1, events: [{type: VISIT, context: '
                 '{shopId: 1, visitorId: "v4", eventId: "imp"}}]) { eventId } }')
+    await fold_all(platform)  # the co-occurrence worker
     await read_everything(api, key)
     await api.data(ANALYTICS, {"from": "2026-02-28T00:00:00+00:00",
                                "to": "2026-03-02T00:00:00+00:00"}, key=key)
@@ -292,6 +295,13 @@ async def read_everything(api: Api, key: str) -> None:
                    'orders { orderId } interestMap { products { productId } } } '
                    'interestMap(shopId: 1, userId: "u1") { categories { categoryId } } }',
                    key=key)
+    await api.data('{ a: recommendations(shopId: 1, strategy: ALSO_VIEWED, productId: "p") '
+                    '{ productId } b: recommendations(shopId: 1, strategy: ALSO_BOUGHT, '
+                    'productId: "p3") { productId } c: recommendations(shopId: 1, strategy: '
+                    'FOR_YOU, userId: "u1") { productId } d: recommendations(shopId: 1, '
+                    'strategy: FOR_YOU, visitorId: "v3") { productId } e: recommendations('
+                    'shopId: 1, strategy: POPULAR, categoryId: "c") { productId } }', key=key)
+    await api.http.get("/recommendations", params={"shopId": 1, "strategy": "POPULAR"})
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ UNLIMITED = {name: "1000000" for name in (
     "TRACKER_AUTH_FAILURE_RATE", "TRACKER_AUTH_FAILURE_BURST")}
 SLOW_DOCUMENT = TRACKER_DOCUMENT[:-1] + " __typename}"  # the general path's
 PUBLIC_GETS = ["/tracker.js", "/demo", "/dashboard", "/dashboard.js", "/dashboard.css",
-               "/healthz", "/graphql"]
+               "/healthz", "/graphql", "/recommendations", "/widget.js"]
 PROTOCOLS = ["graphql-transport-ws", "graphql-ws"]
 CHECK = settings(max_examples=EXAMPLES, deadline=None, database=None,
                  suppress_health_check=list(HealthCheck))
@@ -290,3 +290,18 @@ def test_public_get_endpoints_with_any_query_and_headers(
                                    headers={"if-none-match": etag.encode("latin-1")})
     assert response.status_code < 500, (path, query, response.status_code)
     server.assert_log_clean((path, query, etag))
+
+
+@seed(SEED)
+@CHECK
+@given(params=st.dictionaries(
+    st.sampled_from(["shopId", "strategy", "productId", "visitorId", "categoryId", "limit"]),
+    st.one_of(st.text(max_size=300), st.sampled_from(
+        ["1", "0", "-1", "51", "99999999999", "ALSO_VIEWED", "FOR_YOU", "POPULAR"]))))
+def test_the_recommendations_endpoint_with_any_parameters(server: Watched,
+                                                          params: dict[str, str]) -> None:
+    response = server.http.get("/recommendations", params=params)
+    assert response.status_code in {200, 400, 403, 429}, (params, response.status_code)
+    assert isinstance(response.json(), list) or response.json()["errors"][0]["extensions"][
+        "code"] in {"BAD_INPUT", "FORBIDDEN", "RATE_LIMITED"}
+    server.assert_log_clean(params)

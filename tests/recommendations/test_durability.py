@@ -1,0 +1,150 @@
+"""Co-occurrence is a writer: counted once whatever storage call fails, and no pair lost
+when two processes write at once (tests/support/faults.py, tests/support/races.py)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from pymongo.errors import AutoReconnect
+
+from app.core.events import Context, EventInput, EventType
+from app.interests import DEFAULT_FRAME
+from app.platform import Platform
+from app.recommendations import BOUGHT, VIEWED, fold_all
+from app.recommendations.fold import LEASE_SECONDS
+from app.recommendations.store import pairs_of
+from app.tracking import pipeline as tracking
+from tests.support.faults import fresh_platform, retried, run_matrix
+from tests.support.races import interleavings
+
+_ids = itertools.count()
+
+
+def event(type_: EventType, visitor: str, n: int | None = None, **fields: Any) -> EventInput:
+    return EventInput(type=type_, context=Context(
+        shop_id=1, visitor_id=visitor, source_id="site",
+        event_id=f"e{next(_ids) if n is None else n}"), **fields)
+
+
+def viewed(visitor: str, n: int, product: str) -> EventInput:
+    return event(EventType.PRODUCT_VIEW, visitor, n, category_id="c", product_id=product)
+
+
+async def make_shop(platform: Platform) -> None:
+    await platform.shops.create("Shop", shop_id=1)
+
+
+def batches() -> list[list[EventInput]]:
+    """A session over two batches, then a customer who buys two products."""
+    return [
+        [viewed("v1", 1, "a"), viewed("v1", 2, "b"), viewed("v1", 3, "c")],
+        [viewed("v1", 4, "b"), viewed("v1", 5, "d")],
+        [event(EventType.LOGIN, "v2", 6, user_id="u"), viewed("v2", 7, "a"),
+         event(EventType.CART_ADD, "v2", 8, category_id="c", product_id="a"),
+         event(EventType.CART_ADD, "v2", 9, category_id="c", product_id="b"),
+         event(EventType.CHECKOUT, "v2", 10, order_id="o1")],
+    ]
+
+
+async def scenario(platform: Platform) -> tuple[Any, int]:
+    retries = 0
+    for batch in batches():
+        _, again = await retried(lambda b=batch: tracking.track(platform, b))
+        retries += again
+        platform.clock.advance(seconds=30)
+    for _ in range(3):  # the fold worker, as it runs again after a failure
+        try:
+            await fold_all(platform)
+            return None, retries
+        except AutoReconnect:
+            retries += 1
+            platform.clock.advance(seconds=LEASE_SECONDS)  # the failed fold's lease runs out
+    raise AssertionError("the fold still fails")
+
+
+async def pairs(platform: Platform, kind: str, product: str) -> dict[str, float]:
+    await fold_all(platform)
+    found = await pairs_of(platform.storage.cooccurrence, 1, kind, [product], DEFAULT_FRAME,
+                           platform.clock.now())
+    return {s.product_id: round(s.score, 4) for s in found.get(product, ([], None))[0]}
+
+
+async def test_the_scenario_counts_each_session_and_order_once() -> None:
+    platform = await fresh_platform()
+    await make_shop(platform)
+    await scenario(platform)
+    assert await pairs(platform, VIEWED, "a") == pytest.approx(
+        {"b": 1.0, "c": 1.0, "d": 1.0}, rel=1e-3)
+    assert await pairs(platform, VIEWED, "b") == pytest.approx(
+        {"a": 1.0, "c": 1.0, "d": 1.0}, rel=1e-3)  # b again in its session: no second pair
+    assert await pairs(platform, BOUGHT, "a") == pytest.approx({"b": 1.0}, rel=1e-3)
+    await platform.stop()
+
+
+async def test_co_occurrence_survives_any_failed_call() -> None:
+    failures, faults, retries = await run_matrix(make_shop, scenario)
+    assert faults > 10 and retries >= faults
+    assert failures == [], "\n".join(failures)
+
+
+async def test_two_tabs_viewing_at_once_count_their_pair_once() -> None:
+    async def first(platform: Platform) -> None:
+        await tracking.track(platform, [event(EventType.PRODUCT_VIEW, "v", category_id="c",
+                                              product_id="a")])
+
+    async def second(platform: Platform) -> None:
+        await tracking.track(platform, [event(EventType.PRODUCT_VIEW, "v", category_id="c",
+                                              product_id="b")])
+
+    async def check(platform: Platform, *results: Any) -> list[str]:
+        problems = [f"a writer failed: {r!r}" for r in results if isinstance(r, Exception)]
+        a, b = await pairs(platform, VIEWED, "a"), await pairs(platform, VIEWED, "b")
+        if a != pytest.approx({"b": 1.0}, rel=1e-3) or b != pytest.approx({"a": 1.0},
+                                                                           rel=1e-3):
+            problems.append(f"pairs {a} {b}")
+        return problems
+
+    for held, other in [(first, second), (second, first)]:
+        runs, failures = await interleavings(make_shop, held, other, check)
+        assert runs > 3 and not failures, failures
+
+
+async def test_two_sessions_writing_one_product_at_once_lose_no_pair() -> None:
+    async def one(platform: Platform) -> None:
+        await tracking.track(platform, [viewed("s1", next(_ids), "a"),
+                                        viewed("s1", next(_ids), "b")])
+
+    async def two(platform: Platform) -> None:
+        await tracking.track(platform, [viewed("s2", next(_ids), "a"),
+                                        viewed("s2", next(_ids), "c")])
+
+    async def check(platform: Platform, *results: Any) -> list[str]:
+        problems = [f"a writer failed: {r!r}" for r in results if isinstance(r, Exception)]
+        a = await pairs(platform, VIEWED, "a")
+        if a != pytest.approx({"b": 1.0, "c": 1.0}, rel=1e-3):
+            problems.append(f"a's pairs {a}")
+        return problems
+
+    for held, other in [(one, two), (two, one)]:
+        runs, failures = await interleavings(make_shop, held, other, check)
+        assert runs > 3 and not failures, failures
+
+
+async def test_two_processes_folding_at_once_apply_each_view_once() -> None:
+    async def setup(platform: Platform) -> None:
+        await make_shop(platform)
+        for batch in batches()[:2]:
+            await tracking.track(platform, batch)
+
+    async def check(platform: Platform, *results: Any) -> list[str]:
+        problems = [f"a writer failed: {r!r}" for r in results if isinstance(r, Exception)]
+        platform.clock.advance(seconds=LEASE_SECONDS)  # a fold held at its lease has ended
+        a = await pairs(platform, VIEWED, "a")
+        if a != pytest.approx({"b": 1.0, "c": 1.0, "d": 1.0}, rel=1e-3):
+            problems.append(f"a's pairs {a}")
+        return problems
+
+    runs, failures = await interleavings(setup, fold_all, fold_all, check)
+    assert runs > 3 and not failures, failures
