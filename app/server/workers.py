@@ -38,25 +38,32 @@ class Workers:
         self.platform = platform
         self._tasks: list[asyncio.Task[None]] = []
 
+    def jobs(self) -> list[tuple[str, float, Callable[[], Awaitable[object]]]]:
+        """(name, seconds between runs, one run) of every periodic worker."""
+        platform = self.platform
+        settings, outbox = platform.settings, platform.outbox
+        tick = settings.abandoned_cart_tick_seconds
+        return [
+            ("abandoned carts", tick, lambda: fire_due(platform)),
+            ("abandoned sessions", tick, lambda: fire_due_sessions(platform)),
+            ("audiences", tick, lambda: audiences.tick(platform)),
+            # The catalog sits below recommendations: its triggers get them handed in here.
+            ("catalog fan-out", tick, lambda: catalog.tick(platform, recommendations.attach)),
+            ("catalog feeds", FEED_POLL_TICK, lambda: catalog.poll(platform)),
+            ("co-occurrence", FOLD_SECONDS, lambda: fold_cooccurrence(platform)),
+            ("published marks", 0.2, outbox.flush_published),
+            ("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep),
+            # Performance rollups (app/attribution/rollups.py): reports fold what is left.
+            ("performance rollups", ROLLUP_SECONDS,
+             lambda: fold(platform.storage, platform.clock.now())),
+            ("retention", settings.retention_interval_seconds,
+             lambda: expire_anonymous(platform)),
+        ]
+
     def start(self) -> None:
-        settings, outbox = self.platform.settings, self.platform.outbox
-        self._every("abandoned carts", settings.abandoned_cart_tick_seconds,
-                    lambda: fire_due(self.platform))
-        self._every("abandoned sessions", settings.abandoned_cart_tick_seconds,
-                    lambda: fire_due_sessions(self.platform))
-        self._every("audiences", settings.abandoned_cart_tick_seconds,
-                    lambda: audiences.tick(self.platform))
-        self._every("catalog fan-out", settings.abandoned_cart_tick_seconds,
-                    lambda: catalog.tick(self.platform, recommendations.attach))
-        self._every("catalog feeds", FEED_POLL_TICK, lambda: catalog.poll(self.platform))
-        self._every("co-occurrence", FOLD_SECONDS, lambda: fold_cooccurrence(self.platform))
-        self._every("published marks", 0.2, outbox.flush_published)
-        self._every("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep)
-        # Performance rollups (app/attribution/rollups.py): reports fold what is left.
-        self._every("performance rollups", ROLLUP_SECONDS,
-                    lambda: fold(self.platform.storage, self.platform.clock.now()))
-        self._every("retention", settings.retention_interval_seconds,
-                    lambda: expire_anonymous(self.platform))
+        for name, seconds, job in self.jobs():
+            self._every(name, seconds, job)
+        settings = self.platform.settings
         self.sender = Sender(self.platform.storage, self.platform.clock, settings,
                              self.platform.webhooks, fields=trigger_fields())
         self._tasks.append(asyncio.create_task(self.sender.run(), name="webhook deliveries"))

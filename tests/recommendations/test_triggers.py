@@ -82,3 +82,23 @@ async def test_price_drop_and_back_in_stock_triggers_get_recommendations_for_the
     for doc in docs[:2]:
         assert [r["productId"] for r in doc["recommendations"]] == ["sock"]
     assert "recommendations" not in docs[2]
+
+
+async def test_a_price_drop_fired_by_the_workers_carries_products_viewed_with_it(
+        api: Api, shop: dict, platform) -> None:
+    """The server's workers hand `attach` to the catalog's fan-out (the catalog sits below)."""
+    from app.server.workers import Workers
+    from tests.catalog.helpers import rule, upsert, viewed
+
+    await rule(api, shop["key"], type="PRICE_DROPPED")
+    await upsert(api, shop["key"], {"productId": "boot", "price": 100.0})
+    await view(api, "o1", "boot", "sock", "lace")
+    await view(api, "o2", "boot", "sock")  # sock twice with boot, lace once
+    await viewed(api, "ann", "boot")
+    await upsert(api, shop["key"], {"productId": "boot", "price": 80.0})
+    await folded()
+    workers = Workers(platform)
+    [fan_out] = [job for name, _, job in workers.jobs() if name == "catalog fan-out"]
+    assert await fan_out() == 1
+    [trigger] = await fired(api, shop["key"], "PRICE_DROPPED")
+    assert [r["productId"] for r in trigger["recommendations"]] == ["sock", "lace"]
