@@ -1,7 +1,9 @@
 """The embedded store: mongomock, made fit for the demo and the tests.
 
 mongomock answers like MongoDB but was built for correctness, not speed, and
-predates the pymongo we use. Each fix below keeps its answers unchanged.
+predates the pymongo we use. Each fix below keeps its answers unchanged. Scans
+and groups look at their deadline as they go (app/backends/reads.py `check`), so
+that a read in a worker thread stops at the request's time budget.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from datetime import datetime
 from typing import Any
+
+from app.backends.reads import check
 
 
 def prepare_mongomock() -> None:
@@ -89,7 +93,19 @@ def _give_mongomock_an_id_index() -> None:
     from mongomock.collection import Collection as MockCollection
     from mongomock.filtering import filter_applies
 
-    scan = MockCollection._iter_documents
+    def scan(self: Any, filter: Any) -> Any:
+        # mongomock's own scan, looking at the deadline as it goes.
+        if self._store.is_empty:
+            filter_applies(filter, {})  # validates the filter even with nothing to match
+        documents = list(self._store.documents)
+
+        def matching() -> Any:
+            for scanned, document in enumerate(documents):
+                check(scanned)
+                if filter_applies(filter, document):
+                    yield document
+
+        return matching()
 
     def by_key(self: Any, filter: Any) -> Any:
         wanted = filter.get("_id") if isinstance(filter, dict) else None
@@ -195,7 +211,8 @@ def _group_in_one_pass() -> None:
         if not key_expression:
             return original(in_collection, database, options)
         groups: dict[Any, tuple[Any, list[Any]]] = {}
-        for doc in in_collection:
+        for seen, doc in enumerate(in_collection):
+            check(seen)
             try:
                 key = agg._parse_expression(key_expression, doc, ignore_missing_keys=True)
             except KeyError:

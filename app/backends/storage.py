@@ -3,6 +3,10 @@
 The only module that talks to the driver. Every call through a `Collection`
 counts as one round trip (`Storage.trips`): the cost that carries over to a
 real cluster.
+
+Scanning reads (aggregations, counts, finds marked `off_loop()`) obey the request's
+deadline (app/backends/reads.py): `maxTimeMS` on MongoDB; on the embedded store they
+run in a worker thread that stops at the deadline, so the event loop stays free.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from pymongo import IndexModel
+
+from app.backends.reads import OffLoop, remaining_ms
 
 COUNTED_METHODS = frozenset(
     {
@@ -43,10 +49,25 @@ class RoundTrips:
         self.by_collection.clear()
 
 
+def _sync(raw: Any, attr: str = "_AsyncMongoMockCollection__collection") -> Any:
+    """mongomock's own (synchronous) object behind mongomock_motor's async wrapper."""
+    return getattr(raw, attr)
+
+
 class _CountedCursor:
-    def __init__(self, cursor: Any, count: Callable[[], None]) -> None:
+    def __init__(self, cursor: Any, count: Callable[[], None], reads: OffLoop | None = None,
+                 eager: Callable[[], list[dict[str, Any]]] | None = None) -> None:
         self._cursor = cursor
         self._count = count
+        self._reads = reads  # the embedded store's worker threads (None: MongoDB)
+        self._eager = eager  # an embedded aggregation, to be run in a worker
+        self._off_loop = eager is not None
+
+    def off_loop(self) -> _CountedCursor:
+        """A read that may scan many documents: in a worker thread on the embedded store
+        (a no-op on MongoDB, whose reads all carry the deadline)."""
+        self._off_loop = self._reads is not None
+        return self
 
     def sort(self, *args: Any, **kwargs: Any) -> _CountedCursor:
         self._cursor = self._cursor.sort(*args, **kwargs)
@@ -62,16 +83,27 @@ class _CountedCursor:
 
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
         self._count()
+        if self._off_loop and self._reads is not None:
+            if self._eager is not None:
+                return await self._reads.run(self._eager)
+            cursor = _sync(self._cursor, "_AsyncCursor__cursor")
+            return await self._reads.run(lambda: list(cursor))
+        if self._reads is None and hasattr(self._cursor, "max_time_ms"):
+            ms = remaining_ms()
+            if ms is not None:
+                self._cursor = self._cursor.max_time_ms(ms)
         return await self._cursor.to_list(length)
 
 
 class Collection:
     """A collection whose every call counts as one round trip."""
 
-    def __init__(self, raw: Any, name: str, trips: RoundTrips) -> None:
+    def __init__(self, raw: Any, name: str, trips: RoundTrips,
+                 reads: OffLoop | None = None) -> None:
         self.raw = raw
         self.name = name
         self._trips = trips
+        self._reads = reads  # set on the embedded store only
 
     def __getattr__(self, attr: str) -> Any:
         target = getattr(self.raw, attr)
@@ -84,13 +116,31 @@ class Collection:
 
         return counted
 
+    def _counted(self) -> None:
+        self._trips.add(self.name)
+
     def find(self, *args: Any, **kwargs: Any) -> _CountedCursor:
-        return _CountedCursor(self.raw.find(*args, **kwargs), lambda: self._trips.add(self.name))
+        return _CountedCursor(self.raw.find(*args, **kwargs), self._counted, self._reads)
 
     def aggregate(self, pipeline: list[dict[str, Any]], **kwargs: Any) -> _CountedCursor:
-        return _CountedCursor(
-            self.raw.aggregate(pipeline, **kwargs), lambda: self._trips.add(self.name)
-        )
+        if self._reads is not None:  # mongomock aggregates when called: in a worker
+            sync = _sync(self.raw)
+            return _CountedCursor(None, self._counted, self._reads,
+                                  eager=lambda: list(sync.aggregate(pipeline, **kwargs)))
+        ms = remaining_ms()
+        if ms is not None:
+            kwargs["maxTimeMS"] = ms
+        return _CountedCursor(self.raw.aggregate(pipeline, **kwargs), self._counted)
+
+    async def count_documents(self, filter: dict[str, Any], **kwargs: Any) -> int:
+        self._counted()
+        if self._reads is not None:
+            sync = _sync(self.raw)
+            return await self._reads.run(lambda: sync.count_documents(filter, **kwargs))
+        ms = remaining_ms()
+        if ms is not None:
+            kwargs["maxTimeMS"] = ms
+        return await self.raw.count_documents(filter, **kwargs)
 
 
 @dataclass
@@ -102,6 +152,7 @@ class Storage:
     url: str
     trips: RoundTrips
     indexes: dict[str, list[IndexModel]]  # every collection, with the indexes it needs
+    reads: OffLoop  # the embedded store's scans, in worker threads (unused on MongoDB)
 
     @property
     def real_mongodb(self) -> bool:
@@ -110,7 +161,8 @@ class Storage:
     def __getattr__(self, name: str) -> Collection:
         if name not in self.indexes:
             raise AttributeError(name)
-        collection = Collection(self.db[name], name, self.trips)
+        collection = Collection(self.db[name], name, self.trips,
+                                None if self.real_mongodb else self.reads)
         setattr(self, name, collection)  # built once; later lookups do not reach __getattr__
         return collection
 
@@ -136,6 +188,7 @@ class Storage:
 
     def close(self) -> None:
         self.client.close()
+        self.reads.close()
 
 
 def open_storage(
@@ -157,4 +210,4 @@ def open_storage(
     else:
         raise ValueError(f"unsupported storage URL scheme {scheme!r} (mongomock:// or mongodb://)")
     return Storage(client=client, db=client[db_name], url=url, trips=RoundTrips(),
-                   indexes=indexes)
+                   indexes=indexes, reads=OffLoop())
