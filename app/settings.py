@@ -62,6 +62,7 @@ class Settings:
     webhook_timeout_seconds: float = 15.0
     webhook_concurrency: int = 100
     webhook_concurrency_per_endpoint: int = 10
+    webhook_concurrency_per_shop: int = 25  # a quarter of the slots: one shop never takes all
     webhook_poll_seconds: float = 1.0
     webhook_allow_private: bool = False
     generated: tuple[str, ...] = field(default=())
@@ -136,6 +137,7 @@ ENV_NAMES = {
     "webhook_timeout_seconds": "TRACKER_WEBHOOK_TIMEOUT",
     "webhook_concurrency": "TRACKER_WEBHOOK_CONCURRENCY",
     "webhook_concurrency_per_endpoint": "TRACKER_WEBHOOK_CONCURRENCY_PER_ENDPOINT",
+    "webhook_concurrency_per_shop": "TRACKER_WEBHOOK_CONCURRENCY_PER_SHOP",
     "webhook_poll_seconds": "TRACKER_WEBHOOK_POLL",
     "webhook_allow_private": "TRACKER_WEBHOOK_ALLOW_PRIVATE",
 }
