@@ -1,7 +1,7 @@
 """Carts: one per customer (or per anonymous visitor), and the abandoned-cart clock.
 
 Every cart change sets `dueAt = changedAt + abandonedCartDelaySeconds` and bumps
-`version`; the abandoned-cart worker (app/abandoned.py) fires what is due.
+`version`; the abandoned-cart worker (app/abandonment/cart_worker.py) fires what is due.
 """
 
 from __future__ import annotations

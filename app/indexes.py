@@ -1,7 +1,7 @@
 """Every collection and the indexes that serve its query shapes.
 
 Each index below names the queries it serves (docs/scaling.md lists every query shape
-with its index; tests/test_query_shapes.py checks that list against the queries a run
+with its index; tests/backends/test_query_shapes.py checks that list against the queries a run
 of the product sends, and runs explain() on each against a real MongoDB). Pages sort
 on (field, _id), so their indexes end in `_id`. Lookups by `_id` use the `_id` index.
 """
@@ -50,7 +50,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         # item, best first, paged by (decayed, _id) in index order.
         IndexModel([("shopId", UP), ("kind", UP), ("itemId", UP), ("decayed", DOWN), ("_id", UP)]),
     ],
-    # Audience memberships (app/audiences_members.py): exits by due time, members by audience,
+    # Audience memberships (app/audiences/membership.py): exits by due time, members by audience,
     # a customer's memberships (forgetCustomer).
     "memberships": [
         IndexModel([("dueAt", ASCENDING)]),
@@ -67,9 +67,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("shopId", UP), ("userId", UP)]),  # forgetCustomer
         IndexModel([("shopId", UP), ("firedAt", UP)]),  # analytics: triggers in a range
     ],
-    # Trigger rules: one document per shop, read by `_id` (app/rule_store.py).
+    # Trigger rules: one document per shop, read by `_id` (app/triggers/rule_store.py).
     "triggerRules": [],
-    # Rule caps (app/caps.py): a claim that ran out means nothing, so MongoDB may drop it.
+    # Rule caps (app/triggers/caps.py): a claim that ran out means nothing, so MongoDB may drop it.
     "triggerCaps": [IndexModel([("until", ASCENDING)], expireAfterSeconds=0, name="caps_ttl"),
                     IndexModel([("shopId", ASCENDING), ("userId", ASCENDING)])],
     # One document per shop (`_id` = shopId): its endpoints; `sync` reads the changed ones.
@@ -86,7 +86,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("expireAt", UP)], expireAfterSeconds=0, name="webhook_log_ttl"),
     ],
 }
-# Abandoned browse and category view (app/abandonment.py): the sessions that fall due, on
+# Abandoned browse and category view (app/abandonment/watch.py): the sessions that fall due, on
 # the visitor (its current session) and on closed sessions; only identified ones are indexed.
 INDEXES["visitors"].append(ABANDONMENT_DUE)
 INDEXES["sessions"].append(ABANDONMENT_DUE)

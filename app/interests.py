@@ -1,6 +1,6 @@
 """The interest map: what each customer is interested in, by product and by category.
 
-Each interaction adds a weight (shop setting; defaults in app/shops.py: category
+Each interaction adds a weight (shop setting; defaults in app/shops/registry.py: category
 view 1; product view 2 to the product and 1 to its category; cart add 5 / 2;
 purchase 10 / 4). A weight counts less as it ages, halving every 30 days:
 
@@ -32,7 +32,7 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-from app.keys import interest_key
+from app.core import interest_key
 
 HALF_LIFE_SECONDS = 30 * 24 * 3600
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.access import Limiter
 from app.backends.broker import Broker, open_broker
 from app.backends.buckets import open_buckets
 from app.backends.storage import Storage, open_storage
-from app.clock import Clock
-from app.feed import TriggerFeed
+from app.core import Clock
 from app.indexes import INDEXES
-from app.limits import Limiter
-from app.outbox import Outbox
-from app.rule_store import Rules
 from app.settings import Settings
 from app.shops import Shops
+from app.triggers import Outbox, Rules, TriggerFeed
 from app.webhooks import Webhooks
 
 

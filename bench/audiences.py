@@ -15,7 +15,7 @@ category score), and "crossing", new customers viewing a product twice (the seco
 view enters an audience: the worst case).
 
 Exits per second. `kept` members, `due` of them past their exit (documents shaped as
-app/audiences_members.py writes them, with the interest values they stand for); one
+app/audiences/membership.py writes them, with the interest values they stand for); one
 `fire_due` call is one tick of the worker, counted and timed. Filling: a new audience
 over an item `kept` customers are interested in, half of them above minScore; the
 filling job is run to the end and timed.
@@ -28,14 +28,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app import audiences, audiences_worker, interests, tracking
-from app.audiences_members import membership_key, new_rev
-from app.clock import FakeClock
-from app.events import Context, EventInput, EventType
+from app import interests
+from app.audiences import definitions as audiences
+from app.audiences import worker as audiences_worker
+from app.audiences.membership import membership_key, new_rev
+from app.core.clock import FakeClock
+from app.core.events import Context, EventInput, EventType
+from app.core.keys import interest_key
 from app.interests import Frame
-from app.keys import interest_key
 from app.platform import Platform, open_store
 from app.settings import Settings
+from app.tracking import pipeline as tracking
 from bench.common import ADMIN_KEY, SECRET
 
 PRODUCTS, CATEGORIES, CUSTOMERS = 90, 10, 20

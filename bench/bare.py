@@ -2,8 +2,8 @@
 
 `POST /track` takes `{"events": [TrackInput as JSON], "sentAt": ...}` (the
 variables the tracker sends to the `track` mutation), turns each item straight
-into an `app.events.EventInput`, applies the same tracker rate limits as the
-GraphQL resolvers, calls `app.tracking.track` and answers the same five
+into an `app.core.events.EventInput`, applies the same tracker rate limits as the
+GraphQL resolvers, calls `app.tracking.pipeline.track` and answers the same five
 TrackResult fields as JSON. The Platform and its background workers start as in
 the real server. What GraphQL costs is the difference.
 """
@@ -21,12 +21,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app import tracking
-from app.errors import BadInput, TrackerError
-from app.events import Context, EventInput, EventType
+from app.core.errors import BadInput, TrackerError
+from app.core.events import Context, EventInput, EventType
 from app.platform import Platform
 from app.server.workers import Workers
 from app.settings import Settings
+from app.tracking import pipeline as tracking
 
 FIELDS = {
     "categoryId": "category_id", "productId": "product_id", "pageName": "page_name",

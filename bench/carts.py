@@ -1,4 +1,4 @@
-"""Abandoned carts: one worker tick (`app.abandoned.fire_due`) with many carts kept.
+"""Abandoned carts: one worker tick (`app.abandonment.cart_worker.fire_due`) with many carts kept.
 
 In-process, embedded store, memory broker, FakeClock. The store holds `kept`
 carts shaped as app/carts.py writes them: `due` of them fell due during the
@@ -20,11 +20,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app import triggers as trigger_log
-from app.abandoned import fire_due
-from app.clock import FakeClock
+from app.abandonment.cart_worker import fire_due
+from app.core.clock import FakeClock
 from app.platform import Platform, open_store
 from app.settings import Settings
+from app.triggers import model as trigger_log
 from bench.common import ADMIN_KEY, SECRET, percentile
 
 
@@ -58,7 +58,7 @@ async def one_tick(kept: int, due: int, tick: float = 1.0) -> dict[str, Any]:
     try:
         # The shop's rules say which carts fire; a running worker has them cached.
         await platform.shops.create("Bench", 1)
-        await platform.rules.for_shop(await platform.shops.require(1))
+        await platform.rules.ruleset(await platform.shops.require(1))
         now = clock.now()
         docs = cart_docs(now, kept, due, tick)
         due_at = {f"{d['_id']}": d["dueAt"] for d in docs[:due]}

@@ -187,8 +187,9 @@ def session_query(r: dict[str, Any]) -> str:
         "partial index", "", "```", r["index"], "```", "",
         "which holds only identified, watched sessions: its size, and a tick's cost, follow "
         "the sessions that can still fire, not the sessions kept. "
-        "`tests/test_abandonment.py` checks that the round trips of a tick do not grow with "
-        "the open sessions, and (against MongoDB, with `TRACKER_TEST_MONGODB_URL`) that "
+        "`tests/abandonment/test_abandonment.py` checks that the round trips of a tick "
+        "do not grow with the open sessions, and (against MongoDB, with "
+        "`TRACKER_TEST_MONGODB_URL`) that "
         "`explain()` picks `abandonment_due`.",
     ])
 

@@ -1,6 +1,6 @@
 """Storage round trips per tracked event, per event type, and per batch of 100.
 
-In-process: `app.tracking.track` on a Platform with the embedded store, the
+In-process: `app.tracking.pipeline.track` on a Platform with the embedded store, the
 memory broker and a FakeClock; `platform.storage.trips` counts every storage
 call (one call = one round trip on MongoDB). Each case uses a fresh visitor.
 The shop is read once before counting (the shop cache holds it for 5 s), so a
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app import tracking
-from app.clock import FakeClock
-from app.events import Context, EventInput, EventType
+from app.core.clock import FakeClock
+from app.core.events import Context, EventInput, EventType
 from app.platform import Platform, open_store
 from app.settings import Settings
+from app.tracking import pipeline as tracking
 from bench.common import ADMIN_KEY, SECRET
 
 FIELDS: dict[EventType, dict[str, Any]] = {
@@ -69,7 +69,7 @@ class Counter_:
 
     async def track(self, events: list[EventInput]) -> Counted:
         # Warm the shop and rules caches (5 s): not the event's cost.
-        await self.platform.rules.for_shop(await self.platform.shops.require(1))
+        await self.platform.rules.ruleset(await self.platform.shops.require(1))
         trips = self.platform.storage.trips
         trips.reset()
         outcomes = await tracking.track(self.platform, events)

@@ -20,7 +20,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from app.clock import to_ms
+from app.core.clock import to_ms
 from app.platform import Platform
 from app.server.asgi import create_app
 from app.server.cli import freeze_startup_heap
@@ -34,7 +34,7 @@ TYPES = ("PRODUCT_VIEW", "PRODUCT_VIEW", "PRODUCT_VIEW", "CATEGORY_VIEW", "SECTI
 
 
 def synthetic_events(platform: Platform, n: int, visitors: int = 2000) -> list[dict[str, Any]]:
-    """N event documents as `app.tracking._event_doc` writes them, over the last 30 days."""
+    """N event documents as `app.tracking.pipeline._event_doc` writes them, over 30 days."""
     now = platform.clock.now()
     span_ms = 30 * 86_400_000
     docs = []

@@ -1,8 +1,8 @@
-"""Abandoned sessions: one worker tick (`app.abandonment_worker.fire_due_sessions`).
+"""Abandoned sessions: one worker tick (`app.abandonment.browse_worker.fire_due_sessions`).
 
 In-process, embedded store, memory broker, FakeClock, like bench/carts.py. The
 store holds `kept` open sessions of identified customers, each on its visitor
-document in the shape the tracking write leaves it (app/abandonment.py: the
+document in the shape the tracking write leaves it (app/abandonment/watch.py: the
 products and categories viewed, `wDueMs`), and each viewed product's interest
 document. `due` of them fell due during the last tick interval; the others fall
 due later. One call is one tick of the worker (both sources: current sessions
@@ -20,15 +20,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app import interests
-from app import triggers as trigger_log
-from app.abandonment import Delays, Seen, mark
-from app.abandonment_worker import due_query, fire_due_sessions
-from app.clock import FakeClock, to_ms
-from app.events import EventType
+from app.abandonment.browse_worker import due_query, fire_due_sessions
+from app.abandonment.watch import Delays, Seen, mark
+from app.core.clock import FakeClock, to_ms
+from app.core.events import EventType
+from app.core.keys import interest_key, visitor_key
 from app.indexes import ABANDONMENT_DUE
-from app.keys import interest_key, visitor_key
 from app.platform import Platform, open_store
 from app.settings import Settings
+from app.triggers import model as trigger_log
 from bench.common import ADMIN_KEY, SECRET
 
 DELAYS = Delays(browse=1800, category=1800)  # the default rules
@@ -72,7 +72,7 @@ async def one_tick(kept: int, due: int, tick: float = 1.0) -> dict[str, Any]:
     platform = await Platform.start(settings, clock=clock, storage=storage)
     try:
         await platform.shops.create("Bench", 1)
-        await platform.rules.for_shop(await platform.shops.require(1))  # warm, as in a worker
+        await platform.rules.ruleset(await platform.shops.require(1))  # warm, as in a worker
         now = clock.now()
         visitors, interest_docs = session_docs(now, kept, due, tick)
         await storage.visitors.raw.insert_many(visitors)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from strawberry.types import Info
 
-from app import audiences, customers, identity
+from app import audiences, identity
 from resolvers import null_means_default
 from schema import types
 from schema.inputs import ShopSettingsInput
@@ -19,7 +19,7 @@ async def create_shop(info: Info, name: str, shop_id: int | None = None) -> type
 async def update_shop_settings(
     info: Info, shop_id: int, settings: ShopSettingsInput
 ) -> types.Shop:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     shop = await info.context.platform.shops.update_settings(shop_id, settings.to_changes())
     if settings.interest_half_life_seconds is not None:
         await audiences.reschedule_exits(info.context.platform, shop_id)
@@ -31,7 +31,7 @@ async def add_event_source(
     info: Info, shop_id: int, source_id: str, name: str, domain: str | None = None,
     make_default: bool | None = False, active: bool | None = True,
 ) -> types.Shop:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     shop = await info.context.platform.shops.add_source(shop_id, source_id, name, domain,
                                                         bool(make_default), bool(active))
     return types.Shop.of(shop)
@@ -41,7 +41,7 @@ async def add_event_source(
 async def issue_identity_token(
     info: Info, shop_id: int, user_id: str, ttl_days: int | None = 30
 ) -> str:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     platform = info.context.platform
     await platform.shops.require_existing(shop_id)
     user_id = identity.valid_user_id(user_id)
@@ -50,5 +50,5 @@ async def issue_identity_token(
 
 
 async def forget_customer(info: Info, shop_id: int, user_id: str) -> bool:
-    await info.context.for_shop(shop_id)
-    return await customers.forget(info.context.platform, shop_id, user_id)
+    await info.context.authorize(shop_id)
+    return await identity.forget(info.context.platform, shop_id, user_id)

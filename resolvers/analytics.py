@@ -23,7 +23,7 @@ async def stats(
     interval: StatsInterval | None = StatsInterval.DAY,
 ) -> Stats:
     """Traffic per hour or day in [from, to), in UTC buckets."""
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     cut = analytics.buckets(start, end, (interval or StatsInterval.DAY).value)
     data = await analytics.stats(info.context.platform.storage, shop_id, cut)
     return Stats(buckets=[StatsBucket.of(b) for b in data["buckets"]],
@@ -35,7 +35,7 @@ async def top_products(
     info: Info, shop_id: int, start: From, end: To, limit: int | None = 10
 ) -> list[ProductStat]:
     """Products by views in [from, to)."""
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     rows = await analytics.top_products(info.context.platform.storage, shop_id,
                                         analytics.span(start, end), limit or 0)
     return [ProductStat(product_id=r["productId"], views=r["views"], cart_adds=r["cartAdds"],
@@ -47,7 +47,7 @@ async def top_categories(
     info: Info, shop_id: int, start: From, end: To, limit: int | None = 10
 ) -> list[CategoryStat]:
     """Categories by views in [from, to)."""
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     rows = await analytics.top_categories(info.context.platform.storage, shop_id,
                                           analytics.span(start, end), limit or 0)
     return [CategoryStat(category_id=r["categoryId"], views=r["views"],
@@ -57,7 +57,7 @@ async def top_categories(
 
 async def funnel(info: Info, shop_id: int, start: From, end: To) -> Funnel:
     """Sessions started in [from, to) and how many reached each step."""
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     data = await analytics.funnel(info.context.platform.storage, shop_id,
                                   analytics.span(start, end))
     return Funnel(sessions=data["sessions"], with_product_view=data["withProductView"],

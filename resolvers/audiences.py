@@ -12,7 +12,7 @@ from schema.audiences import Audience, AudienceInput
 
 
 async def audiences_(info: Info, shop_id: int) -> list[Audience]:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     return [Audience.of(a) for a in await audiences.listed(info.context.platform, shop_id)]
 
 
@@ -21,7 +21,7 @@ async def audience_members(
     info: Info, shop_id: int, audience_id: strawberry.ID, first: int | None = 50,
     after: str | None = None,
 ) -> types.CustomerConnection:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     page = await audiences.members(info.context.platform, shop_id, str(audience_id), first,
                                    after)
     return types.CustomerConnection(
@@ -30,7 +30,7 @@ async def audience_members(
 
 
 async def create_audience(info: Info, shop_id: int, audience: AudienceInput) -> Audience:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     created = await audiences.create(info.context.platform, shop_id, audience.title,
                                      audience.category_id, audience.product_id,
                                      audience.min_score)
@@ -38,5 +38,5 @@ async def create_audience(info: Info, shop_id: int, audience: AudienceInput) -> 
 
 
 async def delete_audience(info: Info, shop_id: int, audience_id: strawberry.ID) -> bool:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     return await audiences.delete(info.context.platform, shop_id, str(audience_id))

@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.auth import Keys, Principal
+from app.access import Keys, Principal
 from app.platform import Platform
 
 
@@ -65,7 +65,7 @@ class Context:
         await self._charged
         return principal
 
-    async def for_shop(self, shop_id: int) -> Principal:
+    async def authorize(self, shop_id: int) -> Principal:
         """The caller, if it may act on this shop; else Unauthenticated or Forbidden."""
         principal = await self.principal()
         principal.require_shop(shop_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from strawberry.types import Info
 
-from app import reading
+from app.analytics import reading
 from resolvers import null_means_default
 from schema import types
 from schema.triggers import Trigger, TriggerConnection, TriggerType
@@ -17,13 +17,13 @@ def _page_info(page: reading.Page) -> types.PageInfo:
 
 
 async def shop(info: Info, shop_id: int) -> types.Shop | None:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     found = await info.context.platform.shops.get(shop_id)
     return types.Shop.of(found) if found else None
 
 
 async def customer(info: Info, shop_id: int, user_id: str) -> types.Customer | None:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     doc = await reading.customer(info.context.platform, shop_id, user_id)
     return types.Customer.of(doc) if doc else None
 
@@ -32,14 +32,14 @@ async def customer(info: Info, shop_id: int, user_id: str) -> types.Customer | N
 async def customers(
     info: Info, shop_id: int, first: int | None = 20, after: str | None = None
 ) -> types.CustomerConnection:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     page = await reading.customers(info.context.platform, shop_id, first=first, after=after)
     return types.CustomerConnection(nodes=[types.Customer.of(d) for d in page.nodes],
                                     page_info=_page_info(page))
 
 
 async def visitor(info: Info, shop_id: int, visitor_id: str) -> types.Visitor | None:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     doc = await reading.visitor(info.context.platform, shop_id, visitor_id)
     return types.Visitor.of(doc) if doc else None
 
@@ -49,7 +49,7 @@ async def sessions(
     info: Info, shop_id: int, user_id: str | None = None, visitor_id: str | None = None,
     first: int | None = 20, after: str | None = None,
 ) -> types.SessionConnection:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     page = await reading.sessions(info.context.platform, shop_id, user_id=user_id,
                                   visitor_id=visitor_id, first=first, after=after)
     return types.SessionConnection(nodes=[types.Session.of(d) for d in page.nodes],
@@ -62,7 +62,7 @@ async def events(
     types: list[types.EventType] | None = None, first: int | None = 50,
     after: str | None = None,
 ) -> types.EventConnection:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     page = await reading.events(
         info.context.platform, shop_id, user_id=user_id, visitor_id=visitor_id,
         types=[t.value for t in types] if types else None, first=first, after=after)
@@ -74,7 +74,7 @@ async def events(
 async def interest_map(
     info: Info, shop_id: int, user_id: str, limit: int | None = 20
 ) -> types.InterestMap:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     return types.InterestMap.of(
         await reading.interest_map(info.context.platform, shop_id, user_id, limit))
 
@@ -82,7 +82,7 @@ async def interest_map(
 async def cart(
     info: Info, shop_id: int, user_id: str | None = None, visitor_id: str | None = None
 ) -> types.Cart | None:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     doc = await reading.cart(info.context.platform, shop_id, user_id=user_id,
                              visitor_id=visitor_id)
     return types.Cart.of(doc) if doc else None
@@ -93,7 +93,7 @@ async def triggers(
     info: Info, shop_id: int, types: list[TriggerType] | None = None,
     after: str | None = None, first: int | None = 50,
 ) -> TriggerConnection:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     reading.check_first(first)
     docs, more = await info.context.platform.feed.page(
         shop_id, [t.value for t in types] if types else None, after, first)

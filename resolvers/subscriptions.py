@@ -1,4 +1,4 @@
-"""Live triggers for integrations, with replay from a cursor (app/feed.py `follow`)."""
+"""Live triggers for integrations, with replay from a cursor (app/triggers/feed.py `follow`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ async def triggers(
     info: Info, shop_id: int, types: list[TriggerType] | None = None,
     names: list[str] | None = None, after: strawberry.ID | None = None,
 ) -> AsyncGenerator[Trigger, None]:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     feed = info.context.platform.feed.follow(
         shop_id, after,
         types=[t.value for t in types] if types else None,

@@ -8,8 +8,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app import tracking
-from app.errors import BadInput
-from app.events import MAX_BATCH, EventInput, EventType
+from app.core import MAX_BATCH, BadInput, EventInput, EventType
 from schema import types
 from schema.inputs import TrackContext, TrackInput
 
@@ -114,7 +113,7 @@ async def import_events(
     info: Info, shop_id: int, events: list[TrackInput]
 ) -> list[types.TrackResult | None]:
     ctx = info.context
-    await ctx.for_shop(shop_id)
+    await ctx.authorize(shop_id)
     inputs = [e.to_domain() for e in events]
     for event in inputs:
         event.context.shop_id = shop_id

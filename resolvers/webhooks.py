@@ -5,7 +5,8 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from app import reading, webhooks_log
+from app.analytics import reading
+from app.webhooks import deliveries
 from resolvers import null_means_default
 from schema import webhooks as w
 from schema.triggers import TriggerType
@@ -17,7 +18,7 @@ def _values(types: list[TriggerType] | None) -> list[str] | None:
 
 
 async def webhook_endpoints(info: Info, shop_id: int) -> list[w.WebhookEndpoint]:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     return [w.WebhookEndpoint.of(e) for e in await info.context.platform.webhooks.list(shop_id)]
 
 
@@ -27,9 +28,9 @@ async def webhook_deliveries(
     status: list[w.DeliveryStatus] | None = None, first: int | None = 50,
     after: str | None = None,
 ) -> w.WebhookDeliveryConnection:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     reading.check_first(first)
-    nodes, more, cursor = await webhooks_log.page(
+    nodes, more, cursor = await deliveries.page(
         info.context.platform.webhooks, shop_id, endpoint_id,
         [s.value for s in status] if status else None, first, after)
     return w.WebhookDeliveryConnection(nodes=[w.WebhookDelivery.of(d) for d in nodes],
@@ -40,7 +41,7 @@ async def add_webhook_endpoint(
     info: Info, shop_id: int, url: str, types: list[TriggerType] | None = None,
     names: list[str] | None = None,
 ) -> w.WebhookEndpointCreated:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     platform = info.context.platform
     await platform.shops.require_existing(shop_id)
     endpoint, secret = await platform.webhooks.add(shop_id, url, _values(types), names)
@@ -52,21 +53,21 @@ async def update_webhook_endpoint(
     types: list[TriggerType] | None = None, names: list[str] | None = None,
     enabled: bool | None = None,
 ) -> w.WebhookEndpoint:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     endpoint = await info.context.platform.webhooks.update(
         shop_id, endpoint_id, url=url, types=_values(types), names=names, enabled=enabled)
     return w.WebhookEndpoint.of(endpoint)
 
 
 async def delete_webhook_endpoint(info: Info, shop_id: int, endpoint_id: strawberry.ID) -> bool:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     return await info.context.platform.webhooks.delete(shop_id, endpoint_id)
 
 
 async def rotate_webhook_secret(
     info: Info, shop_id: int, endpoint_id: strawberry.ID
 ) -> w.WebhookEndpointCreated:
-    await info.context.for_shop(shop_id)
+    await info.context.authorize(shop_id)
     endpoint, secret = await info.context.platform.webhooks.rotate(shop_id, endpoint_id)
     return w.WebhookEndpointCreated(endpoint=w.WebhookEndpoint.of(endpoint), secret=secret)
 
@@ -74,6 +75,6 @@ async def rotate_webhook_secret(
 async def redeliver_webhooks(
     info: Info, shop_id: int, endpoint_id: strawberry.ID, after: strawberry.ID | None = None
 ) -> int:
-    await info.context.for_shop(shop_id)
-    return await webhooks_log.redeliver(info.context.platform.webhooks, shop_id, endpoint_id,
+    await info.context.authorize(shop_id)
+    return await deliveries.redeliver(info.context.platform.webhooks, shop_id, endpoint_id,
                                         after)

@@ -7,7 +7,7 @@ from typing import Any
 
 import strawberry
 
-from app.clock import utc
+from app.core import utc
 
 
 @strawberry.input

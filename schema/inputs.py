@@ -10,7 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 
-from app.events import Context, EventInput
+from app.core import Context, EventInput
 from schema.types import EventType
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import strawberry
 
-from app.clock import utc
-from app.rules import Rule, RuleSet
+from app.core import utc
+from app.triggers import Rule, RuleSet
 from schema.triggers import TriggerType
 
 

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app import triggers
-from app.clock import utc
+from app.core import utc
 from schema.types import Cart, PageInfo, ProductInterest, json_value
 
 TriggerType = strawberry.enum(Enum("TriggerType", {t: t for t in triggers.TYPES}))

@@ -12,11 +12,11 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from app import events, reading
-from app.clock import utc
+from app.analytics import reading
+from app.core import EventType, utc
 from app.shops import Shop as DomainShop
 
-EventType = strawberry.enum(events.EventType)
+EventType = strawberry.enum(EventType)
 
 
 @strawberry.enum

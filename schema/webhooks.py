@@ -8,7 +8,7 @@ from typing import Any
 
 import strawberry
 
-from app.clock import utc
+from app.core import utc
 from schema.triggers import TriggerType
 from schema.types import PageInfo
 

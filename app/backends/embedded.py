@@ -128,8 +128,8 @@ def _give_mongomock_an_id_index() -> None:
 def _teach_mongomock_date_arithmetic() -> None:
     """`$add` of a date and milliseconds is a date, as in MongoDB; mongomock adds numbers only.
 
-    The update pipelines that re-stamp `expireAt` (app/shops.py) and restart a merged
-    cart's clock (app/linking.py) need it, so the embedded store runs them too.
+    The update pipelines that re-stamp `expireAt` (app/shops/registry.py) and restart a merged
+    cart's clock (app/identity/linking.py) need it, so the embedded store runs them too.
     """
     from datetime import timedelta
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from app.clock import Clock
+from app.core import Clock
 from app.platform import Platform
 from app.server import web
 from app.server.graphql import TrackerGraphQL

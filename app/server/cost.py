@@ -47,7 +47,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from app.errors import BadInput
+from app.core import BadInput
 
 SIZE_ARGUMENTS = ("first", "limit")
 UNSIZED_LIST = 10  # the objects a list without a size argument is counted as

@@ -10,7 +10,7 @@ from pymongo.errors import ExecutionTimeout
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
-from app.errors import TrackerError
+from app.core import TrackerError
 
 log = logging.getLogger("tracker.graphql")
 

@@ -11,7 +11,7 @@ checks are not sure about (a wrong type, an unknown key, a number out of range,
 a null where one is not allowed) answers None, and the request goes through
 Strawberry, which answers it as always. The answer is built as Strawberry
 builds it: the same errors (through the same `code_error`), paths, locations,
-HTTP status and JSON bytes (tests/test_fastpath.py proves it on generated input).
+HTTP status and JSON bytes (tests/server/test_fastpath.py proves it on generated input).
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from graphql.language import FieldNode, OperationDefinitionNode, OperationType, 
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
 from app import tracking
-from app.errors import BadInput
-from app.events import MAX_BATCH, Context, EventInput, EventType
+from app.core import MAX_BATCH, BadInput, Context, EventInput, EventType
 from app.server.errors import code_error
 
 # The tracker's own document (tracker_js/src/tracker.js sends it by its hash).

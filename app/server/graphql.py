@@ -32,7 +32,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types import ExecutionResult as StrawberryExecutionResult
 from strawberry.types.graphql import OperationType
 
-from app.errors import TrackerError, http_status
+from app.core import TrackerError, http_status
 from app.server import fastpath
 from app.server.cost import QueryCost
 from app.server.errors import code_error

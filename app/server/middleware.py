@@ -14,8 +14,8 @@ import logging
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth import Keys
-from app.errors import TrackerError
+from app.access import Keys
+from app.core import TrackerError
 
 log = logging.getLogger("tracker.server")
 
@@ -62,7 +62,7 @@ class BodyLimit:
     before anything parses them.
 
     Tracker requests may carry 64 KB; requests whose key checks out 1 MB. Only a
-    body past 64 KB has its key checked (`app/auth.py`, where a wrong key counts
+    body past 64 KB has its key checked (`app/access/auth.py`, where a wrong key counts
     against the client's guesses), as it arrives: no body is read twice, and any
     header that is not a valid key leaves the limit at 64 KB. A declared
     Content-Length is checked at once; a body without one is counted as it arrives.

@@ -13,7 +13,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from app.backends.reads import deadline_in
-from app.errors import TrackerError
+from app.core import TrackerError
 from resolvers.context import Context
 
 log = logging.getLogger("tracker.graphql")

@@ -7,12 +7,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from app import audiences_worker
-from app.abandoned import fire_due
-from app.abandonment_worker import fire_due_sessions
+from app import audiences
+from app.abandonment import fire_due, fire_due_sessions
+from app.identity import expire_anonymous
 from app.platform import Platform
-from app.retention import expire_anonymous
-from app.webhooks_send import Sender
+from app.webhooks import Sender
 from schema.triggers import Trigger
 
 log = logging.getLogger("tracker.workers")
@@ -41,7 +40,7 @@ class Workers:
         self._every("abandoned sessions", settings.abandoned_cart_tick_seconds,
                     lambda: fire_due_sessions(self.platform))
         self._every("audiences", settings.abandoned_cart_tick_seconds,
-                    lambda: audiences_worker.tick(self.platform))
+                    lambda: audiences.tick(self.platform))
         self._every("published marks", 0.2, outbox.flush_published)
         self._every("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep)
         self._every("retention", settings.retention_interval_seconds,

@@ -1,0 +1,49 @@
+"""Anonymous history's expiry as stored, as the contract suite runs it: on the embedded
+store and, with TRACKER_TEST_MONGODB_URL, on MongoDB, whose TTL index deletes by it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from app import tracking
+from app.backends.storage import Storage
+from app.core.clock import FakeClock, utc
+from app.core.events import Context, EventInput, EventType
+from app.platform import Platform
+from tests.backends.test_storage_contract import storage  # noqa: F401  (the fixture, on every store)
+from tests.support.api import make_settings
+
+# Far ahead of the wall clock, so that a real TTL index deletes nothing while this runs.
+NOW = datetime(2036, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def view(event_id: str, occurred_at: datetime, visitor: str = "anon") -> EventInput:
+    return EventInput(type=EventType.PRODUCT_VIEW, category_id="c1", product_id="p1",
+                      context=Context(shop_id=1, visitor_id=visitor, event_id=event_id,
+                                      occurred_at=occurred_at))
+
+
+async def test_anonymous_events_are_stored_expiring_the_window_in_days_after_they_occurred(
+    storage: Storage,  # noqa: F811
+) -> None:
+    platform = await Platform.start(make_settings(), clock=FakeClock(NOW), storage=storage)
+    try:
+        await platform.shops.create("Shop", shop_id=1)
+        earlier = NOW - timedelta(days=2, hours=7, milliseconds=250)
+        outcomes = await tracking.track(platform, [view("e1", NOW), view("e2", earlier)])
+        assert [o.error for o in outcomes] == [None, None]
+        assert await expiry(storage) == {"e1": NOW + timedelta(days=60),  # the default window
+                                         "e2": earlier + timedelta(days=60)}
+        await platform.shops.update_settings(1, {"anonymous_history_days": 9})
+        await tracking.track(platform, [view("e3", earlier)])
+        # The new window re-stamps what is stored, and stamps what comes next.
+        assert await expiry(storage) == {"e1": NOW + timedelta(days=9),
+                                         "e2": earlier + timedelta(days=9),
+                                         "e3": earlier + timedelta(days=9)}
+    finally:
+        await platform.stop()
+
+
+async def expiry(storage: Storage) -> dict[str, datetime]:  # noqa: F811
+    return {d["eventId"]: utc(d["expireAt"])
+            for d in await storage.events.find({"shopId": 1}).to_list(None)}
