@@ -62,6 +62,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "triggers": [
         IndexModel([("shopId", UP), ("sortKey", UP)]),  # the log: pages, replay, catch-up
         IndexModel([("shopId", UP), ("type", UP), ("sortKey", UP)]),  # ... of some types
+        IndexModel([("shopId", UP), ("name", UP), ("sortKey", UP)]),  # ... of some names
         IndexModel([("published", UP), ("firedAt", UP)]),  # the outbox sweeper
         IndexModel([("shopId", UP), ("visitorId", UP), ("firedAt", UP)]),  # filing
         IndexModel([("shopId", UP), ("userId", UP)]),  # forgetCustomer

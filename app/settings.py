@@ -34,6 +34,9 @@ class Settings:
     rate_api_per_key: float = 500.0
     burst_api_per_key: int = 1000
     ws_init_timeout_seconds: float = 10.0
+    # WebSocket connections and trigger subscriptions one key may hold per process.
+    max_connections_per_key: int = 50
+    max_subscriptions_per_key: int = 200
     # Guessing keys: wrong keys a second per client address, after a burst (RATE_LIMITED).
     rate_auth_failures_per_ip: float = 1.0
     burst_auth_failures_per_ip: int = 20
@@ -123,6 +126,8 @@ ENV_NAMES = {
     "rate_api_per_key": "TRACKER_RATE_PER_KEY",
     "burst_api_per_key": "TRACKER_BURST_PER_KEY",
     "ws_init_timeout_seconds": "TRACKER_WS_INIT_TIMEOUT",
+    "max_connections_per_key": "TRACKER_MAX_CONNECTIONS_PER_KEY",
+    "max_subscriptions_per_key": "TRACKER_MAX_SUBSCRIPTIONS_PER_KEY",
     "rate_auth_failures_per_ip": "TRACKER_AUTH_FAILURE_RATE",
     "burst_auth_failures_per_ip": "TRACKER_AUTH_FAILURE_BURST",
     "trusted_proxies": "TRACKER_TRUSTED_PROXIES",

@@ -94,15 +94,17 @@ def _give_mongomock_an_id_index() -> None:
     from mongomock.filtering import filter_applies
 
     def scan(self: Any, filter: Any) -> Any:
-        # mongomock's own scan, looking at the deadline as it goes.
+        # mongomock's own scan, looking at the deadline as it goes, and passing over
+        # the documents a plain field of the filter rules out before the full test.
         if self._store.is_empty:
             filter_applies(filter, {})  # validates the filter even with nothing to match
         documents = list(self._store.documents)
+        plain = _plain_fields(filter)
 
         def matching() -> Any:
             for scanned, document in enumerate(documents):
                 check(scanned)
-                if filter_applies(filter, document):
+                if not _ruled_out(plain, document) and filter_applies(filter, document):
                     yield document
 
         return matching()
@@ -123,6 +125,40 @@ def _give_mongomock_an_id_index() -> None:
         return (d for d in candidates if filter_applies(filter, d))
 
     MockCollection._iter_documents = by_key  # type: ignore[method-assign]
+
+
+def _plain(value: Any) -> bool:
+    """A string or a number (not a bool, not NaN): equal in Python as in MongoDB."""
+    return isinstance(value, str | int | float) and not isinstance(value, bool) \
+        and value == value
+
+
+def _plain_fields(filter: Any) -> list[tuple[str, tuple[Any, ...]]]:
+    """The top-level fields of a filter that must equal one of some plain values."""
+    out: list[tuple[str, tuple[Any, ...]]] = []
+    for field, condition in (filter.items() if isinstance(filter, dict) else ()):
+        if field.startswith("$") or "." in field:
+            continue
+        if _plain(condition):
+            out.append((field, (condition,)))
+        elif isinstance(condition, dict) and list(condition) == ["$in"] and isinstance(
+                condition["$in"], list | tuple) and all(
+                v is None or _plain(v) for v in condition["$in"]):
+            out.append((field, tuple(condition["$in"])))
+    return out
+
+
+def _ruled_out(plain: list[tuple[str, tuple[Any, ...]]], document: dict[str, Any]) -> bool:
+    """True only when the filter surely rejects the document (a plain value, or a missing
+    one, outside what the field allows); anything else is left to mongomock."""
+    for field, allowed in plain:
+        value = document.get(field)
+        if value is None:
+            if None not in allowed:
+                return True
+        elif _plain(value) and value not in allowed:
+            return True
+    return False
 
 
 def _teach_mongomock_date_arithmetic() -> None:
