@@ -12,7 +12,7 @@ from app.core import Clock
 from app.indexes import INDEXES
 from app.settings import Settings
 from app.shops import Shops
-from app.triggers import Outbox, Rules, TriggerFeed
+from app.triggers import FanOut, Outbox, Rules, TriggerFeed
 from app.webhooks import Webhooks
 
 
@@ -32,6 +32,7 @@ class Platform:
     feed: TriggerFeed = field(init=False)
     limiter: Limiter = field(init=False)
     streams: Streams = field(init=False)
+    fanout: FanOut = field(init=False)
     rules: Rules = field(init=False)
     webhooks: Webhooks = field(init=False)
 
@@ -45,6 +46,8 @@ class Platform:
                                                cooldown=s.redis_cooldown_seconds))
         self.rules = Rules(self.storage, self.shops, self.clock)
         self.streams = Streams(s.max_connections_per_key, s.max_subscriptions_per_key)
+        self.fanout = FanOut(self.storage, self.clock, self.shops, self.rules, self.outbox,
+                             self.webhooks)
 
     @classmethod
     async def start(

@@ -57,6 +57,7 @@ class Settings:
     # Background work
     abandoned_cart_tick_seconds: float = 1.0
     outbox_sweep_seconds: float = 2.0
+    fanout_tick_seconds: float = 0.2  # how often open fan-out jobs are looked for
     retention_interval_seconds: float = 3600.0
     # Webhooks (docs/webhooks.md): the retry schedule in seconds, the attempt timeout,
     # bounds on attempts in flight, how often the due deliveries are looked for, and

@@ -43,11 +43,17 @@ class Workers:
                     lambda: audiences.tick(self.platform))
         self._every("published marks", 0.2, outbox.flush_published)
         self._every("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep)
+        self._every("trigger fan-out", settings.fanout_tick_seconds, self._fan_out)
         self._every("retention", settings.retention_interval_seconds,
                     lambda: expire_anonymous(self.platform))
         self.sender = Sender(self.platform.storage, self.platform.clock, settings,
                              self.platform.webhooks, fields=trigger_fields())
         self._tasks.append(asyncio.create_task(self.sender.run(), name="webhook deliveries"))
+
+    async def _fan_out(self) -> None:
+        """Rounds of the fan-out jobs, one step per shop each, until none is open."""
+        while await self.platform.fanout.tick():
+            pass
 
     def _every(self, name: str, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
         async def loop() -> None:

@@ -3,7 +3,8 @@ by the feed), the shop's trigger rules, their store, and the caps that limit how
 customer gets one.
 """
 
-from app.triggers import caps
+from app.triggers import caps, fanout
+from app.triggers.fanout import FanOut
 from app.triggers.feed import TriggerFeed
 from app.triggers.model import (
     ABANDONED_BROWSE,
@@ -37,6 +38,7 @@ __all__ = [
     "POSITION",
     "SECTION_VISITED",
     "TYPES",
+    "FanOut",
     "Outbox",
     "Rule",
     "RuleSet",
@@ -46,6 +48,7 @@ __all__ = [
     "channel",
     "decode",
     "encode",
+    "fanout",
     "make",
     "position",
     "with_rule",
