@@ -69,8 +69,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("shopId", UP), ("firedAt", UP)]),  # analytics: triggers in a range
     ],
     # Fan-out jobs of requests with many triggers (app/triggers/fanout.py): the open ones,
-    # oldest first.
-    "triggerFanouts": [IndexModel([("leaseUntil", UP), ("createdAt", UP)])],
+    # by the end of their lease (a new job's is its creation).
+    "triggerFanouts": [IndexModel([("leaseUntil", UP)])],
     # Trigger rules: one document per shop, read by `_id` (app/triggers/rule_store.py).
     "triggerRules": [],
     # Rule caps (app/triggers/caps.py): a claim that ran out means nothing, so MongoDB may drop it.

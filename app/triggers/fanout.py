@@ -7,8 +7,9 @@ while that stays small (INLINE_TRIGGERS triggers and INLINE_DELIVERIES deliverie
 past that it stores its events' base triggers (at most one per event) as one job in
 `triggerFanouts` and is answered. The workers of every process then work the jobs:
 
-- a job is claimed with a lease (`leaseUntil`, `claim` token), so one process works
-  it at a time, and another takes over when its holder died;
+- a job is claimed for a step with a lease (`leaseUntil`, `claim` token), so one
+  process works it at a time, and another takes over when its holder died; the
+  process whose step failed takes the job back at once;
 - it is worked in steps of at most STEP_WRITES triggers and deliveries, its progress
   (`done`, the base triggers fanned out so far) written after each step;
 - one step per shop per round, the shops in turn: one shop's job does not hold up
@@ -59,6 +60,7 @@ class FanOut:
         self.storage, self.clock = storage, clock
         self.shops, self.rules, self.outbox, self.webhooks = shops, rules, outbox, webhooks
         self._token = uuid.uuid4().hex  # this process's claims: it may take them back
+        self._failed: dict[int, str] = {}  # shop -> its job whose step failed here
         self.pending = 0  # jobs this process queued or holds and has not finished
 
     @property
@@ -85,20 +87,23 @@ class FanOut:
         await self.outbox.record(admitted)
 
     async def tick(self) -> int:
-        """One round: a step of the oldest job of each shop. Returns the steps made."""
+        """One round: a step of the oldest open job of each shop, and of the jobs whose
+        step failed here (this process takes them back at once). Returns the steps made."""
         now = self.clock.now()
         open_jobs = await self.storage.triggerFanouts.find(
-            {"$or": [{"leaseUntil": {"$lte": now}}, {"claim": self._token}]},
-            {"bases": 0}).sort("createdAt", 1).limit(SHOPS_PER_ROUND).to_list(None)
-        firsts: dict[int, dict[str, Any]] = {}
+            {"leaseUntil": {"$lte": now}}, {"_id": 1, "shopId": 1}
+        ).sort("leaseUntil", 1).limit(SHOPS_PER_ROUND).to_list(None)
+        firsts: dict[int, str] = dict(self._failed)
         for job in open_jobs:
-            firsts.setdefault(job["shopId"], job)
+            firsts.setdefault(job["shopId"], job["_id"])
         steps = 0
-        for job in firsts.values():
-            steps += await self._step(job["_id"], job["shopId"])
+        for shop_id, job_id_ in firsts.items():
+            self._failed[shop_id] = job_id_  # until its step is written
+            steps += await self._step(job_id_, shop_id)
+            del self._failed[shop_id]
             await asyncio.sleep(0)  # between steps, whoever else waits (the embedded store
             # answers without suspending)
-        if not open_jobs:
+        if not firsts:
             self.pending = 0
         return steps
 
@@ -124,9 +129,11 @@ class FanOut:
             await self.storage.triggerFanouts.delete_one({"_id": job, "shopId": shop_id})
             self.pending = max(0, self.pending - 1)
         else:
+            # The lease covers a step: the job is open again for the next round, here or
+            # in another process.
             await self.storage.triggerFanouts.update_one(
                 {"_id": job, "shopId": shop_id, "claim": self._token},
-                {"$set": {"done": done + step}})
+                {"$set": {"done": done + step, "leaseUntil": self.clock.now()}})
         return 1
 
 

@@ -26,6 +26,7 @@ from app.audiences import worker as audiences_worker
 from app.identity import retention
 from app.indexes import INDEXES, UNSHARDED
 from app.platform import Platform
+from app.triggers import fanout
 from app.webhooks.sender import Sender
 from tests.support.api import Api
 from tests.support.query_shapes import (
@@ -52,6 +53,7 @@ SCATTER_GATHER = {
     "webhook_deliveries.find(leaseUntil~, nextAttemptAt~, status=) sort nextAttemptAt+",
     "memberships.find(dueAt~) sort dueAt+",  # the audience worker: exits due
     "audienceJobs.find(dueAt~) sort dueAt+",  # ... and audiences to fill
+    "triggerFanouts.find(leaseUntil~) sort leaseUntil+",  # fan-out jobs (issue 22, item 6)
 }
 # Scans of the small `shops` collection (one document per shop), by design.
 SCANS = {"shops.find()"}
@@ -123,9 +125,20 @@ async def run_the_product(api: Api, platform: Platform, key: str) -> None:
     first = triggers["triggers"]["nodes"][0]["triggerId"]
     await platform.feed.after(1, first)
     await retention.expire_anonymous(platform)
+    await fan_out_as_a_job(api, platform)
     await webhooks_after(api, platform, receiver)
     await audiences_everything(api, platform, following)
     await admin('mutation { forgetCustomer(shopId: 1, userId: "u2") }')
+
+
+async def fan_out_as_a_job(api: Api, platform: Platform) -> None:
+    """A request past the fan-out bound: its triggers made by a job (app/triggers/fanout.py)."""
+    bound, fanout.INLINE_TRIGGERS = fanout.INLINE_TRIGGERS, 0
+    try:
+        await api.data(TRACK, {"e": [ev(22, "CUSTOM", "v6", eventName="quiz")]})
+    finally:
+        fanout.INLINE_TRIGGERS = bound
+    assert await platform.fanout.tick() == 1
 
 
 async def webhooks_before(api: Api, platform: Platform) -> Receiver:
