@@ -11,7 +11,9 @@ past that it stores its events' base triggers (at most one per event) as one job
   process works it at a time, and another takes over when its holder died; the
   process whose step failed takes the job back at once;
 - it is worked in steps of at most STEP_WRITES triggers and deliveries, its progress
-  (`done`, the base triggers fanned out so far) written after each step;
+  (`done`, the base triggers fanned out so far) written after each step, and a pause
+  as long as the step (up to PAUSE) after it: the job takes at most about half of a
+  busy process;
 - one step per shop per round, the shops in turn: one shop's job does not hold up
   another's.
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -43,7 +46,8 @@ from app.webhooks import Webhooks
 COLLECTION = "triggerFanouts"
 INLINE_TRIGGERS = 200  # a request makes at most this many triggers itself...
 INLINE_DELIVERIES = 1_000  # ...and at most this many deliveries; past either, a job
-STEP_WRITES = 2_000  # triggers + deliveries written per step of a job
+STEP_WRITES = 1_000  # triggers + deliveries written per step of a job
+PAUSE = 0.1  # seconds at most between two steps, as long as the step took
 LEASE = timedelta(seconds=30)  # longer than a step; a dead holder's job waits this long
 SHOPS_PER_ROUND = 50  # jobs looked at per round, the oldest first, one per shop
 
@@ -99,10 +103,12 @@ class FanOut:
         steps = 0
         for shop_id, job_id_ in firsts.items():
             self._failed[shop_id] = job_id_  # until its step is written
+            began = time.monotonic()
             steps += await self._step(job_id_, shop_id)
             del self._failed[shop_id]
-            await asyncio.sleep(0)  # between steps, whoever else waits (the embedded store
-            # answers without suspending)
+            # Then as long again for whoever else waits, up to PAUSE: the embedded store
+            # answers without suspending, so a step holds the event loop while it writes.
+            await asyncio.sleep(min(time.monotonic() - began, PAUSE))
         if not firsts:
             self.pending = 0
         return steps
