@@ -102,7 +102,7 @@ class Settings:
         for name, var in ENV_NAMES.items():
             default = getattr(defaults, name)
             given = env.get(var)
-            if given:
+            if given or (given == "" and name in EMPTY_IS_A_VALUE):
                 values[name] = _bool(given, default) if isinstance(default, bool) \
                     else type(default)(given)
         return cls(**values)  # type: ignore[arg-type]
@@ -110,6 +110,10 @@ class Settings:
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)
 
+
+# Settings whose empty value says something ("" for the schedule: no retries); for the
+# others an empty variable is as good as none (the default).
+EMPTY_IS_A_VALUE = frozenset({"webhook_schedule"})
 
 # The environment variable of each setting; the defaults are the fields' own.
 ENV_NAMES = {

@@ -19,8 +19,8 @@ import math
 import secrets
 from typing import Any
 
+import app.audiences.worker as audiences_worker
 from app.analytics import reading
-from app.audiences import worker as audiences_worker
 from app.core import BadInput, NotFound
 from app.platform import Platform
 

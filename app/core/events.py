@@ -106,11 +106,21 @@ def without_token(url: str | None) -> str | None:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def storable(value: str, name: str) -> str:
+    """The text, unless it holds a lone surrogate ("\\ud800" in JSON): such text has no
+    UTF-8 form, so it can never be stored, hashed or sent. Refused as the item's error."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise BadInput(f"{name} holds a lone surrogate, which is not text", field=name) from None
+    return value
+
+
 def _cut(value: str | None, name: str) -> str | None:
     """Addresses are kept to MAX_URL characters: a long one is no reason to lose the event."""
     if value is not None and not isinstance(value, str):
         raise BadInput(f"{name} must be a string", field=name)
-    return value[:MAX_URL] if value else value
+    return storable(value[:MAX_URL], name) if value else value
 
 
 def _text(value: str | None, name: str, limit: int) -> str | None:
@@ -120,7 +130,7 @@ def _text(value: str | None, name: str, limit: int) -> str | None:
         raise BadInput(f"{name} must be a string", field=name)
     if len(value) > limit:
         raise BadInput(f"{name} is longer than {limit} characters", field=name)
-    return value
+    return storable(value, name)
 
 
 def _identifier(value: str | None, name: str) -> str | None:
@@ -168,10 +178,11 @@ def validate(event: EventInput) -> EventInput:
         event.price = None
     if event.properties is not None:
         try:
-            encoded = json.dumps(event.properties, separators=(",", ":"), allow_nan=False)
+            encoded = json.dumps(event.properties, separators=(",", ":"), allow_nan=False,
+                                 ensure_ascii=False)
         except (TypeError, ValueError):
             raise BadInput("properties must be JSON", field="properties") from None
-        if len(encoded.encode()) > MAX_PROPERTIES_BYTES:
+        if len(storable(encoded, "properties").encode()) > MAX_PROPERTIES_BYTES:
             raise BadInput(f"properties are larger than {MAX_PROPERTIES_BYTES} bytes",
                            field="properties")
     if ctx.event_id is None:

@@ -54,6 +54,9 @@ def check_user_hash(identify_secret: str, user_id: str, given: str | None) -> No
     if not given:
         raise Forbidden("userHash is required by this shop (requireSignedIdentify)",
                         field="userHash")
+    if not given.isascii():  # compare_digest takes ASCII only: this is no hex digest anyway
+        raise BadInput("userHash must be the hexadecimal HMAC-SHA256 of userId",
+                       field="userHash")
     if not hmac.compare_digest(user_hash(identify_secret, user_id), given.lower()):
         raise Forbidden("userHash does not match userId", field="userHash")
 

@@ -29,6 +29,12 @@ def code_error(error: GraphQLError) -> None:
         # legacy graphql-ws protocol, the operation is not a subscription).
         error.extensions = {**(error.extensions or {}), "code": "BAD_INPUT"}
         return
+    if _lone_surrogate(original):
+        # Text with no UTF-8 form met storage or a hash: the client's value, not our bug.
+        log.info("refused text holding a lone surrogate at %s", error.path)
+        error.message = "a text value holds a lone surrogate, which is not text"
+        error.extensions = {"code": "BAD_INPUT"}
+        return
     error_id = uuid.uuid4().hex[:12]
     if isinstance(original, ExecutionTimeout):
         # A read stopped at the request's deadline (maxTimeMS, or the embedded store's
@@ -41,3 +47,7 @@ def code_error(error: GraphQLError) -> None:
     log.error("internal error %s", error_id, exc_info=original)
     error.message = f"internal error; reference {error_id}"
     error.extensions = {"code": "INTERNAL", "errorId": error_id}
+
+
+def _lone_surrogate(error: BaseException) -> bool:
+    return isinstance(error, UnicodeEncodeError) and "surrogate" in str(error.reason)

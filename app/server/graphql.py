@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import AsyncGenerator
 from typing import Any, NoReturn
 
 import strawberry
@@ -16,6 +17,7 @@ from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import (
@@ -26,6 +28,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.http.exceptions import NonTextMessageReceived
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionContext
@@ -33,7 +36,7 @@ from strawberry.types import ExecutionResult as StrawberryExecutionResult
 from strawberry.types.graphql import OperationType
 
 from app.core import TrackerError, http_status
-from app.server import fastpath
+from app.server import boundary, fastpath
 from app.server.cost import QueryCost
 from app.server.errors import code_error
 from app.server.operations import OperationContext, TimeBudget
@@ -87,6 +90,7 @@ def build_schema(settings: Settings) -> TrackerSchema:
         # Per request (factories): these keep state across a suspension.
         functools.partial(QueryCost, max_cost=settings.max_query_cost),
         functools.partial(TimeBudget, seconds=settings.request_timeout_seconds),
+        boundary.LongNumbers(),
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection())
@@ -102,6 +106,28 @@ def _error_body(message: str, code: str) -> bytes:
 
 
 class _WebSocketAdapter(ASGIWebSocketAdapter):
+    async def iter_json(self, *, ignore_parsing_errors: bool = False
+                        ) -> AsyncGenerator[object, None]:
+        """Each frame, read by the boundary; one it cannot read, or that is no message of
+        either protocol, closes the connection with 4400 (both protocols alike)."""
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                text = await self.ws.receive_text()
+                try:
+                    message = boundary.loads(text)
+                    problem = boundary.frame_problem(message)
+                except boundary.Undecodable as error:
+                    problem = error.reason
+                if problem is not None:
+                    log.info("WebSocket message refused: %s", problem)
+                    await self.close(4400, problem)
+                    return
+                yield message
+        except KeyError as error:  # a binary frame
+            raise NonTextMessageReceived from error
+        except WebSocketDisconnect:
+            pass
+
     async def close(self, code: int, reason: str) -> None:
         # Say why a connection was refused, not only "Forbidden".
         reason = getattr(self.ws.state, "reject_reason", None) or reason
@@ -175,19 +201,20 @@ class TrackerGraphQL(GraphQL):
         raise ConnectionRejectionError({"code": code, "message": message})
 
     def decode_json(self, data: str | bytes) -> object:
-        try:
-            value = json.loads(data)
-        except UnicodeDecodeError:
-            # A body that is not UTF-8 is unparseable JSON (400), not a server error.
-            raise json.JSONDecodeError("the body is not UTF-8", "", 0) from None
-        except RecursionError:
-            raise json.JSONDecodeError("the body is nested too deeply", "", 0) from None
-        if not isinstance(value, dict | list):
-            raise json.JSONDecodeError("the body must be a JSON object", "", 0)
+        value = boundary.loads(data)  # Undecodable: a 400 over HTTP, 4400 over a WebSocket
         if isinstance(value, dict) and "query" not in value:
             document = fastpath.persisted_document(value)  # a persisted query, by its hash
             if document is not None:
                 value["query"] = document
+        return value
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            value = self.decode_json(data)
+        except boundary.Undecodable as error:
+            raise HTTPException(400, f"the body cannot be read: {error.reason}") from None
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "the body must be a JSON object")
         return value
 
     async def _fast(self, request: Request) -> Response | None:
@@ -196,9 +223,9 @@ class TrackerGraphQL(GraphQL):
                 .strip() != "application/json":
             return None
         try:
-            body = json.loads(await request.body())
-        except Exception:
-            return None  # Strawberry says what is wrong with it
+            body = boundary.loads(await request.body())
+        except boundary.Undecodable:
+            return None  # Strawberry reads it again, and says what is wrong with it
         if not isinstance(body, dict) or set(body) - BODY_KEYS:
             return None
         document = body.get("query")

@@ -13,10 +13,10 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+import app.shops.ids as shop_ids
 from app.backends.storage import Storage
 from app.core import LRU, BadInput, Clock, NotFound
 from app.interests import DEFAULT_FRAME, HALF_LIFE_SECONDS, Frame
-from app.shops import ids as shop_ids
 from app.shops.api_keys import MAX_SHOP_ID, hash_key, new_shop_key
 from app.shops.settings import SETTING_CHECKS, STORED_NAMES, ShopSettings
 

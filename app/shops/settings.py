@@ -62,6 +62,11 @@ SETTING_CHECKS = {
     "require_signed_identify": lambda v: isinstance(v, bool),
     "interest_weights": lambda v: isinstance(v, dict)
     and set(v) <= set(DEFAULT_WEIGHTS)
-    and all(isinstance(w, int | float) and 0 <= w <= 1000 for w in v.values()),
+    and all(_number(w) and 0 <= w <= 1000 for w in v.values()),
     "interest_half_life_seconds": lambda v: isinstance(v, int) and 1 <= v <= 2**31 - 1,
 }
+
+
+def _number(value: object) -> bool:
+    """An int or a float, and not a bool (which Python counts as an int)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)

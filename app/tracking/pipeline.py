@@ -19,6 +19,8 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError
 
+import app.tracking.session_docs as session_docs
+import app.tracking.sessions as sessions
 from app import abandonment, identity
 from app.core import (
     IDENTIFY_TYPES,
@@ -36,7 +38,6 @@ from app.core import (
     visitor_key,
 )
 from app.platform import Platform
-from app.tracking import session_docs, sessions
 from app.tracking.effects import apply_effects
 from app.tracking.item import Item, Outcome, TrackResult
 

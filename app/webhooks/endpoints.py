@@ -261,17 +261,22 @@ class Webhooks:
             await self.disable(shop_id, endpoint_id, reason[:300])
 
     async def delete(self, shop_id: int, endpoint_id: str) -> bool:
-        """Remove the endpoint and its deliveries; False if there was no such endpoint."""
+        """Remove the endpoint and its deliveries; NotFound if the shop has no such endpoint
+        (the filter names it: `$set` alone would count as a change of the shop's document)."""
         result = await self.storage.webhooks.update_one(
-            {"_id": shop_id, "shopId": shop_id},
+            {"_id": shop_id, "shopId": shop_id, "endpoints.endpointId": endpoint_id},
             {"$pull": {"endpoints": {"endpointId": endpoint_id}},
              "$set": {"updatedAt": self.clock.now()}})
         await self.list(shop_id)
         # Deliveries queued meanwhile by a process that still had the endpoint cached
-        # are dropped by the sender when it finds no endpoint for them.
+        # are dropped by the sender when it finds no endpoint for them. Deleted even when
+        # the endpoint is gone already: a retry finishes what a failed call began.
         await self.storage.webhook_deliveries.delete_many(
             {"shopId": shop_id, "endpointId": endpoint_id})
-        return result.modified_count > 0
+        if result.matched_count == 0:
+            raise NotFound(f"shop {shop_id} has no webhook endpoint {endpoint_id!r}",
+                           field="endpointId")
+        return True
 
     async def _set(self, shop_id: int, endpoint_id: str, changes: dict[str, Any]
                    ) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import os
 import socket
 import ssl
 from urllib.parse import urlsplit
@@ -70,11 +71,45 @@ def ascii_host(host: str) -> str:
 
 
 def is_public(address: str) -> bool:
-    """False for loopback, private, link-local, and every other non-global address."""
+    """False for loopback, private, link-local, and every other non-global address; an IPv6
+    address that carries an IPv4 one is judged by the IPv4 inside (every one it may carry)."""
     ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    inside = embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    if inside is not None:
+        return all(v4.is_global and not v4.is_multicast for v4 in inside)
     return ip.is_global and not ip.is_multicast
+
+
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated, but a stack may still route it
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT (RFC 6145)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix (RFC 6052)
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # local use (RFC 8215)
+_NAT64_LOCAL_LENGTHS = (48, 56, 64, 96)  # where the IPv4 may sit: RFC 6052's prefix lengths
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """The IPv4 addresses an IPv6 address reaches wherever NAT64, SIIT, 6to4 or Teredo
+    translate it; None if it carries none. Mapped, compatible, translated and NAT64 keep
+    it in the last 32 bits; 6to4 after its prefix; Teredo holds a server and a client."""
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    if any(ip in net for net in (_IPV4_COMPATIBLE, _IPV4_TRANSLATED, _NAT64)):
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    if ip in _NAT64_LOCAL:
+        return [_rfc6052(int(ip), length) for length in _NAT64_LOCAL_LENGTHS]
+    return None
+
+
+def _rfc6052(value: int, prefix: int) -> ipaddress.IPv4Address:
+    """The IPv4 in an IPv6 address built by RFC 6052 for a prefix of `prefix` bits: its 32
+    bits follow the prefix, skipping bits 64 to 71 (the "u" octet)."""
+    bits = f"{value:0128b}"
+    after = (bits[:64] + bits[72:])[prefix if prefix < 64 else prefix - 8:]
+    return ipaddress.IPv4Address(int(after[:32], 2))
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -97,10 +132,9 @@ class PrivateAddress(Exception):
 async def public_addresses(host: str, port: int) -> list[str]:
     """The host's addresses if every one is public; else PrivateAddress."""
     addresses = await resolve(host, port)
-    private = [a for a in addresses if not is_public(a)]
-    if private or not addresses:
-        raise PrivateAddress(f"{host} resolves to a loopback, private or link-local address "
-                             f"({', '.join(private) or 'none'})")
+    if not addresses or not all(is_public(a) for a in addresses):
+        # Never which address: a tenant would map the operator's internal DNS with it.
+        raise PrivateAddress(f"{host} resolves to a loopback, private or link-local address")
     return addresses
 
 
@@ -140,7 +174,11 @@ async def open_checked(allow_private: bool, ssl_context: ssl.SSLContext, scheme:
         except OSError as error:
             failure = error
     assert failure is not None
-    raise failure
+    if isinstance(failure, ssl.SSLError):
+        raise failure  # about the certificate, checked against the host name
+    # The OSError names the address connected to: say why by the host the tenant gave.
+    why = os.strerror(failure.errno) if failure.errno else type(failure).__name__
+    raise httpx.ConnectError(f"cannot connect to {host} port {port}: {why}") from None
 
 
 def make_client(timeout: float, allow_private: bool, connections: int,

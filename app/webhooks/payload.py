@@ -53,11 +53,23 @@ def trigger_data(doc: dict[str, Any], fields: Sequence[str] = TRIGGER_FIELDS) ->
     return data
 
 
+class Unbuildable(ValueError):
+    """The trigger has no JSON body: text without a UTF-8 form (a lone surrogate, stored
+    before the tracker refused those), or a value JSON cannot carry."""
+
+
 def body(doc: dict[str, Any], fields: Sequence[str] = TRIGGER_FIELDS) -> bytes:
-    message = {"type": event_type(doc["type"]), "timestamp": doc["firedAt"],
-               "data": trigger_data(doc, fields)}
-    return json.dumps(message, default=_json_default, separators=(",", ":"),
-                      ensure_ascii=False).encode()
+    """The webhook's JSON bytes, or Unbuildable: no attempt can ever send this trigger."""
+    try:
+        message = {"type": event_type(doc["type"]), "timestamp": doc["firedAt"],
+                   "data": trigger_data(doc, fields)}
+        return json.dumps(message, default=_json_default, separators=(",", ":"),
+                          ensure_ascii=False, allow_nan=False).encode()
+    except UnicodeEncodeError:
+        raise Unbuildable("a text holds a lone surrogate, which has no UTF-8 form") from None
+    except (TypeError, ValueError) as error:
+        raise Unbuildable(f"a value cannot be written as JSON ({type(error).__name__})") \
+            from None
 
 
 def sign(secret: str, message_id: str, timestamp: int, content: bytes) -> str:

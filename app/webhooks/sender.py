@@ -29,10 +29,10 @@ from typing import Any
 import httpx
 from pymongo import UpdateOne
 
+import app.webhooks.payload as payload
 from app.backends.storage import Storage
 from app.core import Clock
 from app.settings import Settings
-from app.webhooks import payload
 from app.webhooks.endpoints import DELIVERED, FAILED, NEVER, PENDING, Webhooks
 from app.webhooks.local import InFlight
 from app.webhooks.net import ERROR_LIMIT, attempt, make_client
@@ -226,22 +226,20 @@ class Sender:
                        endpoint: dict[str, Any] | None) -> None:
         cut_short = False
         try:
-            if endpoint is None or trigger is None:
-                # The endpoint was deleted, or the trigger erased (forgetCustomer).
+            if endpoint is None or trigger is None:  # deleted, or erased (forgetCustomer)
                 await self.storage.webhook_deliveries.delete_one(
                     {"_id": delivery["_id"], "shopId": delivery["shopId"],
                      "claim": delivery["claim"]})
             elif not endpoint.get("enabled"):
-                self._finish(delivery, {
-                    "status": FAILED, "nextAttemptAt": None,
-                    "lastError": f"endpoint disabled: {endpoint.get('disabledReason')}"[
-                        :ERROR_LIMIT]}, attempted=False)
+                self._give_up(delivery, f"endpoint disabled: {endpoint.get('disabledReason')}")
             else:
                 status, error = await self.post(endpoint, trigger)
                 await self._record(delivery, endpoint, status, error)
         except asyncio.CancelledError:
             cut_short = True  # the lease stays in `_held`, for `stop` to give back
             raise
+        except payload.Unbuildable as unbuildable:  # no retry could ever send it
+            self._give_up(delivery, f"the body cannot be built: {unbuildable}")
         except Exception:
             log.exception("webhook delivery %s: recording the attempt failed", delivery["_id"])
         finally:
@@ -276,6 +274,10 @@ class Sender:
             self._retries.append((delivery["_id"], delivery["shopId"], delivery["endpointId"],
                                   change["nextAttemptAt"]))
         await self.webhooks.note_health(delivery["shopId"], endpoint, now, error)
+
+    def _give_up(self, delivery: dict[str, Any], why: str) -> None:  # FAILED, unattempted
+        self._finish(delivery, {"status": FAILED, "nextAttemptAt": None,
+                                "lastError": why[:ERROR_LIMIT]}, attempted=False)
 
     def _finish(self, delivery: dict[str, Any], change: dict[str, Any], attempted: bool) -> None:
         """Queue the write of an attempt's result (`_flush` makes it, with the others')."""

@@ -252,6 +252,32 @@ test('a wrong key shows why, not a blank page; the admin key needs a shop id', a
   await context.close()
 })
 
+test('any key the API refuses is "not valid", whatever its shape; the admin key still needs a shop id', async () => {
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  const seen = watch(page)
+  await page.goto(`${proxy.url}/dashboard`)
+  const alert = page.locator('[role="alert"]')
+  const alertText = () => alert.textContent({ timeout: 200 }).catch(() => '')
+  // Shaped like a shop key but naming no shop, naming a shop but wrong, no shape at all,
+  // and one no HTTP header can carry.
+  for (const wrong of ['sk_wrong_key_000', 'sk_7_not-the-key', 'sk_99_x', 'wrong', 'clé € key']) {
+    await page.locator('input[name="apiKey"]').fill(wrong)
+    await page.locator('input[name="apiKey"]').press('Enter')
+    await waitFor(async () => /this key is not valid/i.test(await alertText()), {
+      what: `"not valid" for ${wrong}`,
+    })
+    assert.doesNotMatch(await alert.textContent(), /shop id/, wrong)
+    assert.ok(await page.locator('input[name="apiKey"]').isVisible(), 'the form stays to try again')
+    await page.evaluate(() => document.querySelector('[role="alert"]')?.remove())
+  }
+  await page.locator('input[name="apiKey"]').fill(ADMIN_KEY)
+  await page.locator('input[name="apiKey"]').press('Enter')
+  await waitFor(async () => /Enter the shop id/.test(await alertText()), { what: 'the shop id message' })
+  assert.deepEqual(seen.errors, [])
+  await context.close()
+})
+
 // -- views of APIs being built beside this one (contract sections 7-9) ---------------
 // Each runs against the server, skipped only while its schema lacks the view's
 // field; and against a stand-in of the contract (test/stand-in.mjs), always.

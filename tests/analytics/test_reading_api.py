@@ -318,3 +318,31 @@ async def test_one_forbidden_field_leaks_nothing_of_the_others(
                           "mine: events(shopId: 2) { nodes { eventId } } }", key=other["key"])
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert body["data"] is None
+
+
+async def test_a_page_that_ends_on_the_last_item_has_no_next_page(
+    api: Api, shop: dict, clock: FakeClock
+) -> None:
+    await send(api, *[login(f"user{i}", f"v{i}") for i in range(3)])
+    for what, id_field in (("events", "eventId"), ("sessions", "visitorId"),
+                           ("customers", "userId")):
+        ids, info = await page(api, shop["key"], what, id_field, 3, None)
+        assert len(ids) == 3 and info["hasNextPage"] is False, what
+        ids, info = await page(api, shop["key"], what, id_field, 2, None)
+        assert len(ids) == 2 and info["hasNextPage"] is True, what
+
+
+async def test_a_customer_was_last_seen_when_its_latest_device_was(
+    api: Api, shop: dict, clock: FakeClock
+) -> None:
+    await send(api, login("alice", "phone"), login("alice", "laptop"), login("alice", "tablet"))
+    clock.advance(minutes=5)
+    await send(api, view("l1", "laptop"))
+    latest = clock.advance(minutes=5)
+    await send(api, view("p1", "phone"))
+    clock.advance(minutes=5)  # the reading happens later: lastSeenAt is not "now"
+    data = await api.data('{ customer(shopId: 1, userId: "alice") { lastSeenAt } '
+                          'customers(shopId: 1) { nodes { userId lastSeenAt } } }',
+                          key=shop["key"])
+    assert data["customer"]["lastSeenAt"] == latest.isoformat()
+    assert data["customers"]["nodes"] == [{"userId": "alice", "lastSeenAt": latest.isoformat()}]

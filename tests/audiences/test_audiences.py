@@ -262,6 +262,22 @@ async def test_members_page_by_user_id(
     assert seen == ["u0", "u1", "u2", "u3", "u4"]
 
 
+async def test_a_members_page_that_ends_on_the_last_member_has_no_next_page(
+    api: Api, shop: dict[str, Any], audience: dict[str, Any]
+) -> None:
+    key, aid = shop["key"], audience["audienceId"]
+    await track(api, [e for n in range(4) for e in (login(f"v{n}", f"u{n}"), view(f"v{n}"),
+                                                   view(f"v{n}"))])
+    page = (await api.data(MEMBERS, {"id": aid, "first": 2}, key))["audienceMembers"]
+    assert page["pageInfo"]["hasNextPage"] is True
+    page = (await api.data(MEMBERS, {"id": aid, "first": 2, "after": page["pageInfo"][
+        "endCursor"]}, key))["audienceMembers"]
+    assert [n["userId"] for n in page["nodes"]] == ["u2", "u3"]
+    assert page["pageInfo"]["hasNextPage"] is False
+    page = (await api.data(MEMBERS, {"id": aid, "first": 4}, key))["audienceMembers"]
+    assert len(page["nodes"]) == 4 and page["pageInfo"]["hasNextPage"] is False
+
+
 async def test_forget_customer_leaves_every_audience_without_a_trigger(
     api: Api, shop: dict[str, Any], audience: dict[str, Any], platform: Platform,
     clock: FakeClock,

@@ -124,6 +124,17 @@ def package_graph(root: Path = ROOT) -> dict[str, set[str]]:
     return graph
 
 
+def module_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """Imports between our modules; a package's face counts as a module of its own."""
+    known = {m for m, _ in modules(root)}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules(root):
+        for _, imported, names in imports_of(path):
+            named = [imported, *(f"{imported}.{n}" for n in names)]
+            graph.setdefault(module, set()).update(n for n in named if n in known and n != module)
+    return graph
+
+
 def loops(graph: dict[str, set[str]]) -> list[list[str]]:
     """Import loops between packages, each as the path that closes it."""
     found, done = [], set()
@@ -190,6 +201,11 @@ def test_no_two_packages_import_each_other_in_a_loop() -> None:
     assert loops(package_graph()) == []
 
 
+def test_no_two_modules_import_each_other_in_a_loop() -> None:
+    """Not even through their own package's face: siblings import each other directly."""
+    assert loops(module_graph()) == []
+
+
 def test_the_check_catches_each_kind_of_wrong_import(tmp_path: Path) -> None:
     """A deep import, a lower package importing a higher one, a layer upward, and a loop."""
     for name, text in {
@@ -209,3 +225,4 @@ def test_the_check_catches_each_kind_of_wrong_import(tmp_path: Path) -> None:
     assert any("resolvers is above domain" in w for w in found["app.webhooks.sender"])
     assert any("secret not in its __all__" in w for w in found["app.core"])
     assert ["tracking", "webhooks", "tracking"] in loops(package_graph(tmp_path))
+    assert loops(module_graph(tmp_path))  # pipeline -> webhooks.sender -> tracking -> pipeline

@@ -245,11 +245,15 @@ async def test_custom_weights_apply_to_later_interactions(api: Api, shop: dict) 
 
 
 @pytest.mark.parametrize("weights", ['{unknownWeight: 1}', '{categoryView: -1}',
-                                     '{categoryView: "heavy"}'])
+                                     '{categoryView: "heavy"}', '{categoryView: true}',
+                                     '{categoryView: false}'])
 async def test_invalid_weights_are_bad_input(api: Api, shop: dict, weights: str) -> None:
     error = await api.error("mutation { updateShopSettings(shopId: 1, settings: {interestWeights: "
                             f"{weights}}}) {{ shopId }} }}", key=shop["key"])
     assert error["extensions"]["code"] == "BAD_INPUT"
+    data = await api.data("query { shop(shopId: 1) { settings { interestWeights } } }",
+                          key=shop["key"])
+    assert data["shop"]["settings"]["interestWeights"]["categoryView"] == 1  # unchanged
 
 
 async def test_anonymous_interactions_reach_the_map_on_linking(

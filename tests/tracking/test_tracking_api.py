@@ -503,3 +503,15 @@ async def test_session_last_event_time_follows_its_events(
                           key=shop["key"])
     assert data["sessions"]["nodes"] == [{"startedAt": start.isoformat(),
                                           "lastEventAt": last.isoformat(), "eventsCount": 2}]
+
+
+async def test_the_same_event_id_from_two_visitors_is_two_events(api: Api, shop: dict) -> None:
+    """An event id is its visitor's own (tracker-made ids are per device): another
+    visitor's same id is not a duplicate, and neither event is lost."""
+    first = await track(api, "viewSection", ', pageName: "a"', visitor="v1", event_id="e1")
+    second = await track(api, "viewSection", ', pageName: "b"', visitor="v2", event_id="e1")
+    again = await track(api, "viewSection", ', pageName: "a"', visitor="v1", event_id="e1")
+    assert (first["duplicate"], second["duplicate"], again["duplicate"]) == (False, False, True)
+    stored = await events(api, shop["key"])
+    assert sorted((e["visitorId"], e["eventId"], e["pageName"]) for e in stored) == [
+        ("v1", "e1", "a"), ("v2", "e1", "b")]

@@ -134,6 +134,29 @@ async def test_cart_rules_fire_each_at_its_own_delay_and_once_per_abandonment(
     assert late["ruleId"] not in {rule for _, rule in fired}
 
 
+async def test_three_cart_rules_each_fire_at_their_own_delay_in_turn(
+    api: Api, shop: dict[str, Any], platform: Platform, clock: FakeClock
+) -> None:
+    """After a rule fires, the cart is due again at the next rule's delay, not the last's."""
+    key = shop["key"]
+    await update_rule(api, key, default_id("ABANDONED_CART"), type="ABANDONED_CART",
+                      delaySeconds=3600)
+    first = await create_rule(api, key, type="ABANDONED_CART", title="Nudge", delaySeconds=600)
+    second = await create_rule(api, key, type="ABANDONED_CART", title="Reminder",
+                               delaySeconds=1800)
+    await login(api, "v1", "bob")
+    await track(api, "CART_ADD", categoryId="c", productId="p1")
+    fired_at = []
+    for seconds in (600, 1200, 1800):  # to 600 s, 1800 s and 3600 s after the cart add
+        clock.advance(seconds=seconds - 1)
+        assert await fire_due(platform) == 0
+        clock.advance(seconds=1)
+        fired_at.append(await fire_due(platform))
+    assert fired_at == [1, 1, 1]
+    fired = [t["ruleId"] for t in await listed(api, key, "ABANDONED_CART")]
+    assert fired == [first["ruleId"], second["ruleId"], default_id("ABANDONED_CART")]
+
+
 async def test_in_one_batch_exactly_the_capped_triggers_are_dropped(
     api: Api, shop: dict[str, Any]
 ) -> None:

@@ -138,6 +138,25 @@ async def test_event_triggers_carry_name_properties_and_order(
         {"productId": "p1", "categoryId": "cat", "quantity": 2, "price": 9.5}]}
 
 
+async def test_a_triggers_page_that_ends_on_the_last_one_has_no_next_page(
+    api: Api, shop: dict[str, Any]
+) -> None:
+    for name in ("a", "b", "c", "d"):
+        await track(api, "CUSTOM", eventName=name)
+
+    async def page(first: int, after: str | None = None) -> tuple[list[str], dict[str, Any]]:
+        data = (await api.data(TRIGGERS, {"first": first, "after": after},
+                               key=shop["key"]))["triggers"]
+        return [t["name"] for t in data["nodes"]], data["pageInfo"]
+
+    names, info = await page(2)
+    assert names == ["d", "c"] and info["hasNextPage"] is True
+    names, info = await page(2, info["endCursor"])
+    assert names == ["b", "a"] and info["hasNextPage"] is False
+    names, info = await page(4)
+    assert len(names) == 4 and info["hasNextPage"] is False
+
+
 async def test_a_trigger_is_stored_before_it_is_published(
     api: Api, shop: dict[str, Any], platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -89,6 +89,10 @@ async def test_a_malformed_url_is_bad_input(api: Api, shop: dict, url: str) -> N
     "http://172.16.5.4/", "http://169.254.169.254/latest/meta-data/", "http://[::1]/",
     "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "http://[fe80::1]/", "http://100.64.0.1/",
     "https://no-such-host.invalid/",
+    # IPv4 inside IPv6, reached wherever NAT64, SIIT, 6to4 or Teredo translate it:
+    "http://[::127.0.0.1]/", "http://[::ffff:0:127.0.0.1]/", "http://[64:ff9b::10.0.0.1]/",
+    "http://[64:ff9b:1:a00:1::]/", "http://[64:ff9b:1::a00:1]/", "http://[2002:a9fe:a9fe::1]/",
+    "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",
 ])
 async def test_a_private_or_unresolvable_address_is_bad_input(
     api: Api, shop: dict, url: str
@@ -133,6 +137,28 @@ async def test_a_host_name_with_any_private_address_among_several_is_bad_input(
         ("10.", "127.", "169.254."))])
     created = await add(api, shop["key"], url="https://several.example/hook")
     assert created["endpoint"]["url"] == "https://several.example/hook"
+
+
+@pytest.mark.parametrize("url", [
+    "http://[64:ff9b::93.184.215.14]/", "http://[2002:5db8:d70e::1]/",
+    "http://[::ffff:93.184.215.14]/",
+])
+async def test_ipv6_carrying_a_public_ipv4_is_judged_by_it(api: Api, shop: dict, url: str) -> None:
+    created = await add(api, shop["key"], url=url)
+    assert created["endpoint"]["url"] == url
+
+
+async def test_a_refusal_does_not_name_the_address_a_host_resolves_to(
+    api: Api, shop: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tenant must not map the operator's internal DNS through the refusals."""
+    fake_dns(monkeypatch, "db.internal.example", ["10.1.2.3"])
+    for url in ("http://localhost:8080/", "http://db.internal.example/"):
+        error = await api.error(ADD, {"s": 1, "url": url}, key=shop["key"])
+        assert error["extensions"]["code"] == "BAD_INPUT"
+        assert url.split("/")[2].split(":")[0] in error["message"]
+        for address in ("127.0.0.1", "::1", "10.1.2.3"):
+            assert address not in error["message"], error
 
 
 async def test_private_addresses_are_allowed_when_the_setting_says_so(
@@ -186,7 +212,8 @@ async def test_unknown_endpoints_and_other_shops(api: Api, shop: dict) -> None:
                               "{ secret } }", {})):
         error = await api.error(query, variables, key=key)
         assert error["extensions"]["code"] == "NOT_FOUND", query
-    assert (await api.data(DELETE, {"e": "ep_nope"}, key=key))["deleteWebhookEndpoint"] is False
+    error = await api.error(DELETE, {"e": "ep_nope"}, key=key)  # as deleteTriggerRule answers
+    assert error["extensions"]["code"] == "NOT_FOUND"
     other = (await api.admin('mutation { createShop(name: "B", shopId: 2) { apiKey } }'))[
         "createShop"]["apiKey"]
     for query in (LIST, LOG):
@@ -230,6 +257,23 @@ async def test_the_delivery_log_pages_newest_first(
     for variables in ({"first": 0}, {"first": 501}, {"after": "nonsense"}):
         error = await api.error(LOG, variables, key=key)
         assert error["extensions"]["code"] == "BAD_INPUT", variables
+
+
+async def test_a_delivery_page_that_ends_on_the_last_one_has_no_next_page(
+    api: Api, shop: dict, platform: Platform
+) -> None:
+    key = shop["key"]
+    endpoint = (await add(api, key))["endpoint"]["endpointId"]
+    for i in range(4):
+        await fire(platform, f"t{i}")
+        platform.clock.advance(seconds=1)
+    page = (await api.data(LOG, {"e": endpoint, "first": 2}, key=key))["webhookDeliveries"]
+    assert len(page["nodes"]) == 2 and page["pageInfo"]["hasNextPage"] is True
+    page = (await api.data(LOG, {"e": endpoint, "first": 2, "after": page["pageInfo"][
+        "endCursor"]}, key=key))["webhookDeliveries"]
+    assert len(page["nodes"]) == 2 and page["pageInfo"]["hasNextPage"] is False
+    page = (await api.data(LOG, {"e": endpoint, "first": 4}, key=key))["webhookDeliveries"]
+    assert len(page["nodes"]) == 4 and page["pageInfo"]["hasNextPage"] is False
 
 
 async def test_redeliver_queues_every_trigger_after_the_given_one(
@@ -283,3 +327,22 @@ async def test_forgetting_a_customer_deletes_the_deliveries_of_its_triggers(
     await api.data('mutation { forgetCustomer(shopId: 1, userId: "alice") }', key=key)
     left = (await api.data(LOG, {}, key=key))["webhookDeliveries"]["nodes"]
     assert [d["triggerId"] for d in left] == ["1:u:bob:1"]
+
+
+async def test_deleting_an_endpoint_the_shop_does_not_have_is_not_found(
+    api: Api, shop: dict
+) -> None:
+    key = shop["key"]
+    mine = (await add(api, key))["endpoint"]["endpointId"]
+    other = (await api.admin('mutation { createShop(name: "B", shopId: 2) { apiKey } }'))[
+        "createShop"]["apiKey"]
+    theirs = (await api.data(ADD, {"s": 2, "url": PUBLIC},
+                             key=other))["addWebhookEndpoint"]["endpoint"]["endpointId"]
+    for unknown in ("ep_nope", theirs):
+        error = await api.error(DELETE, {"e": unknown}, key=key)
+        assert error["extensions"]["code"] == "NOT_FOUND", unknown
+        assert error["extensions"]["field"] == "endpointId"
+    assert [e["endpointId"] for e in await endpoints(api, key)] == [mine]
+    assert (await api.data(DELETE, {"e": mine}, key=key))["deleteWebhookEndpoint"] is True
+    error = await api.error(DELETE, {"e": mine}, key=key)  # a second call
+    assert error["extensions"]["code"] == "NOT_FOUND"

@@ -11,7 +11,8 @@ from app.server.graphql import build_schema
 from app.settings import Settings
 from app.triggers import model as triggers
 from tests.support.live import open_shop, serving, track
-from tests.support.webhook_helpers import FAST, add_endpoint, deliveries, settled, until
+from tests.support.redis_server import free_port
+from tests.support.webhook_helpers import ADD, FAST, add_endpoint, deliveries, settled, until
 from tests.support.webhook_receiver import Receiver
 
 
@@ -139,3 +140,53 @@ async def test_a_rotated_secret_is_used_from_then_on() -> None:
         before, *after = receiver.of("hook")
         assert before.verifies_with(old) and not before.verifies_with(new)
         assert after and all(r.verified and not r.verifies_with(old) for r in after)
+
+
+async def test_a_delivery_whose_body_cannot_be_built_ends_failed_with_its_reason() -> None:
+    """A trigger stored before lone surrogates were refused (`"\\ud800"` in its properties):
+    its body has no UTF-8 form. The delivery ends FAILED saying so, at once, unattempted,
+    instead of staying PENDING for ever; the others are delivered."""
+    async with Receiver() as receiver, serving(**FAST) as server:
+        key = await open_shop(server)
+        await add_endpoint(server, key, receiver, "all")
+        assert server.platform is not None
+        bad = triggers.make("t-unbuildable", "CUSTOM_EVENT", 1, fired_at=server.platform.clock
+                            .now(), visitor_id="v1", user_id=None, name="promo",
+                            properties={"x": "\ud800"})
+        await server.platform.storage.triggers.insert_one(bad)
+        await server.platform.webhooks.queue([bad])
+        await track(server, "CUSTOM", visitor="v1", eventName="promo")
+        await until(lambda: settled(server, key, 2), "both deliveries were settled")
+        logged = {d["triggerId"]: d for d in await deliveries(server, key)}
+        failed = logged.pop("t-unbuildable")
+        assert failed["status"] == "FAILED" and failed["attempts"] == 0, failed
+        assert failed["lastError"].startswith("the body cannot be built"), failed
+        assert failed["nextAttemptAt"] is None
+        assert [d["status"] for d in logged.values()] == ["DELIVERED"]
+        assert [r.payload["data"]["triggerId"] for r in receiver.of("all")] == list(logged)
+
+
+async def test_last_error_does_not_name_the_address_a_host_resolves_to() -> None:
+    """A tenant must not learn where an internal name points from the delivery log."""
+    port = free_port()  # nobody listens there
+    async with serving(**FAST) as server:
+        key = await open_shop(server)
+        await server.graphql(ADD, {"s": 1, "url": f"http://localhost:{port}/hook"}, key=key)
+        await track(server, "CUSTOM", visitor="v1", eventName="promo")
+        await until(lambda: settled(server, key, 1), "the delivery failed for good")
+        [failed] = await deliveries(server, key)
+        assert failed["status"] == "FAILED" and failed["lastError"], failed
+        assert "localhost" in failed["lastError"], failed
+        assert "127.0.0.1" not in failed["lastError"] and "::1" not in failed["lastError"], failed
+
+
+async def test_an_empty_schedule_in_the_environment_means_no_retries() -> None:
+    """TRACKER_WEBHOOK_SCHEDULE="" is documented as "no retries": one attempt, then FAILED."""
+    schedule = Settings.from_env({"TRACKER_WEBHOOK_SCHEDULE": ""}).webhook_schedule
+    async with serving(**{**FAST, "webhook_schedule": schedule}) as server:
+        key = await open_shop(server)
+        await server.graphql(ADD, {"s": 1, "url": f"http://localhost:{free_port()}/"}, key=key)
+        await track(server, "CUSTOM", visitor="v1", eventName="promo")
+        await until(lambda: settled(server, key, 1), "the delivery failed for good")
+        [failed] = await deliveries(server, key)
+        assert (failed["status"], failed["attempts"]) == ("FAILED", 1), failed
