@@ -46,7 +46,7 @@ from app.webhooks import Webhooks
 COLLECTION = "triggerFanouts"
 INLINE_TRIGGERS = 200  # a request makes at most this many triggers itself...
 INLINE_DELIVERIES = 1_000  # ...and at most this many deliveries; past either, a job
-STEP_WRITES = 1_000  # triggers + deliveries written per step of a job
+STEP_WRITES = 250  # triggers + deliveries written per step (about 0.15 s on the embedded store)
 PAUSE = 0.1  # seconds at most between two steps, as long as the step took
 LEASE = timedelta(seconds=30)  # longer than a step; a dead holder's job waits this long
 SHOPS_PER_ROUND = 50  # jobs looked at per round, the oldest first, one per shop
