@@ -69,7 +69,7 @@ async def test_a_small_request_still_makes_its_triggers_itself() -> None:
 
 
 async def test_a_fan_out_job_survives_a_failure_between_its_writes() -> None:
-    async with Receiver() as receiver, serving(**FAST) as server:
+    async with Receiver() as receiver, serving(**FAST, webhook_concurrency=1) as server:
         await noisy_shop(server, receiver, rules=20, endpoints=2)
         assert server.platform is not None
         jobs = server.platform.storage.triggerFanouts
