@@ -43,6 +43,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "orders": [
         IndexModel([("shopId", UP), ("userId", UP), ("completedAt", DOWN)]),  # Customer.orders
         IndexModel([("shopId", UP), ("completedAt", UP)]),  # analytics: orders in a range
+        IndexModel([("shopId", UP), ("orderId", UP), ("userId", UP)]),  # upsertOrders
     ],
     "interests": [
         IndexModel([("shopId", UP), ("userId", UP), ("kind", UP), ("decayed", DOWN)]),
@@ -67,6 +68,19 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("shopId", UP), ("visitorId", UP), ("firedAt", UP)]),  # filing
         IndexModel([("shopId", UP), ("userId", UP)]),  # forgetCustomer
         IndexModel([("shopId", UP), ("firedAt", UP)]),  # analytics: triggers in a range
+        # An order's VIEW: the customer's latest delivered trigger (app/attribution/orders.py).
+        IndexModel([("shopId", UP), ("userId", UP), ("firedAt", DOWN)]),
+    ],
+    # Section 12 (app/attribution/): the hourly rollups a report reads, by shop, kind, hour;
+    # (rule, customer) exposures, by customer (an order converts them) and by the batch
+    # that claimed them.
+    "performance": [IndexModel([("shopId", UP), ("kind", UP), ("hour", UP)])],
+    "exposures": [
+        IndexModel([("shopId", UP), ("userId", UP), ("visitorId", UP)]),
+        IndexModel([("shopId", UP), ("counted", UP)],
+                   partialFilterExpression={"counted": {"$type": "string"}}),
+        IndexModel([("shopId", UP), ("converted", UP)],
+                   partialFilterExpression={"converted": {"$type": "string"}}),
     ],
     # Fan-out jobs of requests with many triggers (app/triggers/fanout.py): the open ones,
     # by the end of their lease (a new job's is its creation).
@@ -94,6 +108,16 @@ INDEXES: dict[str, list[IndexModel]] = {
 # the visitor (its current session) and on closed sessions; only identified ones are indexed.
 INDEXES["visitors"].append(ABANDONMENT_DUE)
 INDEXES["sessions"].append(ABANDONMENT_DUE)
+
+# Facts the performance rollups have not counted yet, and the batch folding them
+# (app/attribution/rollups.py): both partial, so they hold only what is pending.
+for _facts in ("triggers", "sessions", "orders"):
+    INDEXES[_facts] += [
+        IndexModel([("rolled", UP), ("shopId", UP)], name="rollups_pending",
+                   partialFilterExpression={"rolled": False}),
+        IndexModel([("shopId", UP), ("foldBatch", UP)], name="rollups_batch",
+                   partialFilterExpression={"foldBatch": {"$type": "string"}}),
+    ]
 
 # How a sharded cluster splits each collection (README "Scaling", docs/scaling.md).
 # Every document's `_id` starts with its shop and every single-document filter names

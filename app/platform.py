@@ -35,6 +35,7 @@ class Platform:
     fanout: FanOut = field(init=False)
     rules: Rules = field(init=False)
     webhooks: Webhooks = field(init=False)
+    indexes_made: bool = field(init=False, default=False)  # readiness (GET /readyz)
 
     def __post_init__(self) -> None:
         self.shops = Shops(self.storage, clock=self.clock)
@@ -62,6 +63,7 @@ class Platform:
                              cooldown=settings.redis_cooldown_seconds)
         await broker.connect()
         platform = cls(settings=settings, storage=storage, broker=broker, clock=clock or Clock())
+        platform.indexes_made = True
         await platform.webhooks.sync()  # the shops' webhook endpoints, before any trigger
         return platform
 

@@ -69,6 +69,10 @@ class Settings:
     webhook_concurrency_per_shop: int = 25  # a quarter of the slots: one shop never takes all
     webhook_poll_seconds: float = 1.0
     webhook_allow_private: bool = False
+    # On SIGTERM: how long requests and webhook attempts under way get to finish.
+    shutdown_seconds: float = 15.0
+    # Log lines: "text" (uvicorn's) or "json" (one object a line, app/server/logs.py).
+    log_format: str = "text"
     generated: tuple[str, ...] = field(default=())
 
     @property
@@ -150,4 +154,6 @@ ENV_NAMES = {
     "webhook_concurrency_per_shop": "TRACKER_WEBHOOK_CONCURRENCY_PER_SHOP",
     "webhook_poll_seconds": "TRACKER_WEBHOOK_POLL",
     "webhook_allow_private": "TRACKER_WEBHOOK_ALLOW_PRIVATE",
+    "shutdown_seconds": "TRACKER_SHUTDOWN_SECONDS",
+    "log_format": "TRACKER_LOG_FORMAT",
 }

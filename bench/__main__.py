@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    attribution,
     audiences,
     carts,
     dashboard,
@@ -26,6 +27,7 @@ from bench import (
     roundtrips,
     sessions,
     size,
+    split,
     triggers,
     webhooks,
 )
@@ -51,6 +53,7 @@ class Plan:
     aud_due: int
     profile: bool
     webhooks: dict[str, Any]
+    attribution: dict[str, Any]
 
 
 def plan(smoke: bool, profile: bool) -> Plan:
@@ -61,12 +64,14 @@ def plan(smoke: bool, profile: bool) -> Plan:
                     trig_subscribers=4, trig_rate=10, trig_count=4, trig_rounds=1,
                     carts_kept=200, carts_due=20, carts_runs=1, dash_events=300, dash_runs=1,
                     aud_events=20, aud_runs=1, aud_kept=200, aud_due=40, profile=False,
-                    webhooks={"endpoints": 2, "rate": 20, "count": 10, "backlog": 50})
+                    webhooks={"endpoints": 2, "rate": 20, "count": 10, "backlog": 50},
+                    attribution={"runs": 1, "duration": 0.5, "warmup": 0.2, "visitors": 5})
     return Plan(smoke=False, ingest=ingest.Config(), trig_subscribers=100, trig_rate=5,
                 trig_count=40, trig_rounds=3, carts_kept=10_000, carts_due=1_000, carts_runs=3,
                 dash_events=10_000, dash_runs=5,
                 aud_events=1000, aud_runs=5, aud_kept=10_000, aud_due=2_000, profile=profile,
-                webhooks={"endpoints": 10, "rate": 100, "count": 1000, "backlog": 2000})
+                webhooks={"endpoints": 10, "rate": 100, "count": 1000, "backlog": 2000},
+                attribution={"runs": 5, "duration": 4.0, "warmup": 1.0, "visitors": 50})
 
 
 def log(message: str) -> None:
@@ -100,6 +105,10 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
                                                          p.aud_due))
     log("14. webhooks ({endpoints} endpoints, {rate} triggers/s)".format(**p.webhooks))
     results["webhooks"] = webhooks.measure(**p.webhooks)
+    log("18. where a tracker request's time goes (server CPU, storage, floor)")
+    results["split"] = split.measure(p.ingest)
+    log("25. tracking with channels and attribution, beside the code before it")
+    results["attribution"] = attribution.measure(**p.attribution)
 
     rows = (report.ingestion_rows(results["ingest"]) + report.roundtrip_rows(rt)
             + report.trigger_rows(results["triggers"]) + report.cart_rows(results["carts"])
@@ -108,8 +117,15 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
             + report.dashboard_rows(results["dashboard"])
             + report.session_rows(results["sessions"])
             + report.audience_rows(results["audiences"])
-            + report.webhook_rows(results["webhooks"]))
+            + report.webhook_rows(results["webhooks"]) + split.rows(results["split"])
+            + report.attribution_rows(results["attribution"]))
     extra = [roundtrip_matrix(rt), report.session_query(results["sessions"])]
+    if p.profile:
+        log("18. py-spy of the tracker's request: where its own CPU goes")
+        try:
+            extra.append(split.where_it_goes())
+        except Exception as error:  # a profile is a bonus; the figures stand without it
+            extra.append(f"(profile of 18 failed: {error!r})")
     if p.profile:
         log("profiles (py-spy) of what missed")
         try:

@@ -61,8 +61,9 @@ class ServerProcess:
     """A bench server (`python -m bench.server`) in a child process on a free port."""
 
     def __init__(self, kind: str = "graphql", *, preload: int = 0,
-                 redis_url: str = "memory://") -> None:
+                 redis_url: str = "memory://", root: Path | None = None) -> None:
         self.kind = kind
+        self.root = root or ROOT  # another checkout: the code before a change, side by side
         self.preload = preload
         self.redis_url = redis_url
         self._began = 0.0
@@ -91,7 +92,10 @@ class ServerProcess:
         cmd = [sys.executable, "-m", "bench.server", "--app", self.kind,
                "--port", str(self.port), "--preload", str(self.preload)]
         self._began = time.monotonic()
-        self.process = subprocess.Popen(cmd, cwd=ROOT, env=server_env(self.redis_url),
+        env = server_env(self.redis_url)
+        if self.root != ROOT:
+            env["PYTHONPATH"] = str(self.root) + os.pathsep + os.environ.get("PYTHONPATH", "")
+        self.process = subprocess.Popen(cmd, cwd=self.root, env=env,
                                         stdout=self._log, stderr=subprocess.STDOUT)
         return self
 

@@ -95,9 +95,17 @@ class Bodies:
         self.visitor = visitor
         self.tag = spec["tag"]
         self.seq = itertools.count()
+        self.spec_visits = spec.get("visits_every")  # every n-th event a new visit
 
     def event(self) -> dict[str, Any]:
         n = next(self.seq)
+        every = int(self.spec_visits or 0)
+        if every and n % every == 0:  # a new visit: a session opens, its channel decided
+            return {"type": "VISIT", "context": {
+                "shopId": 1, "sourceId": "site", "visitorId": self.visitor,
+                "eventId": f"{self.tag}-{self.visitor}-{n}", "occurredAt": _now_iso(),
+                "url": f"https://shop.example/?utm_source=news&utm_medium=email&n={n}",
+                "referrer": "https://yandex.ru/search/?text=shop"}}
         return {
             "type": "PRODUCT_VIEW", "categoryId": f"c{n % 20}", "productId": f"p{n % 500}",
             "context": {"shopId": 1, "sourceId": "site", "visitorId": self.visitor,

@@ -94,7 +94,7 @@ def summarize(raw: str, top: int = 15) -> str:
 
 
 def profile(kind: str, batch: int, seconds: float = 6.0, rate: int = 250,
-            keep: Path | None = None) -> str:
+            keep: Path | None = None, single: str = "viewProduct") -> str:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         return "py-spy is not installed (pip install py-spy)\n"
@@ -102,15 +102,15 @@ def profile(kind: str, batch: int, seconds: float = 6.0, rate: int = 250,
         assert server.process is not None
         # Warm the server up before sampling.
         run_loadgen({"mode": "closed", "target": server.target, "base": server.base, "batch": batch,
-                     "duration": 1.0, "warmup": 0.2, "runs": 1, "tag": "pw"})
+                     "single": single, "duration": 1.0, "warmup": 0.2, "runs": 1, "tag": "pw"})
         out = Path(tmp) / "profile.txt"
         sampler = subprocess.Popen(
             [spy, "record", "--pid", str(server.process.pid), "--duration", str(int(seconds)),
              "--rate", str(rate), "--format", "raw", "-o", str(out)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         result = run_loadgen({"mode": "closed", "target": server.target, "base": server.base,
-                              "batch": batch, "duration": seconds + 1, "warmup": 0.0,
-                              "runs": 1, "tag": "pr"})
+                              "batch": batch, "single": single, "duration": seconds + 1,
+                              "warmup": 0.0, "runs": 1, "tag": "pr"})
         sampler.wait(timeout=60)
         if keep is not None and out.exists():
             shutil.copy(out, keep)

@@ -23,6 +23,7 @@ ROW_IDS = (
     "17.1", "17.2", "17.3", "17.4", "17.5", "17.6", "17.7", "17.8",
     "13.1", "13.2", "13.3",
     "9.1", "9.2", "9.3", "9.4", "9.5", "9.6",
+    "18.1", "18.2", "18.3", "18.4", "18.5", "18.6",
 )
 
 
@@ -285,6 +286,21 @@ def webhook_rows(r: dict[str, Any]) -> list[Row]:
             f"{out['missing']} missing; server CPU per delivery (both phases) "
             f"{fmt(cpu or float('nan'), 2)} ms"),
     ]
+
+
+def attribution_rows(r: dict[str, Any]) -> list[Row]:
+    """Issue 25: tracking with channels and attribution, over the code before it."""
+    rows = []
+    for n, batch in (("25.1", 1), ("25.2", 10)):
+        b = r[f"batch{batch}"]
+        rows.append(Row(
+            n, f"Tracking throughput with session channels and attribution, over the code "
+            f"before (`track`, {batch} event(s) a request, a new visit every 5th event)",
+            f"{fmt(b['ratio'], 2)}x", ">= 0.95x", b["ratio"] >= 0.95, b["ratios"],
+            f"{fmt(b['before_eps'])} -> {fmt(b['after_eps'])} events/s (medians of "
+            f"{r['runs']} alternating runs, both servers at once); per server CPU-second "
+            f"{fmt(b['ratio_per_cpu'], 2)}x; before = {r['base'][:10]}"))
+    return rows
 
 
 def _digits(values: list[float]) -> int:

@@ -7,6 +7,7 @@ from strawberry.types import Info
 from app.analytics import reading
 from resolvers import null_means_default
 from schema import types
+from schema.sessions import Session, SessionConnection
 from schema.triggers import Trigger, TriggerConnection, TriggerType
 
 _types = types  # the `types` argument (the contract's name) shadows the module in two resolvers
@@ -48,11 +49,11 @@ async def visitor(info: Info, shop_id: int, visitor_id: str) -> types.Visitor | 
 async def sessions(
     info: Info, shop_id: int, user_id: str | None = None, visitor_id: str | None = None,
     first: int | None = 20, after: str | None = None,
-) -> types.SessionConnection:
+) -> SessionConnection:
     await info.context.authorize(shop_id)
     page = await reading.sessions(info.context.platform, shop_id, user_id=user_id,
                                   visitor_id=visitor_id, first=first, after=after)
-    return types.SessionConnection(nodes=[types.Session.of(d) for d in page.nodes],
+    return SessionConnection(nodes=[Session.of(d) for d in page.nodes],
                                    page_info=_page_info(page))
 
 

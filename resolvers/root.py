@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import admin, analytics, reading, rules, subscriptions, tracking, webhooks
+from resolvers import (
+    admin,
+    analytics,
+    attribution,
+    reading,
+    rules,
+    subscriptions,
+    tracking,
+    webhooks,
+)
 from resolvers import audiences as audience_resolvers  # `audiences` is a Query field
 
 
@@ -28,6 +37,8 @@ class Query:
     audience_members = strawberry.field(resolver=audience_resolvers.audience_members)
     webhook_endpoints = strawberry.field(resolver=webhooks.webhook_endpoints)
     webhook_deliveries = strawberry.field(resolver=webhooks.webhook_deliveries)
+    trigger_performance = strawberry.field(resolver=attribution.trigger_performance)
+    channels = strawberry.field(resolver=attribution.channels)
 
 
 @strawberry.type
@@ -61,6 +72,7 @@ class Mutation:
     delete_webhook_endpoint = strawberry.mutation(resolver=webhooks.delete_webhook_endpoint)
     rotate_webhook_secret = strawberry.mutation(resolver=webhooks.rotate_webhook_secret)
     redeliver_webhooks = strawberry.mutation(resolver=webhooks.redeliver_webhooks)
+    upsert_orders = strawberry.mutation(resolver=attribution.upsert_orders)
 
 
 @strawberry.type

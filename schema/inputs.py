@@ -68,6 +68,7 @@ class ShopSettingsInput:
         "purchaseCategory).",
     )
     interest_half_life_seconds: int | None = None
+    attribution_window_seconds: int | None = None
 
     def to_changes(self) -> dict[str, object]:
         """The settings given, by their ShopSettings field names (None = unchanged)."""

@@ -24,13 +24,15 @@ class TriggerRule:
         "The default ABANDONED_CART rule's is the shop's abandonedCartDelaySeconds.")
     cap_seconds: int
     created_at: datetime
+    holdout_percent: int = strawberry.field(
+        default=0, description="Customers (in %) left out of this rule's triggers.")
 
     @classmethod
     def of(cls, rule: Rule, ruleset: RuleSet) -> TriggerRule:
         return cls(rule_id=strawberry.ID(rule.rule_id), type=TriggerType(rule.type),
                    title=rule.title, enabled=rule.enabled, match=list(rule.match),
                    delay_seconds=ruleset.delay_of(rule), cap_seconds=rule.cap_seconds,
-                   created_at=utc(rule.created_at))
+                   created_at=utc(rule.created_at), holdout_percent=rule.holdout_percent)
 
 
 @strawberry.input
@@ -45,9 +47,12 @@ class TriggerRuleInput:
     cap_seconds: int | None = strawberry.field(
         default=None, description="At most one trigger of this rule per customer (or "
         "visitor) in this many seconds; 0 = no cap.")
+    holdout_percent: int | None = strawberry.field(
+        default=None, description="0..90: customers left out of this rule's triggers, to "
+        "measure lift; fixed per (rule, customer).")
 
     def given(self) -> dict[str, Any]:
         """The fields given, by the domain's names (None = not given)."""
         return {"type": self.type.value, "title": self.title, "enabled": self.enabled,
                 "match": self.match, "delay_seconds": self.delay_seconds,
-                "cap_seconds": self.cap_seconds}
+                "cap_seconds": self.cap_seconds, "holdout_percent": self.holdout_percent}

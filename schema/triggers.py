@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app import triggers
+from app.attribution import link as trigger_link
 from app.core import utc
 from schema.types import Cart, PageInfo, ProductInterest, json_value
 
@@ -34,6 +35,10 @@ class Trigger:
         description="ABANDONED_BROWSE / ABANDONED_CATEGORY: the category viewed most.")
     audience_id: strawberry.ID | None = None
     score: float | None = None
+    held_out: bool = strawberry.field(
+        default=False, description="In its rule's holdout: stored, neither pushed nor delivered.")
+    link: str | None = strawberry.field(
+        default=None, description='"smc_tid=<triggerId>", to append to the shop\'s links.')
 
     @classmethod
     def of(cls, d: dict[str, Any]) -> Trigger:
@@ -45,7 +50,8 @@ class Trigger:
             products=None if d.get("products") is None else [
                 ProductInterest.of_trigger(p) for p in d["products"]],
             category_id=d.get("categoryId"), audience_id=d.get("audienceId"),
-            score=d.get("score"),
+            score=d.get("score"), held_out=bool(d.get("heldOut")),
+            link=trigger_link(d["_id"]),
         )
 
 

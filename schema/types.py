@@ -13,8 +13,10 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.analytics import reading
+from app.attribution import edge_touch
 from app.core import EventType, utc
 from app.shops import Shop as DomainShop
+from schema.attribution import Attribution, OrderStatus, Touch
 
 EventType = strawberry.enum(EventType)
 
@@ -68,6 +70,8 @@ class ShopSettings:
     require_signed_identify: bool
     interest_weights: JSON
     interest_half_life_seconds: int
+    attribution_window_seconds: int = strawberry.field(
+        default=604_800, description="How far back an order's attribution looks (seconds).")
 
 
 @strawberry.type
@@ -136,11 +140,22 @@ class Order:
     order_id: str
     items: list[CartItem]
     completed_at: datetime
+    revenue: float = strawberry.field(
+        default=0.0, description="The sum of price x quantity of its items (no price: 0).")
+    status: OrderStatus = OrderStatus.PLACED
+    attribution: Attribution | None = strawberry.field(
+        default=None, description="The trigger it is attributed to, decided once when stored.")
 
     @classmethod
     def of(cls, d: dict[str, Any]) -> Order:
-        return cls(order_id=d["orderId"], items=[CartItem.of(i) for i in d.get("items", [])],
-                   completed_at=utc(d["completedAt"]))
+        items = d.get("items", [])
+        revenue = d.get("revenue")
+        if revenue is None:  # orders stored before revenue was
+            revenue = sum((i.get("price") or 0) * i.get("quantity", 1) for i in items)
+        return cls(order_id=d["orderId"], items=[CartItem.of(i) for i in items],
+                   completed_at=utc(d["completedAt"]), revenue=float(revenue),
+                   status=OrderStatus(d.get("status") or "PLACED"),
+                   attribution=Attribution.of(d.get("attribution")))
 
 
 @strawberry.type
@@ -218,6 +233,16 @@ class Customer:
         return InterestMap.of(await reading.interest_map(
             info.context.platform, self.shop_id, self.user_id, 20 if limit is None else limit))
 
+    @strawberry.field(description="The customer's first session, where it came from.")
+    async def first_touch(self, info: Info) -> Touch | None:
+        return Touch.of(await edge_touch(info.context.platform.storage, self.shop_id,
+                                                 self.user_id, first=True))
+
+    @strawberry.field(description="The customer's latest session, where it came from.")
+    async def last_touch(self, info: Info) -> Touch | None:
+        return Touch.of(await edge_touch(info.context.platform.storage, self.shop_id,
+                                                 self.user_id, first=False))
+
     @strawberry.field
     async def orders(self, info: Info) -> list[Order]:
         return [Order.of(d) for d in await reading.orders(info.context.platform, self.shop_id,
@@ -235,26 +260,6 @@ class Visitor:
     def of(cls, d: dict[str, Any]) -> Visitor:
         return cls(visitor_id=d["visitorId"], user_id=d.get("userId"),
                    first_seen_at=utc(d["firstSeenAt"]), last_seen_at=utc(d["lastSeenAt"]))
-
-
-@strawberry.type
-class Session:
-    session_id: strawberry.ID
-    visitor_id: str
-    user_id: str | None
-    source_id: str
-    started_at: datetime
-    last_event_at: datetime
-    events_count: int
-    landing_url: str | None
-    referrer: str | None
-
-    @classmethod
-    def of(cls, d: dict[str, Any]) -> Session:
-        return cls(session_id=d["sessionId"], visitor_id=d["visitorId"], user_id=d.get("userId"),
-                   source_id=d["sourceId"], started_at=utc(d["startedAt"]),
-                   last_event_at=utc(d["lastEventAt"]), events_count=d["eventsCount"],
-                   landing_url=d.get("landingUrl"), referrer=d.get("referrer"))
 
 
 @strawberry.type
@@ -293,12 +298,6 @@ class Event:
 @strawberry.type
 class CustomerConnection:
     nodes: list[Customer]
-    page_info: PageInfo
-
-
-@strawberry.type
-class SessionConnection:
-    nodes: list[Session]
     page_info: PageInfo
 
 

@@ -3,6 +3,9 @@
 The only module that talks to the driver. Every call through a `Collection`
 counts as one round trip (`Storage.trips`): the cost that carries over to a
 real cluster.
+Every such call is also timed into `tracker_storage_duration_seconds` (by
+collection and driver method, `app/backends/metrics.py`): where a request's
+time goes, on a real cluster and in the benchmarks alike.
 
 Scanning reads (aggregations, counts, finds marked `off_loop()`) obey the request's
 deadline (app/backends/reads.py): `maxTimeMS` on MongoDB; on the embedded store they
@@ -18,6 +21,7 @@ from urllib.parse import urlparse
 
 from pymongo import IndexModel
 
+from app.backends.metrics import timed
 from app.backends.reads import OffLoop, remaining_ms
 
 COUNTED_METHODS = frozenset(
@@ -55,18 +59,20 @@ def _sync(raw: Any, attr: str = "_AsyncMongoMockCollection__collection") -> Any:
 
 
 class _CountedCursor:
-    def __init__(self, cursor: Any, count: Callable[[], None], reads: OffLoop | None = None,
-                 eager: Callable[[], list[dict[str, Any]]] | None = None) -> None:
+    def __init__(self, cursor: Any, count: Callable[[], None], collection: Collection,
+                 operation: str, eager: Callable[[], list[dict[str, Any]]] | None = None
+                 ) -> None:
         self._cursor = cursor
         self._count = count
-        self._reads = reads  # the embedded store's worker threads (None: MongoDB)
+        self._collection = collection
+        self._operation = operation
         self._eager = eager  # an embedded aggregation, to be run in a worker
         self._off_loop = eager is not None
 
     def off_loop(self) -> _CountedCursor:
         """A read that may scan many documents: in a worker thread on the embedded store
         (a no-op on MongoDB, whose reads all carry the deadline)."""
-        self._off_loop = self._reads is not None
+        self._off_loop = self._collection.reads is not None
         return self
 
     def sort(self, *args: Any, **kwargs: Any) -> _CountedCursor:
@@ -83,27 +89,34 @@ class _CountedCursor:
 
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
         self._count()
-        if self._off_loop and self._reads is not None:
-            if self._eager is not None:
-                return await self._reads.run(self._eager)
-            cursor = _sync(self._cursor, "_AsyncCursor__cursor")
-            return await self._reads.run(lambda: list(cursor))
-        if self._reads is None and hasattr(self._cursor, "max_time_ms"):
+        reads = self._collection.reads
+        if self._off_loop and reads is not None:
+            work = self._eager
+            if work is None:
+                cursor = _sync(self._cursor, "_AsyncCursor__cursor")
+
+                def work() -> list[dict[str, Any]]:
+                    return list(cursor)
+            return await timed(self._collection.name, self._operation,
+                               lambda: reads.run(work))
+        if reads is None and hasattr(self._cursor, "max_time_ms"):
             ms = remaining_ms()
             if ms is not None:
                 self._cursor = self._cursor.max_time_ms(ms)
-        return await self._cursor.to_list(length)
+        return await timed(self._collection.name, self._operation,
+                           lambda: self._cursor.to_list(length), self._collection.embedded)
 
 
 class Collection:
     """A collection whose every call counts as one round trip."""
 
-    def __init__(self, raw: Any, name: str, trips: RoundTrips,
+    def __init__(self, raw: Any, name: str, trips: RoundTrips, embedded: bool = False,
                  reads: OffLoop | None = None) -> None:
         self.raw = raw
         self.name = name
         self._trips = trips
-        self._reads = reads  # set on the embedded store only
+        self.embedded = embedded  # mongomock: its calls' CPU is the store's (metrics.timed)
+        self.reads = reads  # the embedded store's worker threads (None: MongoDB)
 
     def __getattr__(self, attr: str) -> Any:
         target = getattr(self.raw, attr)
@@ -112,35 +125,38 @@ class Collection:
 
         async def counted(*args: Any, **kwargs: Any) -> Any:
             self._trips.add(self.name)
-            return await target(*args, **kwargs)
+            return await timed(self.name, attr, lambda: target(*args, **kwargs), self.embedded)
 
         return counted
 
-    def _counted(self) -> None:
-        self._trips.add(self.name)
-
     def find(self, *args: Any, **kwargs: Any) -> _CountedCursor:
-        return _CountedCursor(self.raw.find(*args, **kwargs), self._counted, self._reads)
+        return _CountedCursor(self.raw.find(*args, **kwargs), lambda: self._trips.add(self.name),
+                              self, "find")
 
     def aggregate(self, pipeline: list[dict[str, Any]], **kwargs: Any) -> _CountedCursor:
-        if self._reads is not None:  # mongomock aggregates when called: in a worker
+        if self.reads is not None:  # mongomock aggregates when called: in a worker
             sync = _sync(self.raw)
-            return _CountedCursor(None, self._counted, self._reads,
+            return _CountedCursor(None, lambda: self._trips.add(self.name), self, "aggregate",
                                   eager=lambda: list(sync.aggregate(pipeline, **kwargs)))
         ms = remaining_ms()
         if ms is not None:
             kwargs["maxTimeMS"] = ms
-        return _CountedCursor(self.raw.aggregate(pipeline, **kwargs), self._counted)
+        return _CountedCursor(
+            self.raw.aggregate(pipeline, **kwargs), lambda: self._trips.add(self.name),
+            self, "aggregate")
 
     async def count_documents(self, filter: dict[str, Any], **kwargs: Any) -> int:
-        self._counted()
-        if self._reads is not None:
+        self._trips.add(self.name)
+        reads = self.reads
+        if reads is not None:
             sync = _sync(self.raw)
-            return await self._reads.run(lambda: sync.count_documents(filter, **kwargs))
+            return await timed(self.name, "count_documents",
+                               lambda: reads.run(lambda: sync.count_documents(filter, **kwargs)))
         ms = remaining_ms()
         if ms is not None:
             kwargs["maxTimeMS"] = ms
-        return await self.raw.count_documents(filter, **kwargs)
+        return await timed(self.name, "count_documents",
+                           lambda: self.raw.count_documents(filter, **kwargs))
 
 
 @dataclass
@@ -161,8 +177,9 @@ class Storage:
     def __getattr__(self, name: str) -> Collection:
         if name not in self.indexes:
             raise AttributeError(name)
-        collection = Collection(self.db[name], name, self.trips,
-                                None if self.real_mongodb else self.reads)
+        embedded = not self.real_mongodb
+        collection = Collection(self.db[name], name, self.trips, embedded,
+                                self.reads if embedded else None)
         setattr(self, name, collection)  # built once; later lookups do not reach __getattr__
         return collection
 

@@ -9,7 +9,7 @@ from app.platform import Platform
 
 async def forget(platform: Platform, shop_id: int, user_id: str) -> bool:
     """Erase the customer, its events, sessions, cart, orders, interests, triggers and their
-    webhook deliveries.
+    webhook deliveries, and its rule exposures.
 
     Its devices are unlinked and start again as anonymous visitors. True if
     there was anything to erase.
@@ -30,6 +30,9 @@ async def forget(platform: Platform, shop_id: int, user_id: str) -> bool:
             {"shopId": shop_id, "triggerId": {"$in": [t["_id"] for t in fired]}})
     await storage.triggers.delete_many(owned)
     await storage.triggerCaps.delete_many(owned)
+    # Its (rule, customer) exposures (app/attribution/contributions.py); the hourly
+    # rollups hold counts only, no one's identity.
+    await storage.exposures.delete_many(owned)
     cart = await storage.carts.delete_one(
         {"_id": cart_key(shop_id, owner_of(user_id, "")), "shopId": shop_id})
     # What its devices' current sessions viewed goes too (app/abandonment/watch.py).

@@ -1,8 +1,18 @@
-"""The ASGI application: GraphQL, the tracker script, the demo shop and health."""
+"""The ASGI application: GraphQL, the tracker script, the demo shop, health, readiness
+and metrics.
+
+Stopping (SIGTERM, `app/server/cli.py`): uvicorn stops listening and lets the
+requests under way finish; then the lifespan ends here: `app.state.stopping`
+turns readiness off, the webhook attempts under way get what is left of
+`shutdown_seconds` since the signal to finish (those still running are cut and
+their leases given back, so another process takes them at once), and only then
+the platform stops.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
@@ -18,6 +28,7 @@ from app.platform import Platform
 from app.server import web
 from app.server.graphql import TrackerGraphQL
 from app.server.logs import redact_server_logs
+from app.server.metrics import RequestTiming, readyz, serve_metrics
 from app.server.middleware import BodyLimit, PlainTextJSON, TrackerCORS
 from app.server.proxies import ClientAddress
 from app.server.workers import Workers
@@ -59,7 +70,10 @@ def create_app(
         try:
             yield {"platform": running}  # request.state.platform in every request
         finally:
-            await workers.stop()
+            app.state.stopping = True
+            asked = getattr(app.state, "stop_requested_at", None) or time.monotonic()
+            await workers.stop(drain=max(0.0, settings.shutdown_seconds
+                                         - (time.monotonic() - asked)))
             if platform is None:
                 await running.stop()
 
@@ -76,10 +90,13 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST", "OPTIONS"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", serve_metrics),
             *web.routes,
         ],
         # In the order a request meets them.
         middleware=[
+            Middleware(RequestTiming),
             Middleware(ClientAddress, trusted=settings.trusted_proxies),
             Middleware(TrackerCORS),
             Middleware(BodyLimit, timeout=settings.body_timeout_seconds),
@@ -88,4 +105,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.stopping = False
     return app

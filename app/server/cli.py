@@ -1,14 +1,30 @@
-"""`python -m app` / `tracker-server`: run the server."""
+"""`python -m app` / `tracker-server`: run the server.
+
+On SIGTERM (or Ctrl-C) the process stops listening, lets the requests under way
+and the webhook attempts it holds finish within `TRACKER_SHUTDOWN_SECONDS`
+(15 s), gives back what is left, and exits 0: a clean stop is not a failure.
+(uvicorn would re-raise the signal after its graceful stop, so that the process
+died of it; an orchestrator would count that as a crash.)
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 
 from app.server.asgi import create_app
+from app.server.logs import JsonFormatter, log_config
 from app.server.protocol import server_options
 from app.settings import Settings
 
@@ -48,6 +64,35 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+class CleanStop(uvicorn.Server):
+    """uvicorn's server that notes when the stop was asked and exits normally after it."""
+
+    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+        super().__init__(config)
+        self.tracker_app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:
+            self.tracker_app.state.stop_requested_at = time.monotonic()
+            self.tracker_app.state.stopping = True  # /readyz says so from now on
+            logging.getLogger("tracker.server").info(
+                "stopping on %s: finishing the work under way", signal.Signals(sig).name)
+        super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="tracker-server", description=__doc__)
     parser.add_argument("--host", help="interface to listen on (TRACKER_HOST)")
@@ -60,12 +105,24 @@ def main(argv: list[str] | None = None) -> None:
     if args.port:
         settings = settings.with_(port=args.port)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    options: dict[str, Any] = {}
+    if settings.log_format != "text":
+        options["log_config"] = log_config(settings.log_format, args.log_level)
 
     def started(demo: tuple[int, str | None] | None) -> None:
-        print(banner(settings, demo), flush=True)
+        text = banner(settings, demo)
+        if settings.log_format == "json":  # every line of output is a JSON object
+            text = JsonFormatter().format(logging.makeLogRecord(
+                {"name": "tracker.server", "levelno": logging.INFO, "levelname": "INFO",
+                 "msg": text.strip("\n")}))
+        print(text, flush=True)
         freeze_startup_heap()
 
     app = create_app(settings, on_started=started)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
-                **server_options(settings.max_header_bytes))
+    config = uvicorn.Config(app, host=settings.host, port=settings.port,
+                            log_level=args.log_level,
+                            # uvicorn types it int; asyncio.timeout takes any number
+                            timeout_graceful_shutdown=settings.shutdown_seconds or None,
+                            **options, **server_options(settings.max_header_bytes))
+    CleanStop(config, app).run()
 

@@ -35,11 +35,12 @@ from strawberry.types import ExecutionContext
 from strawberry.types import ExecutionResult as StrawberryExecutionResult
 from strawberry.types.graphql import OperationType
 
+from app.backends.metrics import name_request
 from app.core import TrackerError, http_status
 from app.server import boundary, fastpath
 from app.server.cost import QueryCost
 from app.server.errors import code_error
-from app.server.operations import OperationContext, TimeBudget
+from app.server.operations import NameKind, OperationContext, TimeBudget
 from app.settings import Settings
 from resolvers.context import Context
 from resolvers.root import Mutation, Query, Subscription
@@ -82,6 +83,7 @@ class TrackerSchema(strawberry.Schema):
 def build_schema(settings: Settings) -> TrackerSchema:
     extensions: list[Any] = [
         OperationContext,
+        NameKind,
         ParserCache(maxsize=1024),
         ValidationCache(maxsize=1024),
         QueryDepthLimiter(max_depth=12),
@@ -239,6 +241,7 @@ class TrackerGraphQL(GraphQL):
         except fastpath.NotSure:
             return None
         context = await self.get_context(request, None)
+        name_request("track")
         answer = await fastpath.run(plan, context, events, sent_at)
         return self.create_response(answer, await self.get_sub_response(request))
 

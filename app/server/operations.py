@@ -12,6 +12,7 @@ from pymongo.errors import ExecutionTimeout
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
+from app.backends.metrics import name_request
 from app.backends.reads import deadline_in
 from app.core import TrackerError
 from resolvers.context import Context
@@ -71,3 +72,27 @@ class TimeBudget(SchemaExtension):
                 f"the request took longer than its time budget of {self.seconds:g} s "
                 f"and was stopped; reference {error_id}",
                 errorId=error_id, timeoutSeconds=self.seconds) from None
+
+
+class NameKind(SchemaExtension):
+    """Names the HTTP request's operation kind for its timing: track, query or mutation."""
+
+    def on_execute(self) -> Iterator[None]:
+        operation = self.execution_context.operation_type
+        if operation is OperationType.MUTATION and _only_track(self.execution_context):
+            name_request("track")
+        elif operation in (OperationType.QUERY, OperationType.MUTATION):
+            name_request(operation.value)
+        yield
+
+
+def _only_track(execution_context: object) -> bool:
+    document = getattr(execution_context, "graphql_document", None)
+    if document is None:
+        return False
+    for definition in document.definitions:
+        selections = getattr(getattr(definition, "selection_set", None), "selections", None)
+        if selections and getattr(definition, "operation", None) is not None:
+            return all(getattr(getattr(s, "name", None), "value", None) == "track"
+                       for s in selections)
+    return False

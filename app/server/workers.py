@@ -9,12 +9,14 @@ from collections.abc import Awaitable, Callable
 
 from app import audiences
 from app.abandonment import fire_due, fire_due_sessions
+from app.attribution import fold
 from app.identity import expire_anonymous
 from app.platform import Platform
 from app.webhooks import Sender
 from schema.triggers import Trigger
 
 log = logging.getLogger("tracker.workers")
+ROLLUP_SECONDS = 5.0
 
 
 def trigger_fields() -> list[str]:
@@ -44,6 +46,9 @@ class Workers:
         self._every("published marks", 0.2, outbox.flush_published)
         self._every("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep)
         self._every("trigger fan-out", settings.fanout_tick_seconds, self._fan_out)
+        # Performance rollups (app/attribution/rollups.py): reports fold what is left.
+        self._every("performance rollups", ROLLUP_SECONDS,
+                    lambda: fold(self.platform.storage, self.platform.clock.now()))
         self._every("retention", settings.retention_interval_seconds,
                     lambda: expire_anonymous(self.platform))
         self.sender = Sender(self.platform.storage, self.platform.clock, settings,
@@ -69,7 +74,10 @@ class Workers:
 
         self._tasks.append(asyncio.create_task(loop(), name=name))
 
-    async def stop(self) -> None:
+    async def stop(self, drain: float = 0.0) -> None:
+        """Stop every loop; the webhook attempts under way get `drain` seconds to finish."""
+        if hasattr(self, "sender"):
+            self.sender.drain = drain
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

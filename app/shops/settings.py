@@ -27,6 +27,7 @@ class ShopSettings:
     require_signed_identify: bool = False
     interest_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     interest_half_life_seconds: int = HALF_LIFE_SECONDS
+    attribution_window_seconds: int = 604_800  # an order's attribution looks back 7 days
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> ShopSettings:
@@ -64,6 +65,8 @@ SETTING_CHECKS = {
     and set(v) <= set(DEFAULT_WEIGHTS)
     and all(_number(w) and 0 <= w <= 1000 for w in v.values()),
     "interest_half_life_seconds": lambda v: isinstance(v, int) and 1 <= v <= 2**31 - 1,
+    "attribution_window_seconds": lambda v: isinstance(v, int) and not isinstance(v, bool)
+    and 1 <= v <= 31_536_000,
 }
 
 

@@ -10,8 +10,9 @@ from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from app import carts, interests, triggers
+from app.attribution import order_facts, order_key_of, revenue_of
 from app.audiences import after_interests
-from app.core import EventType, cart_key, order_key, owner_of
+from app.core import EventType, cart_key, owner_of
 from app.identity import link_visitor
 from app.platform import Platform
 from app.shops import Shop
@@ -149,30 +150,40 @@ async def _checkout(
     One atomic update empties the cart and keeps its items on it as `lastCheckout`
     (with the event's id); the order is then inserted from them. A retry of the event
     finds its `lastCheckout` and inserts the order if the first attempt did not get
-    that far. The order's id is the visitor's (app/core/keys.py): nobody else's checkout
-    can take it.
+    that far. The order's id is the customer's, or the anonymous visitor's (app/core/keys.py):
+    nobody else's checkout can take it.
     """
     storage = platform.storage
     event = item.event
     once = item.doc["_id"]
     order_items = await _empty_cart(platform, item, cart_id, owner, once)
-    order_id = order_key(event.context.shop_id, event.context.visitor_id, event.order_id or "")
+    shop_id = event.context.shop_id
+    # A customer's order has the key the shop's upsertOrders gives it too: whichever
+    # side stores it first, the other meets a duplicate key (app/attribution/orders.py).
+    order_id = order_key_of(shop_id, item.user_id, event.context.visitor_id,
+                            event.order_id or "")
     try:
         await storage.orders.insert_one({
             "_id": order_id,
             "orderId": event.order_id,
-            "shopId": event.context.shop_id,
+            "shopId": shop_id,
             "userId": item.user_id,
             "visitorId": event.context.visitor_id,
             "items": order_items,
             "completedAt": item.at,
             "eventKey": once,
+            "status": "PLACED",
+            "revenue": revenue_of(order_items),
+            # Attribution decided once, with the insert (app/attribution/orders.py).
+            **await order_facts(
+                storage, shop_id, item.user_id, event.context.visitor_id, item.at,
+                effects.shop.settings.attribution_window_seconds, item.session_id),
         })
     except DuplicateKeyError:
         stored = await storage.orders.find_one({"_id": order_id,
                                                 "shopId": event.context.shop_id})
         if not stored or stored.get("eventKey") != once:
-            return  # The same order again: it was completed once.
+            return  # The same order again, or the shop's systems stored it first.
         order_items = stored["items"]
     for line in order_items:
         if item.user_id is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from pymongo.errors import BulkWriteError
 import app.tracking.session_docs as session_docs
 import app.tracking.sessions as sessions
 from app import abandonment, identity
+from app.backends.metrics import EVENTS
 from app.core import (
     IDENTIFY_TYPES,
     MAX_BATCH,
@@ -79,7 +81,18 @@ async def track(
                 new_session=item.new_session,
                 user_id=item.user_id,
             )
+    _count(inputs, outcomes)
     return outcomes
+
+
+def _count(inputs: list[EventInput], outcomes: list[Outcome]) -> None:
+    """`tracker_events_total`: each input once, by type and what became of it."""
+    counts = Counter(
+        (str(getattr(event.type, "value", event.type)),
+         "rejected" if o.result is None else "duplicate" if o.result.duplicate else "stored")
+        for event, o in zip(inputs, outcomes, strict=True))
+    for (kind, outcome), n in counts.items():
+        EVENTS.labels(kind, outcome).inc(n)
 
 
 async def _prepare(

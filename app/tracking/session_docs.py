@@ -12,6 +12,7 @@ from typing import Any
 from pymongo import UpdateOne
 
 from app import abandonment
+from app.attribution import classify, own_domains, source_of
 from app.backends.storage import Storage
 from app.core import from_ms, session_key
 from app.tracking.item import Item
@@ -67,6 +68,9 @@ async def write(
             "startedAt": from_ms(seg.start_ms),
             "landingUrl": head.event.context.url,
             "referrer": head.event.context.referrer,
+            # Its channel, decided once (app/attribution/touches.py).
+            **await source_of(storage, shop_id, own_domains(head.shop), head.event.context.url,
+                              head.event.context.referrer),
         }
         watched = carried(seg, None) if seg is not segments[-1] else {}
         ops.append(UpdateOne(
@@ -88,7 +92,8 @@ def _close(shop_id: int, visitor_id: str, stored: dict[str, Any] | None, session
                           "userId": head.get("userId"), "sourceId": head.get("sSource"),
                           "startedAt": from_ms(head.get("sStartMs", last_ms)),
                           "landingUrl": head.get("sLanding"),
-                          "referrer": head.get("sReferrer")},
+                          "referrer": head.get("sReferrer"), "rolled": False,
+                          **classify(head.get("sLanding"), head.get("sReferrer")).doc()},
          **_counters(last_ms, events), **watched},
         upsert=True,
     )
@@ -123,7 +128,9 @@ async def restore(
         doc = {"sessionId": session_id, "shopId": shop_id, "visitorId": visitor_id,
                "userId": head.user_id, "sourceId": head.source_id,
                "startedAt": from_ms(start_ms), "landingUrl": head.event.context.url,
-               "referrer": head.event.context.referrer}
+               "referrer": head.event.context.referrer,
+               **await source_of(storage, shop_id, own_domains(head.shop),
+                                 head.event.context.url, head.event.context.referrer)}
         if current is not None and current.session_id == session_id:
             doc.update(lastEventAt=from_ms(current.last_ms), eventsCount=current.events)
         ops.append(UpdateOne({"_id": session_key(shop_id, session_id), "shopId": shop_id},

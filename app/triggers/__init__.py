@@ -6,6 +6,7 @@ customer gets one.
 from app.triggers import caps, fanout
 from app.triggers.fanout import FanOut
 from app.triggers.feed import TriggerFeed
+from app.triggers.holdout import held_out
 from app.triggers.model import (
     ABANDONED_BROWSE,
     ABANDONED_CART,
@@ -49,6 +50,7 @@ __all__ = [
     "decode",
     "encode",
     "fanout",
+    "held_out",
     "make",
     "position",
     "with_rule",

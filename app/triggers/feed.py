@@ -135,6 +135,8 @@ class TriggerFeed:
         wanted_names = set(names) if names else None
 
         def wanted(doc: dict[str, Any]) -> bool:
+            if doc.get("heldOut"):  # in its rule's holdout: stored, never pushed
+                return False
             return (wanted_types is None or doc.get("type") in wanted_types) and (
                 wanted_names is None or doc.get("name") in wanted_names)
 

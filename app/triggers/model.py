@@ -61,12 +61,13 @@ def make(
         "cart": cart,
         "properties": None if properties is None else json.dumps(properties),
         "published": False,
+        "rolled": False,  # until the performance rollups count it (app/attribution/rollups.py)
     }
 
 
 def encode(doc: dict[str, Any]) -> str:
     """A trigger as published on the broker."""
-    out = {k: v for k, v in doc.items() if k not in {"published", "storedAt"}}
+    out = {k: v for k, v in doc.items() if k not in {"published", "storedAt", "rolled"}}
     return json.dumps(out, default=_json_default, separators=(",", ":"))
 
 

@@ -13,6 +13,7 @@ from pymongo import UpdateMany
 from pymongo.errors import BulkWriteError
 
 from app.backends.broker import Broker, BrokerUnavailable
+from app.backends.metrics import TRIGGERS
 from app.backends.storage import Storage
 from app.core import Clock, to_ms
 from app.triggers.model import channel, encode
@@ -81,7 +82,8 @@ class Outbox:
     ) -> None:
         fresh = {id(doc) for doc in await self._insert([d for docs, _ in batch for d in docs])}
         news = [[doc for doc in docs if id(doc) in fresh] for docs, _ in batch]
-        await self.publish([doc for docs in news for doc in docs])
+        # A held-out trigger (app/triggers/holdout.py) is stored, neither published nor queued.
+        await self.publish([d for docs in news for d in docs if not d.get("heldOut")])
         for (_, waiting), mine in zip(batch, news, strict=True):
             if not waiting.done():
                 waiting.set_result(mine)
@@ -100,10 +102,12 @@ class Outbox:
             if len(dup) < len(error.details["writeErrors"]):
                 raise
             fresh = [d for i, d in enumerate(docs) if i not in dup]
+        for doc in fresh:  # fired once, however often a retry stores it again
+            TRIGGERS.labels(doc["type"]).inc()
         if self.webhooks is not None:
             # Before anything is published, and for the duplicates too: a retry after a
             # crash between the two inserts queues what the first try did not.
-            await self.webhooks.queue(docs)
+            await self.webhooks.queue([d for d in docs if not d.get("heldOut")])
         return fresh
 
     async def publish(self, docs: list[dict[str, Any]]) -> bool:

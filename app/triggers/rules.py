@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.core import BadInput
+from app.core import BadInput, owner_of
+from app.triggers.holdout import MAX_PERCENT, held_out
 from app.triggers.model import (
     ABANDONED_BROWSE,
     ABANDONED_CART,
@@ -67,6 +68,7 @@ class Rule:
     delay_seconds: int | None  # None on a cart rule: the shop's abandonedCartDelaySeconds
     cap_seconds: int
     created_at: datetime
+    holdout_percent: int = 0  # customers left out, for lift (app/triggers/holdout.py)
 
     @property
     def is_default(self) -> bool:
@@ -84,14 +86,14 @@ class Rule:
         return {"ruleId": self.rule_id, "type": self.type, "title": self.title,
                 "enabled": self.enabled, "match": list(self.match),
                 "delaySeconds": self.delay_seconds, "capSeconds": self.cap_seconds,
-                "createdAt": self.created_at}
+                "createdAt": self.created_at, "holdoutPercent": self.holdout_percent}
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Rule:
         return cls(rule_id=doc["ruleId"], type=doc["type"], title=doc.get("title"),
                    enabled=bool(doc.get("enabled", True)), match=tuple(doc.get("match") or ()),
                    delay_seconds=doc.get("delaySeconds"), cap_seconds=doc.get("capSeconds") or 0,
-                   created_at=doc["createdAt"])
+                   created_at=doc["createdAt"], holdout_percent=doc.get("holdoutPercent") or 0)
 
 
 def defaults(now: datetime) -> list[Rule]:
@@ -144,12 +146,15 @@ def with_rule(base: dict[str, Any], rule: Rule) -> dict[str, Any]:
     doc = {**base, "ruleId": rule.rule_id}
     if not rule.is_default:
         doc["_id"] = f"{base['_id']}:{rule.rule_id}"
+    if rule.holdout_percent and held_out(
+            rule.rule_id, owner_of(base.get("userId"), base["visitorId"]), rule.holdout_percent):
+        doc.update(heldOut=True, published=True)  # stored only: app/triggers/holdout.py
     return doc
 
 
 # -- input rules ---------------------------------------------------------------------
 
-FIELDS = ("title", "enabled", "match", "delay_seconds", "cap_seconds")
+FIELDS = ("title", "enabled", "match", "delay_seconds", "cap_seconds", "holdout_percent")
 
 
 def changed(rule: Rule, given: dict[str, Any], shop_cart_delay: int) -> Rule:
@@ -177,12 +182,15 @@ def check(rule: Rule, shop_cart_delay: int, given: dict[str, Any]) -> Rule:
     if delay is not None:
         _check_seconds(delay, "delaySeconds", low=1)
     _check_seconds(rule.cap_seconds, "capSeconds", low=0)
+    if not isinstance(rule.holdout_percent, int) or not 0 <= rule.holdout_percent <= MAX_PERCENT:
+        raise BadInput(f"holdoutPercent must be a whole number from 0 to {MAX_PERCENT}",
+                       field="holdoutPercent")
     title = rule.title
     if title is not None and len(title) > MAX_TITLE:
         raise BadInput(f"title is longer than {MAX_TITLE} characters", field="title")
     return Rule(rule_id=rule.rule_id, type=rule.type, title=title, enabled=rule.enabled,
                 match=match, delay_seconds=delay, cap_seconds=rule.cap_seconds,
-                created_at=rule.created_at)
+                created_at=rule.created_at, holdout_percent=rule.holdout_percent)
 
 
 def new_rule(rule_id: str, given: dict[str, Any], shop_cart_delay: int,
@@ -198,7 +206,8 @@ def new_rule(rule_id: str, given: dict[str, Any], shop_cart_delay: int,
     rule = Rule(rule_id=rule_id, type=type_, title=given.get("title"),
                 enabled=True if enabled is None else bool(enabled),
                 match=tuple(given.get("match") or ()), delay_seconds=delay,
-                cap_seconds=given.get("cap_seconds") or 0, created_at=now)
+                cap_seconds=given.get("cap_seconds") or 0, created_at=now,
+                holdout_percent=given.get("holdout_percent") or 0)
     return check(rule, shop_cart_delay, given)
 
 

@@ -6,9 +6,11 @@ connects only through the address check.
 from app.webhooks import deliveries
 from app.webhooks.endpoints import Webhooks
 from app.webhooks.sender import Sender
+from app.webhooks.sender import due as due_deliveries
 
 __all__ = [
     "Sender",
     "Webhooks",
     "deliveries",
+    "due_deliveries",
 ]

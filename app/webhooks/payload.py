@@ -42,7 +42,11 @@ def trigger_data(doc: dict[str, Any], fields: Sequence[str] = TRIGGER_FIELDS) ->
     data: dict[str, Any] = {}
     for name in fields:
         value = doc.get("_id") if name == "triggerId" else doc.get(name)
-        if name == "properties":
+        if name == "link":  # as app/attribution/channels.link writes it (a lower layer here)
+            value = "smc_tid=" + quote(doc["_id"], safe=":@-._~")
+        elif name == "heldOut":
+            value = bool(value)
+        elif name == "properties":
             value = json.loads(value) if value else None
         elif name == "cart" and value:
             value = {"items": [{f: item.get(f) for f in CART_ITEM_FIELDS}

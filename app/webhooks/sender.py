@@ -29,7 +29,9 @@ from typing import Any
 import httpx
 from pymongo import UpdateOne
 
+import app.webhooks.leases as leases
 import app.webhooks.payload as payload
+from app.backends.metrics import DELIVERIES
 from app.backends.storage import Storage
 from app.core import Clock
 from app.settings import Settings
@@ -41,6 +43,7 @@ log = logging.getLogger("tracker.webhooks")
 
 BATCH = 500  # due deliveries read per round trip
 KEEP = timedelta(days=30)  # a finished delivery stays in the log this long (TTL index)
+OUTCOMES = {DELIVERED: "delivered", FAILED: "failed", None: "retry"}  # metrics, by status left
 
 
 def parse_schedule(text: str) -> list[float]:
@@ -83,6 +86,7 @@ class Sender:
         self._next_search = 0.0  # time.monotonic() of the next search of storage
         self._backlog = False  # the last search found a full batch: more may be due
         self.local = webhooks.local
+        self.drain = 0.0  # seconds the attempts under way get to finish when `run` is cancelled
 
     def open(self) -> None:
         if self.client is None:
@@ -106,7 +110,7 @@ class Sender:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), self._pause())
         finally:
-            await self.stop()
+            await self.stop(self.drain)
 
     def _pause(self) -> float:
         """Until the next look: a search due, or the next retry this process knows of."""
@@ -121,19 +125,12 @@ class Sender:
             pause = min(pause, max(0.0, (retry - self.clock.now()).total_seconds()))
         return min(pause, poll)
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def stop(self, drain: float = 0.0) -> None:
+        await leases.drain(self._tasks, drain)  # the rest are cut
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._flush(), 2.0)
-        if self._held:
-            # Attempts cut short: another process may take them at once, not after the lease.
-            held, self._held = self._held, {}
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.storage.webhook_deliveries.update_many(
-                    {"_id": {"$in": list(held)}, "claim": {"$in": list(set(held.values()))}},
-                    {"$set": {"leaseUntil": NEVER}, "$unset": {"claim": ""}}), 2.0)
+        held, self._held = self._held, {}
+        await leases.give_back(self.storage, held)  # another process may take them at once
         if self.client is not None:
             await self.client.aclose()
             self.client = None
@@ -227,6 +224,7 @@ class Sender:
         cut_short = False
         try:
             if endpoint is None or trigger is None:  # deleted, or erased (forgetCustomer)
+                DELIVERIES.labels("dropped").inc()
                 await self.storage.webhook_deliveries.delete_one(
                     {"_id": delivery["_id"], "shopId": delivery["shopId"],
                      "claim": delivery["claim"]})
@@ -282,6 +280,7 @@ class Sender:
     def _finish(self, delivery: dict[str, Any], change: dict[str, Any], attempted: bool) -> None:
         """Queue the write of an attempt's result (`_flush` makes it, with the others')."""
         now = self.clock.now()
+        DELIVERIES.labels(OUTCOMES[change.get("status")] if attempted else "disabled").inc()
         change = {**change, "leaseUntil": NEVER}
         if attempted:
             change["lastAttemptAt"] = now

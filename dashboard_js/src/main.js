@@ -1,5 +1,5 @@
 // The dashboard: sign in, then one view per address (#/overview, #/live,
-// #/customers[/<userId>], #/rules, #/webhooks, #/audiences[/<audienceId>]).
+// #/customers[/<userId>], #/rules, #/webhooks, #/audiences[/<audienceId>], #/performance).
 import 'uplot/dist/uPlot.min.css'
 import './dashboard.css'
 import { createApi, words } from './api.js'
@@ -12,6 +12,7 @@ import { customers } from './views/customers.js'
 import { rules } from './views/rules.js'
 import { webhooks } from './views/webhooks.js'
 import { audiences } from './views/audiences.js'
+import { performanceView } from './views/performance.js'
 
 const VIEWS = [
   ['overview', 'Overview', overview],
@@ -20,6 +21,7 @@ const VIEWS = [
   ['rules', 'Rules', rules],
   ['webhooks', 'Webhooks', webhooks],
   ['audiences', 'Audiences', audiences],
+  ['performance', 'Performance', performanceView],
 ]
 
 /** '#/customers/a%2Fb?x=1' -> {name: 'customers', rest: ['a/b'], params} */

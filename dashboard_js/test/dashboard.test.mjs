@@ -395,3 +395,62 @@ test('until the server has them, the rules, webhooks and audiences views say so 
   }
   await close()
 })
+
+// -- section 12: did the triggers pay ------------------------------------------------
+
+test('overview: the channels table shows what the API counts', async () => {
+  const { page, seen, close } = await signedIn(OVERVIEW_HASH)
+  await page.waitForSelector('body[data-rendered="overview"]')
+  const data = await api('query($s: Int!, $from: DateTime!, $to: DateTime!) { channels(shopId: $s, from: $from, to: $to) { channel sessions visitors orders revenue } }', RANGE)
+  // By hand: va's first session from Google, vc's from an e-mail; the others direct.
+  assert.deepEqual(
+    data.channels.map((c) => [c.channel, c.sessions]),
+    [
+      ['DIRECT', 3],
+      ['ORGANIC_SEARCH', 1],
+      ['EMAIL', 1],
+    ]
+  )
+  const rows = await page.locator('section.channels tbody tr').evaluateAll((rows) => rows.map((r) => [r.dataset.channel, ...[...r.cells].slice(1).map((c) => c.textContent)]))
+  assert.deepEqual(
+    rows,
+    data.channels.map((c) => [c.channel, String(c.sessions), String(c.visitors), String(c.orders), c.revenue.toFixed(2)])
+  )
+  await page.locator('section.channels').scrollIntoViewIfNeeded()
+  await screenshot(page, 'overview-channels')
+  assert.deepEqual(seen.errors, [])
+  await close()
+})
+
+test('performance: per rule, the figures the API has; lift in words where the sample is small', async () => {
+  const DAY_MS = 86400e3
+  const to = Math.floor(Date.now() / DAY_MS) * DAY_MS + DAY_MS
+  const week = { from: new Date(to - 7 * DAY_MS).toISOString(), to: new Date(to).toISOString() }
+  const PERF = `query($s: Int!, $from: DateTime!, $to: DateTime!) { triggerPerformance(shopId: $s, from: $from, to: $to) {
+      ruleId triggers delivered heldOut clicks orders revenue conversionRate holdoutConversionRate lift liftLow liftHigh } }`
+  const customOf = (data) => data.triggerPerformance.find((r) => r.ruleId === 'default:CUSTOM_EVENT')
+  const before = customOf(await api(PERF, week))
+  // Six new visitors fire the custom-event rule, now with a holdout: some are held out.
+  await api('mutation($s: Int!) { updateTriggerRule(shopId: $s, ruleId: "default:CUSTOM_EVENT", rule: {type: CUSTOM_EVENT, holdoutPercent: 50}) { ruleId } }')
+  const events = Array.from({ length: 6 }, (_, n) => ({ type: 'CUSTOM', eventName: 'promo', context: { shopId: SHOP, visitorId: `vp${n}` } }))
+  await gql(server, 'mutation($e: [TrackInput!]!) { track(events: $e) { eventId } }', { e: events })
+  const data = await api(PERF, week)
+  const expected = data.triggerPerformance.filter((r) => r.triggers > 0 || r.clicks > 0 || r.orders > 0)
+  const custom = customOf(data)
+  assert.equal(custom.triggers, before.triggers + 6)
+  assert.ok(custom.heldOut > 0 && custom.delivered > before.delivered, 'both groups drawn')
+  const { page, seen, close } = await signedIn('#/performance')
+  await page.waitForSelector('body[data-rendered="performance"]')
+  const rows = await page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => [r.dataset.ruleId, ...[...r.cells].map((c) => c.textContent)]))
+  const pct = (x) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`)
+  assert.deepEqual(
+    rows.map((r) => [r[0], ...r.slice(3, 11)]),
+    expected.map((r) => [r.ruleId, String(r.triggers), String(r.delivered), String(r.heldOut), String(r.clicks), String(r.orders), r.revenue.toFixed(2), pct(r.conversionRate), pct(r.holdoutConversionRate)])
+  )
+  const liftOf = Object.fromEntries(rows.map((r) => [r[0], r[11]]))
+  assert.equal(liftOf['default:CUSTOM_EVENT'], 'not enough data')
+  for (const r of expected.filter((r) => r.holdoutConversionRate === null)) assert.equal(liftOf[r.ruleId], 'no holdout')
+  await screenshot(page, 'performance')
+  assert.deepEqual(seen.errors, [])
+  await close()
+})

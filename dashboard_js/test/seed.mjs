@@ -29,13 +29,19 @@ export const HISTORY = [
   ['vc', 1, '02:06', 'CART_ADD', { categoryId: 'c3', productId: 'p4', price: 12.5 }],
 ]
 
+/** Where some sessions came from (by HISTORY index): their channels, on the overview. */
+export const LANDINGS = {
+  0: { url: 'https://shop.example/', referrer: 'https://www.google.com/search?q=boots' },
+  12: { url: 'https://shop.example/?utm_source=news&utm_medium=email' },
+}
+
 /** Creates shop `shopId` and imports HISTORY into it; returns its key. */
 export async function seedShop(server, shopId = 7) {
   const created = await gql(server, 'mutation($id: Int!) { createShop(name: "Seeded shop", shopId: $id) { apiKey } }', { id: shopId }, ADMIN_KEY)
   const key = created.createShop.apiKey
   const events = HISTORY.map(([visitorId, d, hhmm, type, fields], i) => ({
     type,
-    context: { shopId, visitorId, eventId: `s${i + 1}`, occurredAt: at(d, hhmm) },
+    context: { shopId, visitorId, eventId: `s${i + 1}`, occurredAt: at(d, hhmm), ...(LANDINGS[i] || {}) },
     ...fields,
   }))
   const done = await gql(server, 'mutation($id: Int!, $e: [TrackInput!]!) { importEvents(shopId: $id, events: $e) { eventId } }', { id: shopId, e: events }, key)

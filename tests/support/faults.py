@@ -24,6 +24,8 @@ from tests.support.api import make_settings
 # Fields that record how a state was reached (markers, log positions), not what it is.
 BOOKKEEPING = {"lastBatch", "lastCheckout", "linkedFrom", "eventKey", "filing", "sortKey",
                "storedAt", "published", "appliedEvents", "pending",
+               # performance rollups (app/attribution/rollups.py): a batch's guard marks
+               "applied", "foldBatch", "folding",
                "identifySecret", "keyHashes"}  # (the last two: random per shop)
 
 

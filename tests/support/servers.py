@@ -50,6 +50,15 @@ class ServerProcess:
         self.__exit__()
         raise RuntimeError(f"server did not start:\n{self._log.read_text()}")
 
+    def signal(self, signum: int) -> None:
+        assert self._process is not None
+        self._process.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        """The process's exit code, once it has exited (TimeoutExpired after `timeout` s)."""
+        assert self._process is not None
+        return self._process.wait(timeout=timeout)
+
     def __exit__(self, *exc_info: object) -> None:
         if self._process is not None:
             self._process.terminate()

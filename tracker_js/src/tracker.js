@@ -33,6 +33,7 @@
   let endpoint
   let timeout = 1800e3 // client-side session timeout, ms
   let token // identity token from a newsletter link, sent once
+  let landing // the landing url with a trigger link (smc_tid), sent with the visit
   let vid // visitor id, in memory when nothing can be stored
   let last // last activity, in memory too
   let timer
@@ -185,11 +186,11 @@
       visitorId: visitor(),
       eventId: rid(20),
       occurredAt: new Date(t).toISOString(),
-      url: location.href.slice(0, 2048), // the server keeps 2,048 characters at most
+      url: (landing || location.href).slice(0, 2048), // the server keeps 2,048 characters at most
       referrer: d.referrer.slice(0, 2048) || null,
     }
     if (token) ev.context.identityToken = token
-    token = 0
+    token = landing = 0
     queue.push(ev)
     if (queue.length > MAX) queue.shift()
     store(ev)
@@ -211,12 +212,16 @@
       if (!endpoint) throw 0
       if (o.sessionTimeout > 0) timeout = o.sessionTimeout * 1e3
       shop = { shopId: +id, sourceId: src ? str(src) : null }
-      // newsletter link: ?smc_token=... identifies the visitor, then leaves the address bar
+      // newsletter link: ?smc_token=... identifies the visitor; trigger link: ?smc_tid=...
+      // goes with the visit's url (a TRIGGER session); both then leave the address bar
       const params = location.search.slice(1).split('&')
-      const rest = params.filter((p) => p.split('=')[0] != 'smc_token')
+      const key = (p) => p.split('=')[0]
+      const keep = params.filter((p) => key(p) != 'smc_token')
+      const rest = keep.filter((p) => key(p) != 'smc_tid')
+      if (rest.length < keep.length) landing = location.origin + location.pathname + '?' + keep.join('&') + location.hash
       if (rest.length < params.length) {
         try {
-          token = decodeURIComponent(params.filter((p) => rest.indexOf(p) < 0)[0].slice(10).replace(/\+/g, ' '))
+          if (keep.length < params.length) token = decodeURIComponent(params.filter((p) => keep.indexOf(p) < 0)[0].slice(10).replace(/\+/g, ' '))
         } catch (e) {}
         try {
           history.replaceState(
@@ -227,7 +232,7 @@
         } catch (e) {}
       }
       // a visit when the last activity is older than the timeout (or a newsletter click)
-      if (token || now() - (+get(LAST) || 0) > timeout) track('VISIT', {}, 1)
+      if (token || landing || now() - (+get(LAST) || 0) > timeout) track('VISIT', {}, 1)
       w.addEventListener('pagehide', safe(leave))
       d.addEventListener('visibilitychange', safe(() => d.visibilityState == 'hidden' && leave()))
       w.addEventListener('online', safe(flush))

@@ -309,6 +309,29 @@ test('a newsletter link identifies the visitor and the token leaves the address 
   assert.deepEqual(seen.errors, [])
 })
 
+test('a trigger link opens a TRIGGER session, is sent with the visit, then leaves the address bar', async (t) => {
+  const { page, seen } = await fresh(t)
+  await gql(backend, 'mutation($e: [TrackInput!]!) { track(events: $e) { eventId } }', {
+    e: [{ type: 'SECTION_VIEW', pageName: 'sale', context: { shopId: 1, visitorId: 'fired-for' } }],
+  })
+  const fired = await gql(backend, '{ triggers(shopId: 1, types: [SECTION_VISITED], first: 1) { nodes { triggerId link } } }')
+  const [{ triggerId, link }] = fired.triggers.nodes
+  assert.equal(link, `smc_tid=${triggerId}`)
+  const path = site.page('/sale.html', html({ head: snippet(TRACKER()) }))
+  await page.goto(`${path}?utm_source=mail&${link}&x=1#offer`)
+  await page.waitForFunction(() => window.smc && window.smc.v)
+  assert.equal(page.url(), `${path}?utm_source=mail&x=1#offer`)
+  await page.evaluate(() => smc('viewProduct', 'shoes', 'from-trigger'))
+  const vid = await visitorIdOf(page)
+  const list = await stored(vid, 2)
+  assert.deepEqual(list.map((e) => e.type), ['VISIT', 'PRODUCT_VIEW'])
+  assert.ok(list[0].url.includes(link), list[0].url)
+  assert.ok(!list[1].url.includes('smc_tid'), list[1].url)
+  const { sessions } = await gql(backend, 'query($v: String!) { sessions(shopId: 1, visitorId: $v) { nodes { channel triggerId utm { source } } } }', { v: vid })
+  assert.deepEqual(sessions.nodes, [{ channel: 'TRIGGER', triggerId, utm: { source: 'mail' } }])
+  assert.deepEqual(seen.errors, [])
+})
+
 test('works with cookies and localStorage blocked (visitor id kept in memory)', async (t) => {
   const { page, seen } = await fresh(t)
   await page.addInitScript(() => {

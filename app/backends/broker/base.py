@@ -7,6 +7,8 @@ import logging
 from abc import ABC, abstractmethod
 from types import TracebackType
 
+from app.backends.metrics import SUBSCRIPTIONS
+
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000
@@ -36,6 +38,7 @@ class Subscription:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_size)
         self._entered = False
         self._closed = False
+        self._counted = False
 
     async def __aenter__(self) -> Subscription:
         if self._entered:
@@ -47,6 +50,8 @@ class Subscription:
             self._close()
             await self._broker._detach(self)
             raise
+        SUBSCRIPTIONS.inc()  # open subscriptions of this process (only the feed subscribes)
+        self._counted = True
         return self
 
     async def __aexit__(
@@ -56,6 +61,9 @@ class Subscription:
         tb: TracebackType | None,
     ) -> None:
         self._close()
+        if self._counted:
+            self._counted = False
+            SUBSCRIPTIONS.dec()
         await self._broker._detach(self)
 
     def __aiter__(self) -> Subscription:

@@ -1,4 +1,12 @@
-"""Redis pub/sub (`redis://`, `rediss://`): every process sees every message."""
+"""Redis pub/sub (`redis://`, `rediss://`, `redis+sentinel://`): every process sees every
+message.
+
+With Sentinel the reader's connection asks the sentinels for the master each time
+it connects (`app/backends/redis_urls.py`): after a failover it reconnects, with
+backoff, to the new master, and bumps `epoch` so that readers catch up.
+The commands and reply kinds are class attributes so that the cluster broker's
+shard readers (`cluster.py`) use the same reader with SSUBSCRIBE.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,6 @@ import logging
 from collections import deque
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -16,6 +23,7 @@ from redis.exceptions import RedisError
 
 from app.backends.breaker import CircuitBreaker
 from app.backends.broker.base import QUEUE_SIZE, Broker, BrokerUnavailable
+from app.backends.redis_urls import client
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +35,8 @@ class RedisBroker(Broker):
     subscribers, and when Redis goes away it reconnects with backoff and subscribes them all
     again, so subscribers live through outages untouched (minus what was published meanwhile).
     """
+
+    SUBSCRIBE, UNSUBSCRIBE, MESSAGE, SUBSCRIBED = "SUBSCRIBE", "UNSUBSCRIBE", "message", "subscribe"
 
     def __init__(
         self,
@@ -63,8 +73,8 @@ class RedisBroker(Broker):
         self._in_flight: dict[str, deque[asyncio.Future[None]]] = {}
 
     @staticmethod
-    def _client(url: str, timeout: float) -> Redis:
-        return Redis.from_url(
+    def _client(url: str, timeout: float) -> Any:
+        return client(
             url,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
@@ -123,7 +133,7 @@ class RedisBroker(Broker):
         if first:
             self._expect_confirmation(channel)
             try:
-                await conn.send_command("SUBSCRIBE", channel)
+                await conn.send_command(self.SUBSCRIBE, channel)
             except (RedisError, OSError):
                 return  # the reader notices the broken connection and starts over
         ready = self._ready.get(channel)
@@ -139,7 +149,7 @@ class RedisBroker(Broker):
         if conn is None or not conn.is_connected:
             return
         with contextlib.suppress(RedisError, OSError):
-            await conn.send_command("UNSUBSCRIBE", channel)
+            await conn.send_command(self.UNSUBSCRIBE, channel)
 
     def _expect_confirmation(self, channel: str) -> None:
         future = asyncio.get_running_loop().create_future()
@@ -172,8 +182,7 @@ class RedisBroker(Broker):
         for channel in channels:
             self._expect_confirmation(channel)
         self._conn = conn
-        if channels:
-            await conn.send_command("SUBSCRIBE", *channels)
+        await self._subscribe_all(conn, channels)
         # Redis answers in order, so the PONG also proves the SUBSCRIBE above took effect.
         await conn.send_command("PING")
         awaiting_pong = True
@@ -191,13 +200,17 @@ class RedisBroker(Broker):
             awaiting_pong = False
             self._dispatch(reply)
 
+    async def _subscribe_all(self, conn: AbstractConnection, channels: list[str]) -> None:
+        if channels:
+            await conn.send_command(self.SUBSCRIBE, *channels)
+
     def _dispatch(self, reply: Any) -> None:
         # Pub/sub replies are [kind, channel, payload]; PING answers ["pong", ""] while
         # subscribed (RESP2), a plain "PONG" otherwise.
         kind = reply[0] if isinstance(reply, list) else reply
-        if kind == "message":
+        if kind == self.MESSAGE:
             self._deliver(reply[1], reply[2])
-        elif kind == "subscribe":
+        elif kind == self.SUBSCRIBED:
             self._confirm(reply[1])
         elif kind in ("pong", "PONG") and not self._healthy:
             self._healthy = True

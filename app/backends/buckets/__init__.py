@@ -17,8 +17,9 @@ def open_buckets(url: str, *, timeout: float = 0.25, cooldown: float = 5.0) -> B
         from app.backends.buckets.memory import MemoryBuckets
 
         return MemoryBuckets()
-    if scheme in {"redis", "rediss"}:
+    if scheme in {"redis", "rediss", "redis+sentinel", "redis+cluster"}:
         from app.backends.buckets.redis import RedisBuckets
 
         return RedisBuckets(url, timeout=timeout, cooldown=cooldown)
-    raise ValueError(f"unsupported rate-limit URL scheme {scheme!r} (memory:// or redis://)")
+    raise ValueError(f"unsupported rate-limit URL scheme {scheme!r} "
+                     "(memory://, redis://, redis+sentinel:// or redis+cluster://)")

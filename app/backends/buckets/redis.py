@@ -6,13 +6,13 @@ per cooldown, not every one."""
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from app.backends.breaker import CircuitBreaker
 from app.backends.buckets.base import Buckets
+from app.backends.redis_urls import client
 
 TAKE = """
 local now = redis.call('TIME')
@@ -36,8 +36,9 @@ return allowed
 class RedisBuckets(Buckets):
     def __init__(self, url: str, timeout: float = 0.25, cooldown: float = 5.0) -> None:
         # No retries: a retry is one more timeout for the request that waits.
-        self._redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                     retry=Retry(NoBackoff(), 0))
+        # Any Redis URL: one server, Sentinel or Cluster (the bucket's key picks its node).
+        self._redis = client(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                             retry=Retry(NoBackoff(), 0))
         self._take = self._redis.register_script(TAKE)
         self.breaker = CircuitBreaker("rate limits (Redis)", cooldown)
 

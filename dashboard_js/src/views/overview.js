@@ -10,6 +10,7 @@ const QUERY = `query($shopId: Int!, $from: DateTime!, $to: DateTime!, $interval:
   funnel(shopId: $shopId, from: $from, to: $to) { sessions withProductView withCartAdd withCheckout }
   topProducts(shopId: $shopId, from: $from, to: $to, limit: 10) { productId views cartAdds purchases }
   topCategories(shopId: $shopId, from: $from, to: $to, limit: 10) { categoryId views productViews cartAdds purchases }
+  channels(shopId: $shopId, from: $from, to: $to) { channel sessions visitors orders revenue }
 }`
 
 const TILES = [
@@ -35,7 +36,7 @@ export async function overview({ api, main, params, onCleanup }) {
     show(status, notice('error', words(error)))
     return
   }
-  const { stats, funnel, topProducts, topCategories } = data
+  const { stats, funnel, topProducts, topCategories, channels } = data
   const label = (key) => TILES.find((t) => t[0] === key)[1]
   main.append(
     h('p.muted', 'From ', when(range.from), ' to ', when(range.to), ` (${range.interval === 'HOUR' ? 'hourly' : 'daily'}, UTC)`),
@@ -63,7 +64,8 @@ export async function overview({ api, main, params, onCleanup }) {
         )
       )
     ),
-    h('div.grid.bottom', funnelCard(funnel), topCard('Top products', topProducts, productColumns), topCard('Top categories', topCategories, categoryColumns))
+    h('div.grid.bottom', funnelCard(funnel), topCard('Top products', topProducts, productColumns), topCard('Top categories', topCategories, categoryColumns)),
+    h('section.card.channels', h('h2', 'Channels'), h('p.muted', 'Sessions that started in the range by where they came from; orders under the channel of their session.'), table(channelColumns, channels, { empty: 'No sessions in this range.', rowData: (r) => ({ channel: r.channel }) }))
   )
   document.body.dataset.rendered = 'overview'
   performance.mark('overview-rendered')
@@ -115,6 +117,16 @@ const categoryColumns = [
   { label: 'Product views', num: true, cell: (r) => num(r.productViews) },
   { label: 'Cart adds', num: true, cell: (r) => num(r.cartAdds) },
   { label: 'Purchases', num: true, cell: (r) => num(r.purchases) },
+]
+
+const money = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })
+const CHANNEL_NAMES = { DIRECT: 'Direct', ORGANIC_SEARCH: 'Organic search', PAID_SEARCH: 'Paid search', SOCIAL: 'Social', EMAIL: 'E-mail', TRIGGER: 'Trigger links', REFERRAL: 'Referral' }
+const channelColumns = [
+  { label: 'Channel', cell: (r) => CHANNEL_NAMES[r.channel] ?? r.channel },
+  { label: 'Sessions', num: true, cell: (r) => num(r.sessions) },
+  { label: 'Visitors', num: true, cell: (r) => num(r.visitors) },
+  { label: 'Orders', num: true, cell: (r) => num(r.orders) },
+  { label: 'Revenue', num: true, cell: (r) => money.format(r.revenue) },
 ]
 
 function topCard(title, rows, columns) {

@@ -1,0 +1,135 @@
+"""Redis beyond one node: Sentinel and Cluster, against real local servers.
+
+Two servers (as two processes of a deployment, on one store) publish a stream of
+triggers; the master that carries them is killed mid-stream. Every subscriber
+gets every trigger, none twice: live, from the log while the broker is away,
+and by replay with `after` for one that reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.support.live import (
+    LiveServer,
+    Subscriber,
+    eventually,
+    log_ids,
+    open_shop,
+    shared_store,
+    track,
+    two_servers,
+)
+from tests.support.redis_ha import ClusterSet, SentinelSet
+
+COUNT = 40
+DEADLINE = 60.0  # a failover takes seconds; this only bounds a broken build
+
+
+@pytest.fixture
+def sentinel_set() -> Iterator[SentinelSet]:
+    with SentinelSet() as topology:
+        yield topology
+
+
+@pytest.fixture
+def cluster_set() -> Iterator[ClusterSet]:
+    with ClusterSet() as topology:
+        yield topology
+
+
+async def subscribed(server: LiveServer, count: int) -> None:
+    assert server.platform is not None
+    broker = server.platform.broker
+    await eventually(lambda: broker.subscriber_count("triggers:1") >= count and broker.healthy,
+                     "the subscriptions were open and the broker healthy")
+
+
+async def fire(servers: tuple[LiveServer, LiveServer], numbers: range) -> None:
+    for n in numbers:
+        await track(servers[n % 2], "CUSTOM", eventName=f"e{n}", visitor=f"v{n}")
+        await asyncio.sleep(0.05)  # a stream, not a burst: the failover happens within it
+
+
+async def every_trigger_once_through_a_failover(url: str, kill: object,
+                                                subscribers_now: Callable[[], int]) -> None:
+    async with shared_store() as store, two_servers(url, store) as servers:
+        a, b = servers
+        key = await open_shop(a)
+        live = [Subscriber(a.ws_url, key).start(), Subscriber(b.ws_url, key).start()]
+        resumed_early = Subscriber(b.ws_url, key).start()
+        await subscribed(a, 1)
+        await subscribed(b, 2)
+        try:
+            await fire(servers, range(COUNT // 2))
+            await resumed_early.wait_for(COUNT // 2)
+            await resumed_early.stop()  # a client that drops out as the master dies
+            stream = asyncio.create_task(fire(servers, range(COUNT // 2, COUNT)))
+            await asyncio.to_thread(kill)  # type: ignore[arg-type]
+            await stream
+            # Live again, not only from the log: both brokers follow the new master.
+            await eventually(lambda: a.platform.broker.healthy and b.platform.broker.healthy,
+                             "both brokers were healthy again", DEADLINE)
+            await eventually(lambda: subscribers_now() == 2,
+                             "the new master routes the channel to both servers", DEADLINE)
+            for subscriber in live:
+                await eventually(lambda s=subscriber: len(s.ids) >= COUNT,
+                                 f"every trigger arrived (got {len(subscriber.ids)})", DEADLINE)
+            later = Subscriber(a.ws_url, key, after=resumed_early.ids[-1]).start()
+            await later.wait_for(COUNT // 2)
+            await asyncio.sleep(1.0)  # several more ticks: nothing arrives twice
+            logged = await log_ids(a, key)
+        finally:
+            for subscriber in [*live, resumed_early]:
+                await subscriber.stop()
+            await later.stop() if "later" in locals() else None
+    assert len(logged) == COUNT
+    for subscriber in live:
+        assert len(subscriber.ids) == len(set(subscriber.ids)) == COUNT
+        assert sorted(subscriber.ids) == sorted(logged)
+    replayed = resumed_early.ids + later.ids
+    assert len(replayed) == len(set(replayed)) == COUNT  # by replay with `after`: no gap
+    assert sorted(replayed) == sorted(logged)
+
+
+async def test_sentinel_failover_mid_stream_loses_and_repeats_no_trigger(
+    sentinel_set: SentinelSet,
+) -> None:
+    old = sentinel_set.master_port()
+    def subscribers_now() -> int:
+        master = sentinel_set.replica  # promoted by then
+        return int(master.client.pubsub_numsub("triggers:1")[0][1])
+
+    await every_trigger_once_through_a_failover(sentinel_set.url, sentinel_set.kill_master,
+                                                subscribers_now)
+    assert sentinel_set.master_port() != old  # the broker followed the failover
+
+
+async def test_cluster_failover_mid_stream_loses_and_repeats_no_trigger(
+    cluster_set: ClusterSet,
+) -> None:
+    old = cluster_set.owner("triggers:1")
+    def subscribers_now() -> int:
+        owner = cluster_set.owner("triggers:1")
+        return int(owner.client.execute_command("PUBSUB", "SHARDNUMSUB", "triggers:1")[1])
+
+    await every_trigger_once_through_a_failover(
+        cluster_set.url, lambda: cluster_set.kill_owner("triggers:1"), subscribers_now)
+    assert cluster_set.owner("triggers:1") is not old
+
+
+async def test_cluster_uses_sharded_pub_sub(cluster_set: ClusterSet) -> None:
+    async with shared_store() as store, two_servers(cluster_set.url, store) as (a, b):
+        key = await open_shop(a)
+        async with Subscriber(b.ws_url, key) as subscriber:
+            await subscribed(b, 1)
+            owner = cluster_set.owner("triggers:1")
+            assert owner.client.execute_command("PUBSUB", "SHARDNUMSUB", "triggers:1")[1] == 1
+            assert owner.client.execute_command("PUBSUB", "NUMSUB", "triggers:1")[1] == 0
+            for n in range(5):
+                await track(a, "CUSTOM", eventName=f"e{n}", visitor=f"v{n}")
+            received = await subscriber.wait_for(5)
+    assert len({t["triggerId"] for t in received}) == 5
