@@ -63,6 +63,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "triggers": [
         IndexModel([("shopId", UP), ("sortKey", UP)]),  # the log: pages, replay, catch-up
         IndexModel([("shopId", UP), ("type", UP), ("sortKey", UP)]),  # ... of some types
+        IndexModel([("shopId", UP), ("name", UP), ("sortKey", UP)]),  # ... of some names
         IndexModel([("published", UP), ("firedAt", UP)]),  # the outbox sweeper
         IndexModel([("shopId", UP), ("visitorId", UP), ("firedAt", UP)]),  # filing
         IndexModel([("shopId", UP), ("userId", UP)]),  # forgetCustomer
@@ -81,6 +82,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("shopId", UP), ("converted", UP)],
                    partialFilterExpression={"converted": {"$type": "string"}}),
     ],
+    # Fan-out jobs of requests with many triggers (app/triggers/fanout.py): the open ones,
+    # by the end of their lease (a new job's is its creation).
+    "triggerFanouts": [IndexModel([("leaseUntil", UP)])],
     # Trigger rules: one document per shop, read by `_id` (app/triggers/rule_store.py).
     "triggerRules": [],
     # Rule caps (app/triggers/caps.py): a claim that ran out means nothing, so MongoDB may drop it.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.access import Limiter
+from app.access import Limiter, Streams
 from app.backends.broker import Broker, open_broker
 from app.backends.buckets import open_buckets
 from app.backends.storage import Storage, open_storage
@@ -13,7 +13,7 @@ from app.core import Clock
 from app.indexes import INDEXES
 from app.settings import Settings
 from app.shops import Shops
-from app.triggers import Outbox, Rules, TriggerFeed
+from app.triggers import FanOut, Outbox, Rules, TriggerFeed
 from app.webhooks import Webhooks
 
 
@@ -32,6 +32,8 @@ class Platform:
     outbox: Outbox = field(init=False)
     feed: TriggerFeed = field(init=False)
     limiter: Limiter = field(init=False)
+    streams: Streams = field(init=False)
+    fanout: FanOut = field(init=False)
     rules: Rules = field(init=False)
     webhooks: Webhooks = field(init=False)
     catalog: Catalog = field(init=False)
@@ -48,6 +50,9 @@ class Platform:
         self.limiter = Limiter(s, open_buckets(s.redis_url, timeout=s.redis_timeout_seconds,
                                                cooldown=s.redis_cooldown_seconds))
         self.rules = Rules(self.storage, self.shops, self.clock)
+        self.streams = Streams(s.max_connections_per_key, s.max_subscriptions_per_key)
+        self.fanout = FanOut(self.storage, self.clock, self.shops, self.rules, self.outbox,
+                             self.webhooks)
 
     @classmethod
     async def start(

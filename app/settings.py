@@ -34,6 +34,9 @@ class Settings:
     rate_api_per_key: float = 500.0
     burst_api_per_key: int = 1000
     ws_init_timeout_seconds: float = 10.0
+    # WebSocket connections and trigger subscriptions one key may hold per process.
+    max_connections_per_key: int = 50
+    max_subscriptions_per_key: int = 200
     # Guessing keys: wrong keys a second per client address, after a burst (RATE_LIMITED).
     rate_auth_failures_per_ip: float = 1.0
     burst_auth_failures_per_ip: int = 20
@@ -54,6 +57,7 @@ class Settings:
     # Background work
     abandoned_cart_tick_seconds: float = 1.0
     outbox_sweep_seconds: float = 2.0
+    fanout_tick_seconds: float = 0.2  # how often open fan-out jobs are looked for
     retention_interval_seconds: float = 3600.0
     # Webhooks (docs/webhooks.md): the retry schedule in seconds, the attempt timeout,
     # bounds on attempts in flight, how often the due deliveries are looked for, and
@@ -62,6 +66,7 @@ class Settings:
     webhook_timeout_seconds: float = 15.0
     webhook_concurrency: int = 100
     webhook_concurrency_per_endpoint: int = 10
+    webhook_concurrency_per_shop: int = 25  # a quarter of the slots: one shop never takes all
     webhook_poll_seconds: float = 1.0
     webhook_allow_private: bool = False
     # On SIGTERM: how long requests and webhook attempts under way get to finish.
@@ -130,6 +135,8 @@ ENV_NAMES = {
     "rate_api_per_key": "TRACKER_RATE_PER_KEY",
     "burst_api_per_key": "TRACKER_BURST_PER_KEY",
     "ws_init_timeout_seconds": "TRACKER_WS_INIT_TIMEOUT",
+    "max_connections_per_key": "TRACKER_MAX_CONNECTIONS_PER_KEY",
+    "max_subscriptions_per_key": "TRACKER_MAX_SUBSCRIPTIONS_PER_KEY",
     "rate_auth_failures_per_ip": "TRACKER_AUTH_FAILURE_RATE",
     "burst_auth_failures_per_ip": "TRACKER_AUTH_FAILURE_BURST",
     "trusted_proxies": "TRACKER_TRUSTED_PROXIES",
@@ -144,6 +151,7 @@ ENV_NAMES = {
     "webhook_timeout_seconds": "TRACKER_WEBHOOK_TIMEOUT",
     "webhook_concurrency": "TRACKER_WEBHOOK_CONCURRENCY",
     "webhook_concurrency_per_endpoint": "TRACKER_WEBHOOK_CONCURRENCY_PER_ENDPOINT",
+    "webhook_concurrency_per_shop": "TRACKER_WEBHOOK_CONCURRENCY_PER_SHOP",
     "webhook_poll_seconds": "TRACKER_WEBHOOK_POLL",
     "webhook_allow_private": "TRACKER_WEBHOOK_ALLOW_PRIVATE",
     "shutdown_seconds": "TRACKER_SHUTDOWN_SECONDS",

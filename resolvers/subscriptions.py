@@ -14,14 +14,16 @@ async def triggers(
     info: Info, shop_id: int, types: list[TriggerType] | None = None,
     names: list[str] | None = None, after: strawberry.ID | None = None,
 ) -> AsyncGenerator[Trigger, None]:
-    await info.context.authorize(shop_id)
-    feed = info.context.platform.feed.follow(
-        shop_id, after,
-        types=[t.value for t in types] if types else None,
-        names=names or None,
-    )
-    try:
-        async for doc in feed:
-            yield Trigger.of(doc)
-    finally:
-        await feed.aclose()  # leaves the broker channel at once, not when collected
+    principal = await info.context.authorize(shop_id)
+    platform = info.context.platform
+    with platform.streams.holding("subscriptions", principal.key_id):  # app/access/streams.py
+        feed = platform.feed.follow(
+            shop_id, after,
+            types=[t.value for t in types] if types else None,
+            names=names or None,
+        )
+        try:
+            async for doc in feed:
+                yield Trigger.of(doc)
+        finally:
+            await feed.aclose()  # leaves the broker channel at once, not when collected

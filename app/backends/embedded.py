@@ -1,7 +1,9 @@
 """The embedded store: mongomock, made fit for the demo and the tests.
 
 mongomock answers like MongoDB but was built for correctness, not speed, and
-predates the pymongo we use. Each fix below keeps its answers unchanged.
+predates the pymongo we use. Each fix below keeps its answers unchanged. Scans
+and groups look at their deadline as they go (app/backends/reads.py `check`), so
+that a read in a worker thread stops at the request's time budget.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from datetime import datetime
 from typing import Any
+
+from app.backends.reads import check
 
 
 def prepare_mongomock() -> None:
@@ -90,7 +94,21 @@ def _give_mongomock_an_id_index() -> None:
     from mongomock.collection import Collection as MockCollection
     from mongomock.filtering import filter_applies
 
-    scan = MockCollection._iter_documents
+    def scan(self: Any, filter: Any) -> Any:
+        # mongomock's own scan, looking at the deadline as it goes, and passing over
+        # the documents a plain field of the filter rules out before the full test.
+        if self._store.is_empty:
+            filter_applies(filter, {})  # validates the filter even with nothing to match
+        documents = list(self._store.documents)
+        plain = _plain_fields(filter)
+
+        def matching() -> Any:
+            for scanned, document in enumerate(documents):
+                check(scanned)
+                if not _ruled_out(plain, document) and filter_applies(filter, document):
+                    yield document
+
+        return matching()
 
     def by_key(self: Any, filter: Any) -> Any:
         wanted = filter.get("_id") if isinstance(filter, dict) else None
@@ -108,6 +126,40 @@ def _give_mongomock_an_id_index() -> None:
         return (d for d in candidates if filter_applies(filter, d))
 
     MockCollection._iter_documents = by_key  # type: ignore[method-assign]
+
+
+def _plain(value: Any) -> bool:
+    """A string or a number (not a bool, not NaN): equal in Python as in MongoDB."""
+    return isinstance(value, str | int | float) and not isinstance(value, bool) \
+        and value == value
+
+
+def _plain_fields(filter: Any) -> list[tuple[str, tuple[Any, ...]]]:
+    """The top-level fields of a filter that must equal one of some plain values."""
+    out: list[tuple[str, tuple[Any, ...]]] = []
+    for field, condition in (filter.items() if isinstance(filter, dict) else ()):
+        if field.startswith("$") or "." in field:
+            continue
+        if _plain(condition):
+            out.append((field, (condition,)))
+        elif isinstance(condition, dict) and list(condition) == ["$in"] and isinstance(
+                condition["$in"], list | tuple) and all(
+                v is None or _plain(v) for v in condition["$in"]):
+            out.append((field, tuple(condition["$in"])))
+    return out
+
+
+def _ruled_out(plain: list[tuple[str, tuple[Any, ...]]], document: dict[str, Any]) -> bool:
+    """True only when the filter surely rejects the document (a plain value, or a missing
+    one, outside what the field allows); anything else is left to mongomock."""
+    for field, allowed in plain:
+        value = document.get(field)
+        if value is None:
+            if None not in allowed:
+                return True
+        elif _plain(value) and value not in allowed:
+            return True
+    return False
 
 
 def _teach_mongomock_date_arithmetic() -> None:
@@ -196,7 +248,8 @@ def _group_in_one_pass() -> None:
         if not key_expression:
             return original(in_collection, database, options)
         groups: dict[Any, tuple[Any, list[Any]]] = {}
-        for doc in in_collection:
+        for seen, doc in enumerate(in_collection):
+            check(seen)
             try:
                 key = agg._parse_expression(key_expression, doc, ignore_missing_keys=True)
             except KeyError:

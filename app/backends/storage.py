@@ -6,6 +6,10 @@ real cluster.
 Every such call is also timed into `tracker_storage_duration_seconds` (by
 collection and driver method, `app/backends/metrics.py`): where a request's
 time goes, on a real cluster and in the benchmarks alike.
+
+Scanning reads (aggregations, counts, finds marked `off_loop()`) obey the request's
+deadline (app/backends/reads.py): `maxTimeMS` on MongoDB; on the embedded store they
+run in a worker thread that stops at the deadline, so the event loop stays free.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from urllib.parse import urlparse
 from pymongo import IndexModel
 
 from app.backends.metrics import timed
+from app.backends.reads import OffLoop, remaining_ms
 
 COUNTED_METHODS = frozenset(
     {
@@ -48,13 +53,27 @@ class RoundTrips:
         self.by_collection.clear()
 
 
+def _sync(raw: Any, attr: str = "_AsyncMongoMockCollection__collection") -> Any:
+    """mongomock's own (synchronous) object behind mongomock_motor's async wrapper."""
+    return getattr(raw, attr)
+
+
 class _CountedCursor:
     def __init__(self, cursor: Any, count: Callable[[], None], collection: Collection,
-                 operation: str) -> None:
+                 operation: str, eager: Callable[[], list[dict[str, Any]]] | None = None
+                 ) -> None:
         self._cursor = cursor
         self._count = count
         self._collection = collection
         self._operation = operation
+        self._eager = eager  # an embedded aggregation, to be run in a worker
+        self._off_loop = eager is not None
+
+    def off_loop(self) -> _CountedCursor:
+        """A read that may scan many documents: in a worker thread on the embedded store
+        (a no-op on MongoDB, whose reads all carry the deadline)."""
+        self._off_loop = self._collection.reads is not None
+        return self
 
     def sort(self, *args: Any, **kwargs: Any) -> _CountedCursor:
         self._cursor = self._cursor.sort(*args, **kwargs)
@@ -70,6 +89,20 @@ class _CountedCursor:
 
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
         self._count()
+        reads = self._collection.reads
+        if self._off_loop and reads is not None:
+            work = self._eager
+            if work is None:
+                cursor = _sync(self._cursor, "_AsyncCursor__cursor")
+
+                def work() -> list[dict[str, Any]]:
+                    return list(cursor)
+            return await timed(self._collection.name, self._operation,
+                               lambda: reads.run(work))
+        if reads is None and hasattr(self._cursor, "max_time_ms"):
+            ms = remaining_ms()
+            if ms is not None:
+                self._cursor = self._cursor.max_time_ms(ms)
         return await timed(self._collection.name, self._operation,
                            lambda: self._cursor.to_list(length), self._collection.embedded)
 
@@ -77,11 +110,13 @@ class _CountedCursor:
 class Collection:
     """A collection whose every call counts as one round trip."""
 
-    def __init__(self, raw: Any, name: str, trips: RoundTrips, embedded: bool = False) -> None:
+    def __init__(self, raw: Any, name: str, trips: RoundTrips, embedded: bool = False,
+                 reads: OffLoop | None = None) -> None:
         self.raw = raw
         self.name = name
         self._trips = trips
         self.embedded = embedded  # mongomock: its calls' CPU is the store's (metrics.timed)
+        self.reads = reads  # the embedded store's worker threads (None: MongoDB)
 
     def __getattr__(self, attr: str) -> Any:
         target = getattr(self.raw, attr)
@@ -99,9 +134,29 @@ class Collection:
                               self, "find")
 
     def aggregate(self, pipeline: list[dict[str, Any]], **kwargs: Any) -> _CountedCursor:
+        if self.reads is not None:  # mongomock aggregates when called: in a worker
+            sync = _sync(self.raw)
+            return _CountedCursor(None, lambda: self._trips.add(self.name), self, "aggregate",
+                                  eager=lambda: list(sync.aggregate(pipeline, **kwargs)))
+        ms = remaining_ms()
+        if ms is not None:
+            kwargs["maxTimeMS"] = ms
         return _CountedCursor(
             self.raw.aggregate(pipeline, **kwargs), lambda: self._trips.add(self.name),
             self, "aggregate")
+
+    async def count_documents(self, filter: dict[str, Any], **kwargs: Any) -> int:
+        self._trips.add(self.name)
+        reads = self.reads
+        if reads is not None:
+            sync = _sync(self.raw)
+            return await timed(self.name, "count_documents",
+                               lambda: reads.run(lambda: sync.count_documents(filter, **kwargs)))
+        ms = remaining_ms()
+        if ms is not None:
+            kwargs["maxTimeMS"] = ms
+        return await timed(self.name, "count_documents",
+                           lambda: self.raw.count_documents(filter, **kwargs))
 
 
 @dataclass
@@ -113,6 +168,7 @@ class Storage:
     url: str
     trips: RoundTrips
     indexes: dict[str, list[IndexModel]]  # every collection, with the indexes it needs
+    reads: OffLoop  # the embedded store's scans, in worker threads (unused on MongoDB)
 
     @property
     def real_mongodb(self) -> bool:
@@ -121,7 +177,9 @@ class Storage:
     def __getattr__(self, name: str) -> Collection:
         if name not in self.indexes:
             raise AttributeError(name)
-        collection = Collection(self.db[name], name, self.trips, not self.real_mongodb)
+        embedded = not self.real_mongodb
+        collection = Collection(self.db[name], name, self.trips, embedded,
+                                self.reads if embedded else None)
         setattr(self, name, collection)  # built once; later lookups do not reach __getattr__
         return collection
 
@@ -147,6 +205,7 @@ class Storage:
 
     def close(self) -> None:
         self.client.close()
+        self.reads.close()
 
 
 def open_storage(
@@ -168,4 +227,4 @@ def open_storage(
     else:
         raise ValueError(f"unsupported storage URL scheme {scheme!r} (mongomock:// or mongodb://)")
     return Storage(client=client, db=client[db_name], url=url, trips=RoundTrips(),
-                   indexes=indexes)
+                   indexes=indexes, reads=OffLoop())

@@ -11,15 +11,24 @@ The cost counts the objects a query may return. A field returning objects costs
 - otherwise 1.
 
 Scalars cost nothing: they come with their object.
+
+A field over a range of time (`from`/`to`: the analytics) also costs the reading it
+makes: RANGE_DAY_COST per day of its range (a year of `stats` costs 18,300 of it),
+and the lists right inside it are sized by their buckets (`interval` HOUR or DAY).
+So every alias of a year-wide `stats` counts, not 1 each: the dashboard's overview
+of a year (four fields) costs about 74,000, 30 aliases about 560,000.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from graphql import (
     DocumentNode,
+    EnumValueNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -29,6 +38,7 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     VariableNode,
     get_named_type,
     get_nullable_type,
@@ -42,6 +52,9 @@ from app.core import BadInput
 SIZE_ARGUMENTS = ("first", "limit")
 UNSIZED_LIST = 10  # the objects a list without a size argument is counted as
 MAX_SIZE = 2**31  # sizes are Int (32 bits): a bigger number is refused later anyway
+RANGE_DAY_COST = 50  # what a day of a `from`/`to` range costs to read, in objects
+MAX_RANGE_DAYS = 366  # wider ranges are refused by the field itself
+BUCKET_HOURS = {"HOUR": 1, "DAY": 24}  # `interval`: the buckets a range is cut into
 
 
 class QueryCost(SchemaExtension):
@@ -72,7 +85,7 @@ def query_cost(schema: GraphQLSchema, document: DocumentNode,
     if root is None:
         return 0
     return _Coster(schema, document, operation, variables or {}).selections(
-        root, operation.selection_set, sized=False)
+        root, operation.selection_set, sized=None)
 
 
 class _Coster:
@@ -85,7 +98,10 @@ class _Coster:
         self.defaults = {d.variable.name.value: d.default_value
                          for d in operation.variable_definitions or ()}
 
-    def selections(self, parent: Any, selection_set: SelectionSetNode, sized: bool) -> int:
+    def selections(self, parent: Any, selection_set: SelectionSetNode,
+                   sized: int | None) -> int:
+        """The cost of a selection; `sized` is the size of the lists right inside it
+        (None: unknown, UNSIZED_LIST each)."""
         total = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
@@ -101,7 +117,7 @@ class _Coster:
                     total += self.selections(inner or parent, fragment.selection_set, sized)
         return total
 
-    def field(self, parent: Any, node: FieldNode, sized: bool) -> int:
+    def field(self, parent: Any, node: FieldNode, sized: int | None) -> int:
         fields = getattr(parent, "fields", None) or {}
         definition: GraphQLField | None = fields.get(node.name.value)
         if definition is None or node.selection_set is None:
@@ -109,13 +125,37 @@ class _Coster:
         asked = self.size(definition, node)
         if asked is not None:
             size = asked
-        elif is_list_type(get_nullable_type(definition.type)) and not sized:
-            size = UNSIZED_LIST
+        elif is_list_type(get_nullable_type(definition.type)):
+            size = UNSIZED_LIST if sized is None else sized
         else:
             size = 1
+        hours = self.range_hours(definition, node)
+        inner_size = 1 if asked is not None else None
+        reading = 0
+        if hours is not None:
+            reading = RANGE_DAY_COST * max(1, math.ceil(hours / 24))
+            step = BUCKET_HOURS.get(str(self.value(self.argument(node, "interval"))
+                                        or _default(definition, "interval") or "DAY"), 24)
+            inner_size = max(1, math.ceil(hours / step)) if "interval" in definition.args \
+                else inner_size
         inner = self.selections(get_named_type(definition.type), node.selection_set,
-                                sized=asked is not None)
-        return size * (1 + inner)
+                                sized=inner_size)
+        return reading + size * (1 + inner)
+
+    def range_hours(self, definition: GraphQLField, node: FieldNode) -> float | None:
+        """The hours of a `from`/`to` range (at most MAX_RANGE_DAYS; at least 1 when it
+        cannot be read: the field refuses it); None for a field without one."""
+        if "from" not in definition.args or "to" not in definition.args:
+            return None
+        start = _datetime(self.value(self.argument(node, "from")))
+        end = _datetime(self.value(self.argument(node, "to")))
+        if start is None or end is None or end <= start:
+            return 1.0
+        return min((end - start).total_seconds() / 3600, MAX_RANGE_DAYS * 24.0)
+
+    @staticmethod
+    def argument(node: FieldNode, name: str) -> Any:
+        return next((a.value for a in node.arguments or () if a.name.value == name), None)
 
     def size(self, definition: GraphQLField, node: FieldNode) -> int | None:
         """The field's first/limit: as given, else its default; None if it has none."""
@@ -134,12 +174,30 @@ class _Coster:
         if isinstance(node, IntValueNode):
             # Validation has refused literals outside 32 bits; never parse thousands of digits.
             return int(node.value) if len(node.value) <= 12 else MAX_SIZE
+        if isinstance(node, StringValueNode | EnumValueNode):
+            return node.value
         if isinstance(node, VariableNode):
             name = node.name.value
             if name in self.variables:
                 return self.variables[name]
             return self.value(self.defaults.get(name))
         return None
+
+
+def _default(definition: GraphQLField, name: str) -> Any:
+    argument = definition.args.get(name)
+    return None if argument is None else argument.default_value
+
+
+def _datetime(value: Any) -> datetime | None:
+    """A DateTime argument as given (ISO 8601 text), or None if it is not one."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _is_int(value: Any) -> bool:

@@ -6,6 +6,7 @@ import logging
 import uuid
 
 from graphql import GraphQLError
+from pymongo.errors import ExecutionTimeout
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
@@ -35,6 +36,14 @@ def code_error(error: GraphQLError) -> None:
         error.extensions = {"code": "BAD_INPUT"}
         return
     error_id = uuid.uuid4().hex[:12]
+    if isinstance(original, ExecutionTimeout):
+        # A read stopped at the request's deadline (maxTimeMS, or the embedded store's
+        # worker): the time budget, said as app/server/operations.py says it.
+        log.warning("request %s ran past its time budget (a read was stopped)", error_id)
+        error.message = ("the request took longer than its time budget and was stopped; "
+                         f"reference {error_id}")
+        error.extensions = {"code": "INTERNAL", "errorId": error_id}
+        return
     log.error("internal error %s", error_id, exc_info=original)
     error.message = f"internal error; reference {error_id}"
     error.extensions = {"code": "INTERNAL", "errorId": error_id}

@@ -183,7 +183,11 @@ class TrackerGraphQL(GraphQL):
 
     async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
         try:
-            await context.principal()
+            principal = await context.principal()
+            # A key holds a bounded number of connections (app/access/streams.py); the
+            # share is given back when the connection ends (`__call__`).
+            context.platform.streams.admit("connections", principal.key_id)
+            context.request.state.stream_key = principal.key_id
         except TrackerError as error:
             self._reject(context, error.code, error.message)
         except Exception as error:
@@ -243,7 +247,12 @@ class TrackerGraphQL(GraphQL):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                state = scope.get("state") or {}
+                if state.get("stream_key") is not None:
+                    state["platform"].streams.release("connections", state["stream_key"])
             return
         request = Request(scope, receive=receive)
         try:

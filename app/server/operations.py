@@ -8,10 +8,12 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+from pymongo.errors import ExecutionTimeout
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from app.backends.metrics import name_request
+from app.backends.reads import deadline_in
 from app.core import TrackerError
 from resolvers.context import Context
 
@@ -43,8 +45,11 @@ class OverBudget(TrackerError):
 class TimeBudget(SchemaExtension):
     """Ends a query or mutation that runs longer than `seconds`.
 
-    The server goes on serving others meanwhile (everything awaits storage), but an
-    answer nobody waits for any more is no use, and its work holds memory and storage.
+    The server goes on serving others meanwhile (everything awaits storage, and the
+    embedded store scans in worker threads), but an answer nobody waits for any more is
+    no use, and its work holds memory and storage: the deadline goes with every read
+    (app/backends/reads.py: `maxTimeMS` on MongoDB, a stop in the worker thread on the
+    embedded store), so the work ends with the budget, not only the answer.
     A tracking mutation cut short is safe to retry: every step is idempotent.
     Subscriptions run as long as their client wants.
     """
@@ -57,9 +62,10 @@ class TimeBudget(SchemaExtension):
             yield
             return
         try:
-            async with asyncio.timeout(self.seconds):
-                yield
-        except TimeoutError:
+            with deadline_in(self.seconds):
+                async with asyncio.timeout(self.seconds):
+                    yield
+        except (TimeoutError, ExecutionTimeout):
             error_id = uuid.uuid4().hex[:12]
             log.warning("request %s ran past its time budget of %ss", error_id, self.seconds)
             raise OverBudget(

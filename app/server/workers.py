@@ -53,6 +53,7 @@ class Workers:
             ("co-occurrence", FOLD_SECONDS, lambda: fold_cooccurrence(platform)),
             ("published marks", 0.2, outbox.flush_published),
             ("outbox sweep", settings.outbox_sweep_seconds, outbox.sweep),
+            ("trigger fan-out", settings.fanout_tick_seconds, self._fan_out),
             # Performance rollups (app/attribution/rollups.py): reports fold what is left.
             ("performance rollups", ROLLUP_SECONDS,
              lambda: fold(platform.storage, platform.clock.now())),
@@ -67,6 +68,11 @@ class Workers:
         self.sender = Sender(self.platform.storage, self.platform.clock, settings,
                              self.platform.webhooks, fields=trigger_fields())
         self._tasks.append(asyncio.create_task(self.sender.run(), name="webhook deliveries"))
+
+    async def _fan_out(self) -> None:
+        """Rounds of the fan-out jobs, one step per shop each, until none is open."""
+        while await self.platform.fanout.tick():
+            pass
 
     def _every(self, name: str, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
         async def loop() -> None:

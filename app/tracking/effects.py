@@ -17,7 +17,7 @@ from app.identity import link_visitor
 from app.platform import Platform
 from app.shops import Shop
 from app.tracking.item import Item
-from app.triggers import RuleSet, caps
+from app.triggers import RuleSet
 
 
 class _Effects:
@@ -30,7 +30,7 @@ class _Effects:
         self.visitor_id = visitor_id
         self.cart_ops: list[UpdateOne] = []
         self.deltas: dict[str, list[interests.Delta]] = {}
-        self.triggers: list[dict[str, Any]] = []
+        self.triggers: list[dict[str, Any]] = []  # one per event, before the rules
         self.carts_made: set[str] = set()
         self.stock_ops: list[UpdateOne] = []  # notifyInStock requests (app/catalog/stock.py)
 
@@ -126,19 +126,18 @@ async def apply_effects(
             await effects.flush_carts()
             await _checkout(platform, effects, item, cart_id, owner)
         elif kind == EventType.SECTION_VIEW:
-            effects.triggers += ruleset.fan_out(_event_trigger(item, triggers.SECTION_VISITED,
-                                                               event.page_name))
+            effects.triggers.append(_event_trigger(item, triggers.SECTION_VISITED,
+                                                   event.page_name))
         elif kind == EventType.STOCK_NOTIFY:
             effects.stock_ops.append(catalog.ask(shop.shop_id, event.product_id or "", user,
                                                  visitor_id, item.at))
         elif kind == EventType.CUSTOM:
-            effects.triggers += ruleset.fan_out(_event_trigger(item, triggers.CUSTOM_EVENT,
-                                                               event.event_name))
+            effects.triggers.append(_event_trigger(item, triggers.CUSTOM_EVENT,
+                                                   event.event_name))
     await effects.flush()
-    # A retried event claims its caps again under the same trigger ids: they hold.
-    fired = await caps.admit(platform.storage, effects.triggers,
-                             lambda doc: ruleset.cap_of(doc["ruleId"]))
-    await platform.outbox.record(fired)
+    # Fanned out through the rules here, or past a bound queued as a job and answered
+    # first (app/triggers/fanout.py); caps are claimed under the trigger ids either way.
+    await platform.fanout.fire(shop.shop_id, ruleset, effects.triggers)
 
 
 def _event_trigger(item: Item, type_: str, name: str | None, **extra: Any) -> dict[str, Any]:
@@ -212,7 +211,7 @@ async def _checkout(
                              cart={"items": order_items, "status": carts.ORDERED,
                                    "updatedAt": item.at})
     trigger["properties"] = json.dumps(properties)
-    effects.triggers += effects.ruleset.fan_out(trigger)
+    effects.triggers.append(trigger)
 
 
 async def _empty_cart(

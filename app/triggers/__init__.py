@@ -3,7 +3,8 @@ by the feed), the shop's trigger rules, their store, and the caps that limit how
 customer gets one.
 """
 
-from app.triggers import caps
+from app.triggers import caps, fanout
+from app.triggers.fanout import FanOut
 from app.triggers.feed import TriggerFeed
 from app.triggers.holdout import held_out
 from app.triggers.model import (
@@ -42,6 +43,7 @@ __all__ = [
     "PRICE_DROPPED",
     "SECTION_VISITED",
     "TYPES",
+    "FanOut",
     "Outbox",
     "Rule",
     "RuleSet",
@@ -51,6 +53,7 @@ __all__ = [
     "channel",
     "decode",
     "encode",
+    "fanout",
     "held_out",
     "make",
     "position",

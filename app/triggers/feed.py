@@ -2,6 +2,14 @@
 
 A subscription with `after` first replays the log after that trigger, then goes
 live, with no gap and no repeat (see `TriggerFeed.follow`).
+
+What a subscription costs (issue 22): a replay or catch-up reads the log in pages of
+PAGE through the index on (shop, sortKey) with its whole filter (types and names) in
+the query, so a filter that matches nothing reads one empty page, not the log; on the
+embedded store each page is read off the event loop (app/backends/reads.py). An idle
+subscription waits on its queue and nothing else: it wakes for a trigger, or when
+the broker says its state changed (`Subscription.WAKE`); only while the broker is
+down does it read the log every POLL_SECONDS.
 """
 
 from __future__ import annotations
@@ -20,7 +28,6 @@ PAGE = 1000  # triggers read per round trip when replaying or catching up
 REMEMBERED = 10_000  # trigger ids a subscription remembers, to drop repeats
 # How a subscription follows the log when the live feed may have lost something
 # (Redis unreachable, its connection dropped, or a slow reader's queue overflowed):
-CHECK_SECONDS = 0.5  # how often it looks at the broker's state (no I/O)
 POLL_SECONDS = 1.0  # how often it reads the log while the broker is down
 LOOKBACK = timedelta(seconds=30)  # covers the time the broker needs to notice a loss
 SETTLE = timedelta(seconds=5)  # covers a store in flight, and clocks of processes apart
@@ -49,6 +56,7 @@ class TriggerFeed:
         self.storage = storage
         self.broker = broker
         self.clock = clock
+        self.wakeups = 0  # times a live subscription woke up (tests count them)
 
     async def page(
         self, shop_id: int, types: list[str] | None, before: str | None, first: int
@@ -73,7 +81,7 @@ class TriggerFeed:
     ) -> list[dict[str, Any]]:
         """Stored triggers after the given one, oldest first, at most `limit` of them."""
         anchor = await self._anchor(shop_id, trigger_id)
-        return await self._since(shop_id, anchor, None, limit)
+        return await self._since(shop_id, anchor, None, None, limit)
 
     async def _anchor(self, shop_id: int, trigger_id: str) -> str:
         found = await self.storage.triggers.find_one(
@@ -88,19 +96,22 @@ class TriggerFeed:
         return str(found["sortKey"])
 
     async def _since(
-        self, shop_id: int, since: str, types: list[str] | None, limit: int
+        self, shop_id: int, since: str, types: list[str] | None, names: list[str] | None,
+        limit: int,
     ) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"shopId": shop_id, "sortKey": {"$gt": since}}
         if types:
             query["type"] = {"$in": types}
+        if names:
+            query["name"] = {"$in": names}
         return await self.storage.triggers.find(query).sort("sortKey", 1).limit(limit) \
-            .to_list(limit)
+            .off_loop().to_list(limit)
 
     async def _read_since(
-        self, shop_id: int, since: str, types: list[str] | None
+        self, shop_id: int, since: str, types: list[str] | None, names: list[str] | None
     ) -> AsyncIterator[dict[str, Any]]:
         while True:
-            batch = await self._since(shop_id, since, types, PAGE)
+            batch = await self._since(shop_id, since, types, names, PAGE)
             for doc in batch:
                 yield doc
             if len(batch) < PAGE:
@@ -134,11 +145,13 @@ class TriggerFeed:
         async with broker.subscribe(channel(shop_id)) as live:
             epoch, dropped = broker.epoch, live.dropped
             # Where a catch-up read starts: never before this subscription began (what is
-            # older is the replay's business), at most LOOKBACK before the last check.
+            # older is the replay's business), nor more than LOOKBACK before the moment the
+            # loss was noticed (the broker wakes every subscription then), nor before the
+            # last catch-up but SETTLE.
             mark = position(self.clock.now())
             if after is not None:
                 async for doc in self._read_since(shop_id, await self._anchor(shop_id, after),
-                                                  types):
+                                                  types, names):
                     if seen.first_time(doc["_id"]) and wanted(doc):
                         yield doc
             while True:
@@ -146,18 +159,22 @@ class TriggerFeed:
                 healthy = broker.healthy
                 if not healthy or broker.epoch != epoch or live.dropped != dropped:
                     epoch, dropped = broker.epoch, live.dropped
-                    since, mark = mark, max(mark, position(now - SETTLE))
-                    async for doc in self._read_since(shop_id, since, types):
+                    since = max(mark, position(now - LOOKBACK))
+                    mark = max(since, position(now - SETTLE))
+                    async for doc in self._read_since(shop_id, since, types, names):
                         if seen.first_time(doc["_id"]) and wanted(doc):
                             yield doc
-                else:
-                    mark = max(mark, position(now - LOOKBACK))
                 try:
-                    message = await live.get(CHECK_SECONDS if healthy else POLL_SECONDS)
+                    # Healthy: no timeout. A trigger, or the broker's WAKE, ends the wait.
+                    message = await live.get(None if healthy else POLL_SECONDS, wake=True)
                 except TimeoutError:
                     continue
                 except BrokerUnavailable:
                     return  # the broker was shut down: so is this server
+                finally:
+                    self.wakeups += 1
+                if message == live.WAKE:
+                    continue
                 doc = decode(message)
                 if doc.get("shopId") == shop_id and seen.first_time(doc["_id"]) and wanted(doc):
                     yield doc

@@ -168,9 +168,10 @@ class Outbox:
         cutoff = self.clock.now() - timedelta(seconds=older_than)
         total = 0
         while self.broker.healthy:
+            # A scan of every shop's log on the embedded store: off its event loop.
             stale = await self.storage.triggers.find(
                 {"published": False, "firedAt": {"$lte": cutoff}}
-            ).sort("firedAt", 1).limit(limit).to_list(limit)
+            ).sort("firedAt", 1).limit(limit).off_loop().to_list(limit)
             if not stale:
                 break
             if self.webhooks is not None:

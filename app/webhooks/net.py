@@ -187,7 +187,7 @@ def make_client(timeout: float, allow_private: bool, connections: int,
     environment, and connects only where `open_checked` lets it."""
     context = ssl_context or httpx.create_ssl_context()
     transport = H11Transport(functools.partial(open_checked, allow_private, context),
-                             connections)
+                             connections, total=timeout)
     return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False,
                              trust_env=False)
 

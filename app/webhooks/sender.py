@@ -8,9 +8,11 @@ mid-attempt leaves the delivery to another once the lease ends. The result is
 written with the token in the filter: a holder whose lease was taken over
 writes nothing.
 
-Attempts in flight are bounded in all (`webhook_concurrency`) and per endpoint
-(`webhook_concurrency_per_endpoint`); deliveries of an endpoint at its bound are
-left for later, so a slow endpoint does not hold up the others.
+Attempts in flight are bounded in all (`webhook_concurrency`), per endpoint
+(`webhook_concurrency_per_endpoint`) and per shop (`webhook_concurrency_per_shop`);
+deliveries of an endpoint or a shop at its bound are left for later, and the others
+are served round-robin across shops (app/webhooks/local.py), so a slow endpoint or a
+busy shop does not hold up the others.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from app.backends.storage import Storage
 from app.core import Clock
 from app.settings import Settings
 from app.webhooks.endpoints import DELIVERED, FAILED, NEVER, PENDING, Webhooks
+from app.webhooks.local import InFlight
 from app.webhooks.net import ERROR_LIMIT, attempt, make_client
 
 log = logging.getLogger("tracker.webhooks")
@@ -73,7 +76,8 @@ class Sender:
         self.lease = timedelta(seconds=2 * self.timeout + 5)
         self.client: httpx.AsyncClient | None = None
         self.attempts = 0  # made by this process (benchmarks read it)
-        self._per_endpoint: dict[str, int] = {}
+        self._flight = InFlight(settings.webhook_concurrency_per_endpoint,
+                                settings.webhook_concurrency_per_shop)
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: dict[str, str] = {}  # delivery id -> claim token, while attempted
         self._writes: list[UpdateOne] = []  # results of attempts, to be written together
@@ -146,7 +150,7 @@ class Sender:
         claimed = await self.claim(search)
         if claimed:
             await self._start(claimed)
-        return self._free() > 0 and self.local.ready(self._per_endpoint, self._cap)
+        return self._free() > 0 and self.local.ready(self._flight)
 
     def _free(self) -> int:
         return self.settings.webhook_concurrency - len(self._tasks)
@@ -163,7 +167,7 @@ class Sender:
                 self._backlog and not self.local.ready())
         if search:
             await self._search(now)
-        picked = {d[0]: d for d in self.local.take(now, free, self._cap, self._per_endpoint)}
+        picked = {d[0]: d for d in self.local.take(now, free, self._flight)}
         if not picked:
             return []
         token = uuid.uuid4().hex
@@ -187,8 +191,7 @@ class Sender:
         last one found a full batch and what it found is taken.
         """
         began = time.monotonic()
-        full = [e for e, n in self._per_endpoint.items() if n >= self._cap]
-        query = due(now) | ({"endpointId": {"$nin": full}} if full else {})
+        query = due(now) | self._flight.full()
         found = await self.storage.webhook_deliveries.find(
             query, {"_id": 1, "shopId": 1, "endpointId": 1}
         ).sort("nextAttemptAt", 1).limit(BATCH).to_list(BATCH)
@@ -209,7 +212,7 @@ class Sender:
             for e in doc.get("endpoints", [])}
         for delivery in claimed:
             endpoint_id = delivery["endpointId"]
-            self._per_endpoint[endpoint_id] = self._per_endpoint.get(endpoint_id, 0) + 1
+            self._flight.started(delivery["shopId"], endpoint_id)
             task = asyncio.create_task(self._attempt(
                 delivery, triggers.get(delivery["triggerId"]),
                 endpoints.get((delivery["shopId"], endpoint_id))))
@@ -240,10 +243,7 @@ class Sender:
         finally:
             if not cut_short:
                 self._held.pop(delivery["_id"], None)
-            endpoint_id = delivery["endpointId"]
-            self._per_endpoint[endpoint_id] -= 1
-            if not self._per_endpoint[endpoint_id]:
-                del self._per_endpoint[endpoint_id]
+            self._flight.ended(delivery["shopId"], delivery["endpointId"])
             self.webhooks.wake.set()  # its result is to be written, and a slot is free
 
     async def post(self, endpoint: dict[str, Any], trigger: dict[str, Any]

@@ -8,6 +8,12 @@ This transport keeps httpx's client API (`AsyncClient.stream`, its errors)
 and does the little webhooks need: HTTP/1.1, keep-alive connections per origin,
 a request body in memory, and connections opened only to addresses the caller's
 `connect` allows (the address check of app/webhooks/net.py).
+
+A receiver cannot hold an attempt, nor burn this process's CPU on it (issue 22):
+- at most MAX_INFORMATIONAL informational (1xx) answers before the real one, and at
+  most MAX_HEAD_BYTES read before it ends; beyond, RemoteProtocolError;
+- the whole exchange, the answer's body included, ends `total` seconds after it began
+  (httpx.ReadTimeout), whether or not the caller has a timeout of its own.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import h11
 import httpx
 
 KEEP_ALIVE_SECONDS = 30.0  # an idle connection older than this is closed, not reused
+MAX_INFORMATIONAL = 8  # 1xx answers accepted before the real one (a server sends 0 to 2)
+MAX_HEAD_BYTES = 64 * 1024  # read before the real answer's head is complete
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 Connect = Callable[[str, str, int], Awaitable[Streams]]  # (scheme, host, port) -> streams
 Origin = tuple[str, str, int]
@@ -30,8 +38,10 @@ class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
-        self.h11 = h11.Connection(h11.CLIENT)
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
         self.idle_since = time.monotonic()
+        self.deadline = 0.0  # the loop time the current exchange must end by
+        self.read = 0  # bytes read in the current exchange
 
     def usable(self) -> bool:
         return (not self.reader.at_eof() and not self.writer.is_closing()
@@ -46,7 +56,13 @@ class _Connection:
             event = self.h11.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            self.h11.receive_data(await self.reader.read(65536))
+            try:
+                async with asyncio.timeout_at(self.deadline):
+                    data = await self.reader.read(65536)
+            except TimeoutError:
+                raise httpx.ReadTimeout("the answer took longer than the attempt may") from None
+            self.read += len(data)
+            self.h11.receive_data(data)
 
 
 class _Body(httpx.AsyncByteStream):
@@ -91,9 +107,10 @@ class _Body(httpx.AsyncByteStream):
 class H11Transport(httpx.AsyncBaseTransport):
     """HTTP/1.1 with keep-alive, at most `limit` idle connections per origin."""
 
-    def __init__(self, connect: Connect, limit: int = 10) -> None:
+    def __init__(self, connect: Connect, limit: int = 10, total: float = 60.0) -> None:
         self.connect = connect
         self.limit = limit
+        self.total = total  # seconds an exchange may take, its answer's body included
         self._idle: dict[Origin, list[_Connection]] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -116,13 +133,20 @@ class H11Transport(httpx.AsyncBaseTransport):
 
     async def _exchange(self, origin: Origin, connection: _Connection, head: h11.Request,
                         content: bytes) -> httpx.Response:
+        connection.deadline = asyncio.get_running_loop().time() + self.total
+        connection.read = 0
         try:
             connection.writer.write(connection.h11.send(head) + connection.h11.send(
                 h11.Data(data=content)) + connection.h11.send(h11.EndOfMessage()))
-            await connection.writer.drain()
-            event = await connection.next_event()
-            while isinstance(event, h11.InformationalResponse):
-                event = await connection.next_event()
+            async with asyncio.timeout_at(connection.deadline):
+                await connection.writer.drain()
+            event = await self._answer(connection)
+        except TimeoutError:
+            connection.close()
+            raise httpx.WriteTimeout("the request took longer than the attempt may") from None
+        except httpx.HTTPError:
+            connection.close()
+            raise
         except (OSError, h11.ProtocolError) as error:
             connection.close()
             raise httpx.ReadError(str(error) or type(error).__name__) from None
@@ -134,6 +158,19 @@ class H11Transport(httpx.AsyncBaseTransport):
             raise httpx.RemoteProtocolError("the server closed the connection without answering")
         return httpx.Response(event.status_code, headers=list(event.headers),
                               stream=_Body(self, origin, connection))
+
+    @staticmethod
+    async def _answer(connection: _Connection) -> h11.Event | type[h11.PAUSED]:
+        """The real answer's head, past at most MAX_INFORMATIONAL 1xx ones."""
+        event = await connection.next_event()
+        informational = 0
+        while isinstance(event, h11.InformationalResponse):
+            informational += 1
+            if informational > MAX_INFORMATIONAL or connection.read > MAX_HEAD_BYTES:
+                raise httpx.RemoteProtocolError(
+                    f"more than {MAX_INFORMATIONAL} informational (1xx) answers")
+            event = await connection.next_event()
+        return event
 
     def _take(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)

@@ -29,6 +29,7 @@ from app.identity import retention
 from app.indexes import INDEXES, UNSHARDED
 from app.platform import Platform
 from app.recommendations import fold_all
+from app.triggers import fanout
 from app.webhooks.sender import Sender
 from tests.support.api import Api
 from tests.support.query_shapes import (
@@ -56,6 +57,7 @@ SCATTER_GATHER = {
     "memberships.find(dueAt~) sort dueAt+",  # the audience worker: exits due
     "audienceJobs.find(dueAt~) sort dueAt+",  # ... and audiences to fill
     "products.find(pendingAt~) sort pendingAt+",  # the catalog's fan-out: changes due
+    "triggerFanouts.find(leaseUntil~) sort leaseUntil+",  # fan-out jobs (issue 22, item 6)
     # the performance rollups' worker: facts not yet counted (app/attribution/rollups.py)
     "triggers.find(rolled=)", "sessions.find(rolled=)", "orders.find(rolled=)",
     "events.find(coAt~) sort coAt+,_id+",  # the co-occurrence fold: views not yet folded
@@ -136,6 +138,7 @@ async def run_the_product(api: Api, platform: Platform, key: str) -> None:
     first = triggers["triggers"]["nodes"][0]["triggerId"]
     await platform.feed.after(1, first)
     await retention.expire_anonymous(platform)
+    await fan_out_as_a_job(api, platform)
     await webhooks_after(api, platform, receiver)
     await audiences_everything(api, platform, following)
     await catalog_everything(api, platform)
@@ -169,6 +172,14 @@ async def catalog_everything(api: Api, platform: Platform) -> None:
                 '{catalogFeedUrl: "http://127.0.0.1:9/feed.yml"}) { shopId } }')
     await catalog.poll(platform)  # refused (a private address), and noted
     await admin('mutation { deleteProducts(shopId: 1, productIds: ["p3"]) }')
+async def fan_out_as_a_job(api: Api, platform: Platform) -> None:
+    """A request past the fan-out bound: its triggers made by a job (app/triggers/fanout.py)."""
+    bound, fanout.INLINE_TRIGGERS = fanout.INLINE_TRIGGERS, 0
+    try:
+        await api.data(TRACK, {"e": [ev(22, "CUSTOM", "v6", eventName="quiz")]})
+    finally:
+        fanout.INLINE_TRIGGERS = bound
+    assert await platform.fanout.tick() == 1
 
 
 async def section_12(api: Api, platform: Platform, key: str) -> None:

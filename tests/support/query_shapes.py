@@ -80,6 +80,10 @@ class _RecordedCursor:
         self._cursor = self._cursor.limit(n)
         return self
 
+    def off_loop(self) -> _RecordedCursor:
+        self._cursor = self._cursor.off_loop()
+        return self
+
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
         self._calls.append(self._call)
         return await self._cursor.to_list(length)

@@ -235,13 +235,15 @@ async def test_a_follower_catches_up_from_the_log_when_the_live_feed_lost_messag
         await track(api, "SECTION_VIEW", pageName="c")
         await eventually(lambda: len(found) == 2, "c arrived live")
         assert [d["name"] for d in found] == ["a", "c"]
-        platform.broker.epoch += 1  # what the broker does when it notices the drop
+        platform.broker.epoch += 1  # what the broker does when it notices the drop...
+        platform.broker.wake_readers()  # ...and it wakes its readers to look (issue 22)
         await eventually(lambda: len(found) == 3, "b was read from the log")
         assert [d["name"] for d in found] == ["a", "c", "b"]
 
         # While the broker is down, triggers still flow: read from the log every second.
         with monkeypatch.context() as patch:
             patch.setattr(type(platform.broker), "healthy", property(lambda self: False))
+            platform.broker.wake_readers()  # as the broker does when it goes down
             await track(api, "SECTION_VIEW", pageName="d")
             await eventually(lambda: len(found) == 4, "d was read from the log")
         await track(api, "SECTION_VIEW", pageName="e")

@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from app.webhooks.net import attempt, make_client
@@ -132,3 +133,64 @@ async def test_tls_is_checked_against_the_host_name_while_connecting_to_its_addr
     [(status, error)] = await post(f"https://localhost:{tls_server.port}/h", 1,
                                    ssl.create_default_context())
     assert status is None and error and "certificate" in error.lower()
+
+
+class EndlessServer:
+    """A receiver that never answers: it streams `chunk` for as long as the connection
+    stays open (issue 22, item 5), and counts what it wrote."""
+
+    def __init__(self, chunk: bytes, pause: float = 0.0) -> None:
+        self.chunk, self.pause = chunk, pause
+        self.written = 0
+        self.ended = asyncio.Event()  # the client hung up
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            while True:
+                writer.write(self.chunk)
+                self.written += 1
+                await writer.drain()
+                await asyncio.sleep(self.pause)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.ended.set()
+            writer.close()
+
+    async def __aenter__(self) -> EndlessServer:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.server.close()
+
+
+async def test_endless_informational_answers_end_the_attempt_at_their_bound() -> None:
+    async with EndlessServer(b"HTTP/1.1 100 Continue\r\n\r\n") as server:
+        [(status, error)] = await post(f"http://127.0.0.1:{server.port}/h")
+        await asyncio.wait_for(server.ended.wait(), 5)
+    assert status is None and error is not None
+    assert "informational" in error  # not "no answer within 5 s": ended at the bound
+    assert server.written <= 1 + 2 * 8  # MAX_INFORMATIONAL heads, and what was in flight
+
+
+async def test_the_transport_ends_an_answer_that_never_ends_at_its_total_time() -> None:
+    client = make_client(0.5, True, 10)
+    body = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+    try:
+        async with EndlessServer(b"1\r\nx\r\n", pause=0.01) as server:
+            server.chunk = body + server.chunk  # the head once, then a byte at a time
+            chunks = 0
+            with pytest.raises(httpx.TimeoutException):
+                # No timeout around it but the transport's own: the total time per attempt.
+                async with client.stream("POST", f"http://127.0.0.1:{server.port}/h",
+                                         content=b"{}") as response:
+                    server.chunk = b"1\r\nx\r\n"
+                    async for _ in response.aiter_raw():
+                        chunks += 1
+            await asyncio.wait_for(server.ended.wait(), 5)
+    finally:
+        await client.aclose()
+    assert chunks > 0

@@ -23,8 +23,13 @@ class Subscription:
 
     Entering registers the subscriber before it returns, so everything published afterwards
     reaches it (with Redis: while the broker is healthy). Iteration ends, and `get` raises
-    `BrokerUnavailable`, once the broker is disconnected.
+    `BrokerUnavailable`, once the broker is disconnected. `get(wake=True)` returns WAKE
+    (never a message: messages are not empty) when the broker's state changed
+    (`Broker.epoch`, `healthy`), so that a reader can wait without a timeout and still
+    notice a loss.
     """
+
+    WAKE = ""
 
     def __init__(self, broker: Broker, channel: str, queue_size: int) -> None:
         self.channel = channel
@@ -65,17 +70,24 @@ class Subscription:
         return self
 
     async def __anext__(self) -> str:
-        message = await self._next(None)
-        if message is None:
-            raise StopAsyncIteration
-        return message
+        while True:
+            message = await self._next(None)
+            if message is None:
+                raise StopAsyncIteration
+            if message != self.WAKE:
+                return message
 
-    async def get(self, timeout: float | None = None) -> str:
-        """The next message; `TimeoutError` after `timeout` seconds without one."""
-        message = await self._next(timeout)
-        if message is None:
-            raise BrokerUnavailable(f"subscription to {self.channel!r} is closed")
-        return message
+    async def get(self, timeout: float | None = None, *, wake: bool = False) -> str:
+        """The next message; `TimeoutError` after `timeout` seconds without one. With
+        `wake`, WAKE too when the broker's state changed."""
+        loop = asyncio.get_running_loop()
+        end = None if timeout is None else loop.time() + timeout
+        while True:
+            message = await self._next(None if end is None else max(0.0, end - loop.time()))
+            if message is None:
+                raise BrokerUnavailable(f"subscription to {self.channel!r} is closed")
+            if wake or message != self.WAKE:
+                return message
 
     async def _next(self, timeout: float | None) -> str | None:
         if not self._entered:
@@ -163,6 +175,12 @@ class Broker(ABC):
     @abstractmethod
     async def _unlisten(self, channel: str) -> None:
         """The last local subscriber of `channel` has left."""
+
+    def wake_readers(self) -> None:
+        """The state changed (a connection lost or back): every reader looks at it."""
+        for subscriptions in self._subscribers.values():
+            for subscription in subscriptions:
+                subscription._put(Subscription.WAKE)
 
     def _deliver(self, channel: str, message: str) -> None:
         for subscription in self._subscribers.get(channel, ()):

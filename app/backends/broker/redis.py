@@ -216,6 +216,7 @@ class RedisBroker(Broker):
             self._healthy = True
             self.breaker.succeeded()  # Redis answers again: no need to wait out the cooldown
             self.epoch += 1
+            self.wake_readers()
             self._attempted.set()
             log.info("Redis pub/sub connected")
 
@@ -233,6 +234,7 @@ class RedisBroker(Broker):
         self._conn = None
         self._healthy = False
         self.epoch += 1
+        self.wake_readers()
         # Nothing sent on the dead connection will be confirmed: release whoever waits.
         for pending in self._in_flight.values():
             for future in pending:
