@@ -45,7 +45,8 @@ async def counts(server: LiveServer) -> tuple[int, int]:
 
 async def test_a_request_of_many_triggers_is_answered_first_and_others_meanwhile() -> None:
     # One attempt at a time: the sender's work is not what this test is about.
-    async with Receiver() as receiver, serving(**FAST, webhook_concurrency=1, shutdown_seconds=1.0) as server:
+    async with Receiver() as receiver, serving(**FAST, webhook_concurrency=1,
+                                               shutdown_seconds=1.0) as server:
         await noisy_shop(server, receiver, rules=20, endpoints=2)
         await open_shop(server, 2)
         answered = await batch(server, 1, 100)  # 100 events x 20 rules x 2 endpoints
@@ -69,7 +70,8 @@ async def test_a_small_request_still_makes_its_triggers_itself() -> None:
 
 
 async def test_a_fan_out_job_survives_a_failure_between_its_writes() -> None:
-    async with Receiver() as receiver, serving(**FAST, webhook_concurrency=1, shutdown_seconds=1.0) as server:
+    async with Receiver() as receiver, serving(**FAST, webhook_concurrency=1,
+                                               shutdown_seconds=1.0) as server:
         await noisy_shop(server, receiver, rules=20, endpoints=2)
         assert server.platform is not None
         jobs = server.platform.storage.triggerFanouts
