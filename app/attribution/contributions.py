@@ -8,7 +8,8 @@ Rule buckets (kind "r", by the hour the trigger fired) count:
   converted, heldConverted                per exposure whose customer ordered within the
                                           window after its trigger
 Channel buckets (kind "c", by the hour the session started or the order was placed):
-  sessions, orders, revenue, and `v.<register>`: HyperLogLog registers of visitors.
+  sessions, orders, revenue, and `v.<register>`: HyperLogLog registers of visitors
+  (app/analytics/sketch.py `register`).
 
 Exposures (`exposures`, `_id` "<shop>:<rule>:<customer>") remember a customer's
 first and last trigger of a rule and whether they were held out; their `counted`
@@ -20,29 +21,20 @@ status later adds only the difference.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import UpdateOne
 
+from app.analytics import register
 from app.core import to_ms, utc
 
-HLL_BITS = 14
 NOT_A_CAUSE = ("ORDER_COMPLETED",)  # as orders.py: never what brought an order
 COUNTED_STATUSES = ("PLACED", "PAID")
 
 
 def hour_of(at: datetime) -> datetime:
     return utc(at).replace(minute=0, second=0, microsecond=0)
-
-
-def register(visitor_id: str) -> tuple[int, int]:
-    """A visitor's HyperLogLog register and rank."""
-    value = int.from_bytes(hashlib.sha256(visitor_id.encode()).digest()[:8], "big")
-    index = value >> (64 - HLL_BITS)
-    rest = value & ((1 << (64 - HLL_BITS)) - 1)
-    return index, (64 - HLL_BITS) - rest.bit_length() + 1
 
 
 class Counts:

@@ -4,18 +4,18 @@ A report first folds the shop's pending facts (rollups.py: at most what arrived
 since the worker last ran), then reads the buckets of [from, to) by hour: one
 indexed read of (rules or channels) x hours documents, whatever the traffic.
 Hours are whole: a bucket counts when its hour starts in [from, to), so ranges
-on whole hours are exact. Visitors are a HyperLogLog estimate (2^14 registers,
-about 0.8% error; exact in practice for small counts through linear counting).
+on whole hours are exact. Visitors are a HyperLogLog estimate (app/analytics/sketch.py: 2^14
+registers, about 0.8% error; exact in practice for small counts through linear counting).
 """
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
+from app.analytics import estimate
 from app.attribution.channels import CHANNELS
-from app.attribution.contributions import HLL_BITS, hour_of
+from app.attribution.contributions import hour_of
 from app.attribution.lift import lift_of
 from app.attribution.rollups import fold
 from app.core import BadInput
@@ -103,14 +103,3 @@ async def channels(storage: Any, now: datetime, shop_id: int, start: datetime, e
                     "revenue": round(n.get("revenue", 0.0), 2)})
     return out
 
-
-def estimate(registers: dict[str, int]) -> int:
-    """HyperLogLog's estimate, with linear counting where few registers are set."""
-    m = 1 << HLL_BITS
-    if not registers:
-        return 0
-    zeros = m - len(registers)
-    raw = (0.7213 / (1 + 1.079 / m)) * m * m / (zeros + sum(2.0 ** -r for r in registers.values()))
-    if raw <= 2.5 * m and zeros:
-        return round(m * math.log(m / zeros))
-    return round(raw)
