@@ -193,7 +193,7 @@ def _match_before_copying() -> None:
     mongomock copies every document of the collection, whole, before the first
     stage; here only those the `$match` selects are copied, and of them only the
     fields a following `$project` keeps (the same filter and projection, on the
-    same documents).
+    same documents). The cursor carries how many were selected (`examined`).
     """
     from mongomock.aggregate import process_pipeline
     from mongomock.collection import Collection as MockCollection
@@ -211,7 +211,9 @@ def _match_before_copying() -> None:
             rest = rest[1:]
         else:
             selected = list(self.find(head["$match"]))
-        return process_pipeline(selected, self.database, rest, session)
+        cursor = process_pipeline(selected, self.database, rest, session)
+        cursor.examined = len(selected)  # documents read, for RoundTrips (storage.py)
+        return cursor
 
     MockCollection.aggregate = aggregate  # type: ignore[method-assign]
 

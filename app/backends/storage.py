@@ -2,7 +2,8 @@
 
 The only module that talks to the driver. Every call through a `Collection`
 counts as one round trip (`Storage.trips`): the cost that carries over to a
-real cluster.
+real cluster. `trips.documents` counts the documents reads hand back or go
+through (`RoundTrips.read`): what a read's cost grows with.
 Every such call is also timed into `tracker_storage_duration_seconds` (by
 collection and driver method, `app/backends/metrics.py`): where a request's
 time goes, on a real cluster and in the benchmarks alike.
@@ -33,12 +34,25 @@ COUNTED_METHODS = frozenset(
 )
 
 
+READ_ONE = frozenset({"find_one", "find_one_and_update", "find_one_and_delete"})
+
+
 class RoundTrips:
-    """Counts storage round trips, per collection: what each operation costs on MongoDB."""
+    """Counts storage round trips, per collection: what each operation costs on MongoDB.
+
+    And documents read, per collection: a find's results; a `find_one*`'s document;
+    a count's count (index keys on MongoDB); `distinct`'s values; an aggregation's
+    documents entering the pipeline on the embedded store (those its leading `$match`
+    selects, what MongoDB examines when an index fits the match), its results on
+    MongoDB (a lower bound: `explain()`'s `totalDocsExamined` tells more). Writes
+    read nothing here.
+    """
 
     def __init__(self) -> None:
         self.total = 0
         self.by_collection: dict[str, int] = {}
+        self.documents = 0
+        self.documents_by_collection: dict[str, int] = {}
         # Called before every round trip; tests inject faults here (raise to fail the call).
         self.before_call: Callable[[str], None] | None = None
 
@@ -48,14 +62,30 @@ class RoundTrips:
         self.total += 1
         self.by_collection[collection] = self.by_collection.get(collection, 0) + 1
 
+    def read(self, collection: str, n: int) -> None:
+        self.documents += n
+        self.documents_by_collection[collection] = (
+            self.documents_by_collection.get(collection, 0) + n)
+
     def reset(self) -> None:
         self.total = 0
         self.by_collection.clear()
+        self.documents = 0
+        self.documents_by_collection.clear()
 
 
 def _sync(raw: Any, attr: str = "_AsyncMongoMockCollection__collection") -> Any:
     """mongomock's own (synchronous) object behind mongomock_motor's async wrapper."""
     return getattr(raw, attr)
+
+
+class _Examined(list[dict[str, Any]]):
+    """An embedded aggregation's results, and the documents that entered its pipeline
+    (app/backends/embedded.py marks them on its cursor; None: not known)."""
+
+    def __init__(self, cursor: Any) -> None:
+        super().__init__(cursor)
+        self.examined: int | None = getattr(cursor, "examined", None)
 
 
 class _CountedCursor:
@@ -89,6 +119,12 @@ class _CountedCursor:
 
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
         self._count()
+        docs = await self._fetch(length)
+        examined = getattr(docs, "examined", None)
+        self._collection.read(len(docs) if examined is None else examined)
+        return docs
+
+    async def _fetch(self, length: int | None) -> list[dict[str, Any]]:
         reads = self._collection.reads
         if self._off_loop and reads is not None:
             work = self._eager
@@ -118,6 +154,9 @@ class Collection:
         self.embedded = embedded  # mongomock: its calls' CPU is the store's (metrics.timed)
         self.reads = reads  # the embedded store's worker threads (None: MongoDB)
 
+    def read(self, n: int) -> None:
+        self._trips.read(self.name, n)
+
     def __getattr__(self, attr: str) -> Any:
         target = getattr(self.raw, attr)
         if attr not in COUNTED_METHODS:
@@ -125,7 +164,12 @@ class Collection:
 
         async def counted(*args: Any, **kwargs: Any) -> Any:
             self._trips.add(self.name)
-            return await timed(self.name, attr, lambda: target(*args, **kwargs), self.embedded)
+            out = await timed(self.name, attr, lambda: target(*args, **kwargs), self.embedded)
+            if attr in READ_ONE:
+                self.read(int(out is not None))
+            elif attr == "distinct":
+                self.read(len(out))
+            return out
 
         return counted
 
@@ -137,7 +181,7 @@ class Collection:
         if self.reads is not None:  # mongomock aggregates when called: in a worker
             sync = _sync(self.raw)
             return _CountedCursor(None, lambda: self._trips.add(self.name), self, "aggregate",
-                                  eager=lambda: list(sync.aggregate(pipeline, **kwargs)))
+                                  eager=lambda: _Examined(sync.aggregate(pipeline, **kwargs)))
         ms = remaining_ms()
         if ms is not None:
             kwargs["maxTimeMS"] = ms
@@ -147,6 +191,11 @@ class Collection:
 
     async def count_documents(self, filter: dict[str, Any], **kwargs: Any) -> int:
         self._trips.add(self.name)
+        n = await self._count_documents(filter, **kwargs)
+        self.read(n)
+        return n
+
+    async def _count_documents(self, filter: dict[str, Any], **kwargs: Any) -> int:
         reads = self.reads
         if reads is not None:
             sync = _sync(self.raw)
