@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    analytics_scale,
     attribution,
     audiences,
     carts,
@@ -117,6 +118,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
     results["catalog"] = asyncio.run(catalog.measure(*p.catalog))
     log("26. recommendations")
     results["recommendations"] = recommendations_rows.measure(p.smoke)
+    log("23. analytics at 10,000 and 1,000,000 events")
+    results["analytics"] = analytics_scale.measure("smoke" if p.smoke else "full")
 
     rows = (report.ingestion_rows(results["ingest"]) + report.roundtrip_rows(rt)
             + report.trigger_rows(results["triggers"]) + report.cart_rows(results["carts"])
@@ -128,7 +131,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
             + report.webhook_rows(results["webhooks"]) + split.rows(results["split"])
             + report.attribution_rows(results["attribution"])
             + report.catalog_rows(results["catalog"])
-            + recommendations_rows.rows(results["recommendations"]))
+            + recommendations_rows.rows(results["recommendations"])
+            + analytics_scale.rows(results["analytics"]))
     extra = [roundtrip_matrix(rt), report.session_query(results["sessions"])]
     if p.profile:
         log("18. py-spy of the tracker's request: where its own CPU goes")

@@ -1,0 +1,301 @@
+"""Rows 23.x: the dashboard's analytics at 10,000 and at 1,000,000 events (issue 23).
+
+    python -m bench.analytics_scale [--quick | --smoke] [--out FILE]
+
+runs this benchmark alone (default: bench/RESULTS-analytics.md); `python -m bench`
+runs it with everything else.
+
+In-process, embedded store (mongomock), memory broker, FakeClock, two shops side by
+side, each in its own store (so that neither store's scans see the other's events):
+`small` and `big` events (10,000 and 1,000,000; `--quick` 2,000 and 100,000): `small`
+events tracked through `tracking.track` in batches of 100 (bench/analytics_traffic.py:
+whole sessions, explicit event times over 30 days, the clock moved along); the big
+shop the same amount tracked, then copied to `big` (analytics_traffic.copies: other
+visitors, seconds later, inserted directly), then the rollups rebuilt (hook below). Then the
+overview's queries, each its own GraphQL request through the real app (httpx over
+ASGI), the two shops' runs alternating: per query the median wall time at each size,
+the ratio big / small (the target after the rollups: at most 1.5), and the documents
+read and round trips of one request (`Storage.trips`, app/backends/storage.py:
+finds count what they return, aggregations what their leading `$match` selects).
+
+Ingestion: `track` of batches of 100 and of single events into two fresh stores, one
+with the rollups' writes and one without (ROLLUPS_OFF), runs alternating, events per
+CPU-second of this process (the machine is shared), the ratio taken run by run.
+
+HOOKS for the rollups (issue 23, branch h23a), marked `HOOK(h23a)` below:
+- ROLLUPS_OFF: the settings that turn the rollup writes off. Empty today (main has
+  no rollups), so both sides of the ingestion rows run the same code.
+- rebuild(): called after loading each shop; the copies are inserted directly, so
+  their rollups must be rebuilt from the raw events there (idempotent: the tracked
+  part is rebuilt to the same figures). Nothing to do on main.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.core.clock import FakeClock
+from app.platform import Platform, open_store
+from app.server.asgi import create_app
+from app.settings import Settings
+from app.tracking import pipeline as tracking
+from bench import analytics_traffic as traffic
+from bench.common import ADMIN_KEY, ROOT, SECRET, Row, fmt, load_average, machine
+
+IDS = ("23.1", "23.2", "23.3", "23.4", "23.5", "23.6", "23.7", "23.8", "23.9")
+SIZES = {"full": (10_000, 1_000_000, 3), "quick": (2_000, 100_000, 3),
+         "smoke": (200, 2_000, 1)}
+# HOOK(h23a): the settings that switch the rollup writes off, e.g. {"analytics_rollups": False}.
+ROLLUPS_OFF: dict[str, Any] = {}
+
+FIGURES = ("start visitors sessions identifiedVisitors productViews categoryViews cartAdds "
+           "checkouts triggers")
+STATS = ("query($s: Int!, $from: DateTime!, $to: DateTime!, $i: StatsInterval!) {"
+         " stats(shopId: $s, from: $from, to: $to, interval: $i) {"
+         f" buckets {{ {FIGURES} }} totals {{ {FIGURES} }} }} }}")
+TOP_PRODUCTS = ("query($s: Int!, $from: DateTime!, $to: DateTime!) { topProducts(shopId: $s, "
+                "from: $from, to: $to, limit: 10) { productId views cartAdds purchases } }")
+TOP_CATEGORIES = ("query($s: Int!, $from: DateTime!, $to: DateTime!) { topCategories(shopId: $s,"
+                  " from: $from, to: $to, limit: 10) { categoryId views productViews cartAdds "
+                  "purchases } }")
+FUNNEL = ("query($s: Int!, $from: DateTime!, $to: DateTime!) { funnel(shopId: $s, from: $from, "
+          "to: $to) { sessions withProductView withCartAdd withCheckout } }")
+MONTH = {"from": traffic.START.isoformat(), "to": traffic.END.isoformat()}
+WEEK = {"from": (traffic.END - timedelta(days=7)).isoformat(), "to": traffic.END.isoformat()}
+QUERIES = {  # row id: (what, query, variables)
+    "23.1": ("`stats`, 30 days by DAY", STATS, {**MONTH, "i": "DAY"}),
+    "23.2": ("`stats`, 7 days by HOUR", STATS, {**WEEK, "i": "HOUR"}),
+    "23.3": ("`topProducts`, 30 days", TOP_PRODUCTS, MONTH),
+    "23.4": ("`topCategories`, 30 days", TOP_CATEGORIES, MONTH),
+    "23.5": ("`funnel`, 30 days", FUNNEL, MONTH),
+}
+
+
+async def start(name: str, **changes: Any) -> Platform:
+    settings = Settings(admin_key=ADMIN_KEY, secret=SECRET, demo_shop=True,
+                        mongodb_db=f"bench_an_{name}_{uuid.uuid4().hex[:8]}",
+                        request_timeout_seconds=3600.0, rate_api_per_key=1e9,
+                        burst_api_per_key=1_000_000_000).with_(**changes)
+    storage = open_store(settings.mongodb_url, settings.mongodb_db)
+    platform = await Platform.start(settings, clock=FakeClock(traffic.START), storage=storage)
+    await platform.shops.ensure_demo()
+    return platform
+
+
+async def stop(platform: Platform) -> None:
+    await platform.stop()
+    await platform.storage.drop()
+
+
+async def load(platform: Platform, events: int, seed: int, copies: int = 1
+               ) -> dict[str, float]:
+    """Track `events` events in batches of 100, copy them (analytics_traffic.copies) to
+    `copies` times as many, then rebuild; how long each part took."""
+    began, cpu, stored = time.perf_counter(), time.process_time(), 0
+    for clock, batch in traffic.batches(events, seed):
+        platform.clock.set(clock)  # type: ignore[attr-defined]
+        outcomes = await tracking.track(platform, batch)
+        errors = [o.error for o in outcomes if o.error is not None]
+        if errors:
+            raise RuntimeError(f"tracking failed: {errors[0]}")
+        stored += len(batch)
+    platform.clock.set(traffic.END)  # type: ignore[attr-defined]
+    tracked = time.perf_counter() - began
+    out = {"tracked": stored, "track_seconds": tracked, "eps": stored / tracked,
+           "eps_per_cpu": stored / max(1e-9, time.process_time() - cpu)}
+    began = time.perf_counter()
+    out["copied"] = await traffic.copies(platform.storage.db, copies)
+    out["copy_seconds"] = time.perf_counter() - began
+    began = time.perf_counter()
+    await rebuild(platform)
+    out["rebuild_seconds"] = time.perf_counter() - began
+    out["events"] = await platform.storage.db.events.count_documents({})
+    return out
+
+
+async def rebuild(platform: Platform) -> None:
+    """HOOK(h23a): the rollups' rebuild from the raw events of shop 1 over the 30 days
+    (`python -m app rebuild-stats`'s function), for the copies, which are inserted
+    directly. Today (main) the analytics read the raw events: nothing to rebuild."""
+
+
+@contextlib.asynccontextmanager
+async def client(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app over ASGI, its lifespan run, workers off (the FakeClock stands still)."""
+    app = create_app(platform.settings, platform=platform, run_workers=False)
+    async with app.router.lifespan_context(app) as state:
+        async def asgi(scope: Any, receive: Any, send: Any) -> None:
+            await app({**scope, "state": dict(state or {})}, receive, send)
+
+        transport = httpx.ASGITransport(app=asgi)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench",
+                                     timeout=3600) as http:
+            yield http
+
+
+async def ask(http: httpx.AsyncClient, platform: Platform, query: str,
+              variables: dict[str, Any]) -> dict[str, Any]:
+    """One request: wall ms, documents read and round trips, and its answer."""
+    trips = platform.storage.trips
+    trips.reset()
+    began = time.perf_counter()
+    response = await http.post("/graphql", json={"query": query,
+                                                 "variables": {"s": traffic.SHOP, **variables}},
+                               headers={"authorization": f"Bearer {ADMIN_KEY}"})
+    ms = (time.perf_counter() - began) * 1000
+    body = response.json()
+    if response.status_code != 200 or body.get("errors"):
+        raise RuntimeError(f"GraphQL failed: {response.status_code} {body}")
+    return {"ms": ms, "documents": trips.documents, "trips": trips.total,
+            "by_collection": dict(trips.documents_by_collection), "data": body["data"]}
+
+
+async def queries(shops: dict[str, Platform], runs: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    async with client(shops["small"]) as small, client(shops["big"]) as big:
+        http = {"small": small, "big": big}
+        for rid, (_, query, variables) in QUERIES.items():
+            seen: dict[str, list[dict[str, Any]]] = {"small": [], "big": []}
+            for _ in range(runs):  # the sizes alternate, run by run
+                for size in ("small", "big"):
+                    seen[size].append(await ask(http[size], shops[size], query, variables))
+            out[rid] = {size: {"ms": [r["ms"] for r in rs], "documents": rs[-1]["documents"],
+                               "trips": rs[-1]["trips"], "by_collection": rs[-1]["by_collection"],
+                               "data": rs[-1]["data"]} for size, rs in seen.items()}
+            out[rid]["ratio"] = [b["ms"] / s["ms"] for s, b in zip(seen["small"], seen["big"],
+                                                                      strict=True)]
+    return out
+
+
+async def ingestion(runs: int, batches: int) -> dict[str, Any]:
+    """Events per CPU-second of `track`, with the rollup writes and without."""
+    sides = {"with": await start("ing_with"), "without": await start("ing_without",
+                                                                      **ROLLUPS_OFF)}
+    feeds = {side: traffic.batches(10_000_000, seed=11) for side in sides}
+    out: dict[str, Any] = {"batch": {"with": [], "without": []},
+                           "single": {"with": [], "without": []}}
+    try:
+        for run in range(runs + 1):  # the first round warms both sides up, untimed
+            for side, platform in sides.items():
+                for kind in ("batch", "single"):
+                    todo = [next(feeds[side]) for _ in range(batches)]
+                    cpu = time.process_time()
+                    n = 0
+                    for clock, batch in todo:
+                        platform.clock.set(clock)  # type: ignore[attr-defined]
+                        if kind == "batch":
+                            await tracking.track(platform, batch)
+                            n += len(batch)
+                            continue
+                        for event in batch[:20]:  # single events: fewer of them
+                            await tracking.track(platform, [event])
+                            n += 1
+                    if run:
+                        out[kind][side].append(n / max(1e-9, time.process_time() - cpu))
+    finally:
+        for platform in sides.values():
+            await stop(platform)
+    for kind in ("batch", "single"):
+        out[kind]["ratio"] = [w / wo for w, wo in zip(out[kind]["with"], out[kind]["without"],
+                                                      strict=True)]
+    return out
+
+
+async def measure_async(size: str) -> dict[str, Any]:
+    small_n, big_n, runs = SIZES[size]
+    shops = {"small": await start("small"), "big": await start("big")}
+    try:
+        loaded = {"small": await load(shops["small"], small_n, seed=1),
+                  "big": await load(shops["big"], small_n, seed=2, copies=big_n // small_n)}
+        answered = await queries(shops, runs)
+    finally:
+        for platform in shops.values():
+            await stop(platform)
+    ingest = await ingestion(runs, 3 if size == "smoke" else 40)
+    return {"size": size, "small": small_n, "big": big_n, "loaded": loaded,
+            "queries": answered, "ingestion": ingest}
+
+
+def measure(size: str = "full") -> dict[str, Any]:
+    return asyncio.run(measure_async(size))
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def rows(r: dict[str, Any]) -> list[Row]:
+    small, big = f"{r['small']:,}", f"{r['big']:,}"
+    out = []
+    for rid, (what, _, _) in QUERIES.items():
+        q = r["queries"][rid]
+        s, b = q["small"], q["big"]
+        ratio = _median(q["ratio"])
+        out.append(Row(rid, f"{what}: {small} / {big} events in the range, ms",
+                       f"{fmt(_median(s['ms']))} / {fmt(_median(b['ms']))} "
+                       f"(x{fmt(ratio, 2)})", "ratio <= 1.5", ratio <= 1.5, q["ratio"],
+                       f"documents read {s['documents']:,} / {b['documents']:,}, round trips "
+                       f"{s['trips']} / {b['trips']}; big: " + ", ".join(
+                           f"{k} {v:,}" for k, v in b["by_collection"].items())))
+    ing = r["ingestion"]
+    for rid, kind, label in (("23.6", "batch", "batches of 100"),
+                             ("23.7", "single", "single events")):
+        k = ing[kind]
+        ratio = _median(k["ratio"])
+        out.append(Row(rid, f"`track` {label}: events per CPU-second with rollups / without",
+                       f"{fmt(_median(k['with']))} / {fmt(_median(k['without']))} "
+                       f"(x{fmt(ratio, 2)})", ">= 0.9", ratio >= 0.9, k["ratio"],
+                       "in-process, runs alternating" + (
+                           "" if ROLLUPS_OFF else "; no rollup switch yet (ROLLUPS_OFF "
+                           "empty): both sides run the same code")))
+    lb = r["loaded"]["big"]
+    out.append(Row("23.8", f"Loading the big shop: {lb['tracked']:,} events through `track` "
+                   f"(batches of 100), then copied to {lb['events']:,}",
+                   f"{fmt(lb['eps'])} events/s", "", None, [],
+                   f"tracking {fmt(lb['track_seconds'], 0)} s ({fmt(lb['eps_per_cpu'])} per "
+                   f"CPU-second), copies {fmt(lb['copy_seconds'], 0)} s "
+                   f"({lb['copied']:,} documents), rebuild {fmt(lb['rebuild_seconds'], 0)} s"))
+    totals = r["queries"]["23.1"]["big"]["data"]["stats"]["totals"]
+    out.append(Row("23.9", f"What the big shop holds ({big} events, 30 days)",
+                   f"{totals['visitors']:,} visitors", "", None, [],
+                   f"{totals['sessions']:,} sessions, {totals['productViews']:,} product views, "
+                   f"{totals['cartAdds']:,} cart adds, {totals['checkouts']:,} checkouts "
+                   "(stats totals)"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.report import render
+
+    parser = argparse.ArgumentParser(prog="python -m bench.analytics_scale", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="2,000 and 100,000 events")
+    parser.add_argument("--smoke", action="store_true", help="tiny, nothing judged")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS-analytics.md")
+    args = parser.parse_args(argv)
+    size = "smoke" if args.smoke else "quick" if args.quick else "full"
+    began = time.monotonic()
+    meta = machine()
+    meta["load_start"] = load_average()
+    meta["command"] = "python -m bench.analytics_scale" + ("" if size == "full" else f" --{size}")
+    found = rows(measure(size))
+    meta["load_end"] = load_average()
+    meta["elapsed"] = f"{time.monotonic() - began:.0f} s"
+    args.out.write_text(render(found, meta, size == "smoke"))
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
