@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from app.analytics import estimate
+from app.analytics import estimate, merge
 from app.attribution.channels import CHANNELS
 from app.attribution.contributions import hour_of
 from app.attribution.lift import lift_of
@@ -86,19 +86,17 @@ async def channels(storage: Any, now: datetime, shop_id: int, start: datetime, e
     await fold(storage, now, shop_id)
     docs = await _buckets(storage, shop_id, "c", start, end)
     sums = _sum(docs)
-    registers: dict[str, dict[str, int]] = {}
+    sketches: dict[str, list[dict[str, int]]] = {}
     for doc in docs:
-        mine = registers.setdefault(doc["key"], {})
-        for index, rank in (doc.get("v") or {}).items():
-            mine[index] = max(mine.get(index, 0), rank)
+        sketches.setdefault(doc["key"], []).append(doc.get("v") or {})
     out = []
     for channel in CHANNELS:
         n = sums.get(channel)
-        if not n and channel not in registers:
+        if not n and channel not in sketches:
             continue
         n = n or {}
         out.append({"channel": channel, "sessions": int(n.get("sessions", 0)),
-                    "visitors": estimate(registers.get(channel, {})),
+                    "visitors": estimate(merge(sketches.get(channel, []))),
                     "orders": int(n.get("orders", 0)),
                     "revenue": round(n.get("revenue", 0.0), 2)})
     return out
