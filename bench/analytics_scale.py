@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import contextlib
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -80,6 +81,10 @@ QUERIES = {  # row id: (what, query, variables)
     "23.4": ("`topCategories`, 30 days", TOP_CATEGORIES, MONTH),
     "23.5": ("`funnel`, 30 days", FUNNEL, MONTH),
 }
+
+
+def log(message: str) -> None:
+    print(f"[analytics {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 async def start(name: str, **changes: Any) -> Platform:
@@ -165,7 +170,8 @@ async def queries(shops: dict[str, Platform], runs: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     async with client(shops["small"]) as small, client(shops["big"]) as big:
         http = {"small": small, "big": big}
-        for rid, (_, query, variables) in QUERIES.items():
+        for rid, (what, query, variables) in QUERIES.items():
+            log(f"{rid} {what}, {runs} runs at each size")
             seen: dict[str, list[dict[str, Any]]] = {"small": [], "big": []}
             for _ in range(runs):  # the sizes alternate, run by run
                 for size in ("small", "big"):
@@ -216,12 +222,14 @@ async def measure_async(size: str) -> dict[str, Any]:
     small_n, big_n, runs = SIZES[size]
     shops = {"small": await start("small"), "big": await start("big")}
     try:
+        log(f"loading {small_n:,} events, and {big_n:,}")
         loaded = {"small": await load(shops["small"], small_n, seed=1),
                   "big": await load(shops["big"], small_n, seed=2, copies=big_n // small_n)}
         answered = await queries(shops, runs)
     finally:
         for platform in shops.values():
             await stop(platform)
+    log("track with rollups and without")
     ingest = await ingestion(runs, 3 if size == "smoke" else 40)
     return {"size": size, "small": small_n, "big": big_n, "loaded": loaded,
             "queries": answered, "ingestion": ingest}
