@@ -35,6 +35,7 @@ from app.core import (
     TrackerError,
     correct_skew,
     event_key,
+    from_ms,
     to_ms,
     utc,
     validate,
@@ -172,7 +173,13 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
     )
     # The same batch again (a retry: the tracker resends what failed first): the visitor
     # update started again from the state before its first attempt; so does the rest.
-    again = sessions.retried_batch(before, items[0].event.context.event_id or "")
+    batch_ids = [i.event.context.event_id or "" for i in items]
+    again = sessions.retried_batch(before, batch_ids[0])
+    times = sessions.first_times(before, batch_ids) if again else None
+    if times is not None:  # the very same batch: its first attempt's times and sessions
+        for item, at_ms in zip(items, times, strict=True):
+            item.at = from_ms(at_ms)
+        hits = [sessions.Hit(ms, h.starts_visit) for ms, h in zip(times, hits, strict=True)]
     before = sessions.as_before(before, bool(again))
     previous_user = (before or {}).get("userId")
     segments = sessions.plan(sessions.Current.from_visitor(before), visitor_id, hits, timeout_ms)
