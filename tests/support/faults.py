@@ -85,12 +85,15 @@ async def retried(call: Callable[[], Awaitable[Any]], attempts: int = 3) -> tupl
 async def run_matrix(
     setup: Callable[[Platform], Awaitable[None]],
     scenario: Callable[[Platform], Awaitable[tuple[Any, int]]],
+    reference: Callable[[Platform], Awaitable[tuple[Any, int]]] | None = None,
 ) -> tuple[list[str], int, int]:
     """Run `scenario` once without faults, then once per storage call N with call N failing.
 
     `scenario` returns its answers and how many requests it retried. Returns the
     failures (N, the collection, what differed), the number of faults injected and
-    the number of retried requests.
+    the number of retried requests. With `reference` (e.g. each batch sent once, for a
+    scenario that sends each twice at once), every run of `scenario`, the one without
+    faults too, must end in the state and answers of `reference` run without faults.
     """
     clean = await fresh_platform()
     await setup(clean)
@@ -101,6 +104,18 @@ async def run_matrix(
     expected = await snapshot(clean)
     await clean.stop()
     failures: list[str] = []
+    if reference is not None:
+        single = await fresh_platform()
+        await setup(single)
+        reference_answers, _ = await reference(single)
+        reference_state = await snapshot(single)
+        await single.stop()
+        differing = [k for k in expected if expected[k] != reference_state[k]]
+        if expected_answers != reference_answers:
+            differing.append("answers")
+        if differing:
+            failures.append(f"no fault: {', '.join(differing)} differ from one send")
+        expected, expected_answers = reference_state, reference_answers
     retries = 0
     for n in range(1, counter.calls + 1):
         platform = await fresh_platform()

@@ -8,6 +8,7 @@ equal the run without a fault.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -85,6 +86,32 @@ async def test_every_event_type_and_a_filing_login_survive_any_failed_call() -> 
     failures, faults, retries = await run_matrix(make_shop, track_scenario)
     assert faults > 10 and retries >= faults
     assert failures == [], f"{len(failures)} of {faults} faults lost effects:\n" + \
+        "\n".join(failures)
+
+
+async def twice_at_once_scenario(platform: Platform) -> tuple[Any, int]:
+    """Each batch sent twice at once (a retry racing its first attempt, two tabs)."""
+    answers, retries = [], 0
+    for batch in (every_type, login_batch):
+        pair = await asyncio.gather(
+            *(retried(lambda b=batch: tracking.track(platform, b())) for _ in range(2)))
+        answers.append([answers_of(outcomes) for outcomes, _ in pair])
+        retries += sum(again for _, again in pair)
+        platform.clock.advance(seconds=60)
+    return answers, retries
+
+
+async def once_each_scenario(platform: Platform) -> tuple[Any, int]:
+    """What `twice_at_once_scenario` must read as: each batch sent once (answered twice)."""
+    answers, retries = await track_scenario(platform)
+    return [[a, a] for a in answers], retries
+
+
+async def test_a_batch_sent_twice_at_once_equals_one_send_whatever_call_fails() -> None:
+    failures, faults, _ = await run_matrix(make_shop, twice_at_once_scenario,
+                                           reference=once_each_scenario)
+    assert faults > 10
+    assert failures == [], f"{len(failures)} of {faults} faults differ from one send:\n" + \
         "\n".join(failures)
 
 
