@@ -221,12 +221,31 @@ def retried_batch(stored: dict[str, Any] | None, first_id: str) -> set[str]:
     return set(last.get("ids") or []) if last.get("first") == first_id else set()
 
 
-def first_times(stored: dict[str, Any] | None, batch_ids: list[str]) -> list[int] | None:
-    """The first attempt's event times, when this batch is the very same batch again."""
+def first_times(stored: dict[str, Any] | None, batch_ids: list[str]) -> list[int]:
+    """The first attempt's event times, when this batch starts with that attempt's events
+    (a retry: the same batch, maybe followed by newer events); else none."""
     last = (stored or {}).get("lastBatch") or {}
-    if last.get("ids") != batch_ids or len(last.get("ats") or []) != len(batch_ids):
+    ids, ats = last.get("ids") or [], last.get("ats") or []
+    if not ids or len(ats) != len(ids) or batch_ids[: len(ids)] != ids:
+        return []
+    return list(ats)
+
+
+def correction(
+    visitor_id: str, before: Current | None, sent: list[Hit], first: list[Hit], timeout_ms: int
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A retry followed by newer events was applied with the times it was sent with; its
+    resent events are stored with their first attempt's (`first`). When that moves the
+    visitor's current session, the filter and update that put it where `plan` puts it."""
+    wrong = plan(before, visitor_id, sent, timeout_ms)[-1]
+    right = plan(before, visitor_id, first, timeout_ms)[-1]
+    if (wrong.session_id, wrong.start_ms, wrong.last_ms, wrong.count) == (
+            right.session_id, right.start_ms, right.last_ms, right.count):
         return None
-    return list(last["ats"])
+    return ({"sid": wrong.session_id, "sEvents": wrong.count},
+            {"$set": {"sid": right.session_id, "sStartMs": right.start_ms,
+                      "sLastMs": right.last_ms, "sEvents": right.count,
+                      "lastBatch.ats": [h.at_ms for h in first]}})
 
 
 def as_before(stored: dict[str, Any] | None, again: bool) -> dict[str, Any] | None:

@@ -128,3 +128,17 @@ async def test_a_later_batch_after_a_retry_still_counts_its_events(
         "shopId": 1, "visitorId": "v1", "eventId": "v1-next"}}]
     await send(api, clock, more)
     assert_one_session_of(await readings(api, shop["key"], clock), 21)
+
+
+async def test_a_retry_followed_by_newer_events_reads_as_sent_once_then_the_newer(
+    api: Api, shop: dict, clock: FakeClock
+) -> None:
+    """The tracker resends the failed events first, then what was queued meanwhile."""
+    events = batch(clock)
+    await send(api, clock, events)
+    clock.advance(seconds=5)
+    newer = [{"type": "PRODUCT_VIEW", "categoryId": "c", "productId": f"n{n}", "context": {
+        "shopId": 1, "visitorId": "v1", "eventId": f"v1-new{n}",
+        "occurredAt": clock.now().isoformat()}} for n in range(2)]
+    await send(api, clock, [*events, *newer], 200)
+    assert_one_session_of(await readings(api, shop["key"], clock), 22)
