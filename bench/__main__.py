@@ -24,6 +24,7 @@ from bench import (
     carts,
     catalog,
     dashboard,
+    fair_webhooks,
     ingest,
     recommendations_rows,
     report,
@@ -120,6 +121,9 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
     results["recommendations"] = recommendations_rows.measure(p.smoke)
     log("23. analytics at 10,000 and 1,000,000 events")
     results["analytics"] = analytics_scale.measure("smoke" if p.smoke else "full")
+    log("27. fair webhook sending (a noisy shop's endpoints beside another shop)")
+    results["fair_webhooks"] = fair_webhooks.run(probes=3 if p.smoke else 20,
+                                                 noise_events=2 if p.smoke else 5)
 
     rows = (report.ingestion_rows(results["ingest"]) + report.roundtrip_rows(rt)
             + report.trigger_rows(results["triggers"]) + report.cart_rows(results["carts"])
@@ -132,6 +136,7 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
             + report.attribution_rows(results["attribution"])
             + report.catalog_rows(results["catalog"])
             + recommendations_rows.rows(results["recommendations"])
+            + report.fair_webhook_rows(results["fair_webhooks"])
             + analytics_scale.rows(results["analytics"]))
     extra = [roundtrip_matrix(rt), report.session_query(results["sessions"])]
     if p.profile:
