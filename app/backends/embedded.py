@@ -29,6 +29,7 @@ def prepare_mongomock() -> None:
     _iterate_cursors_without_slicing()
     _group_in_one_pass()
     _match_in_by_set()
+    _read_cursors_in_batches()
     mongomock.helpers._prepared_by_tracker = True  # type: ignore[attr-defined]
 
 
@@ -326,3 +327,21 @@ def _match_in_by_set() -> None:
     operators = filtering._filterer_inst._operator_map
     operators["$in"] = in_op
     operators["$nin"] = lambda doc_val, search_val: not in_op(doc_val, search_val)
+
+
+def _read_cursors_in_batches() -> None:
+    """`to_list(length)` returns at most `length` documents and the cursor reads on from
+    there at the next call, as motor's does; mongomock_motor's returned them all at once.
+
+    Every read that gives a length also gives the same `limit`, so their answers are
+    unchanged; a cursor kept open and read in pages (app/catalog/walks.py) needs it.
+    """
+    import itertools
+
+    from mongomock_motor import AsyncCursor
+
+    async def to_list(self: Any, length: int | None = None) -> list[Any]:
+        cursor = self._AsyncCursor__cursor
+        return list(itertools.islice(cursor, length) if length else cursor)
+
+    AsyncCursor.to_list = to_list  # type: ignore[method-assign]
