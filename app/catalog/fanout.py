@@ -10,9 +10,14 @@ customers the change concerns in pages of PAGE, through indexes:
   phase 0  the product's interests (`interests` by shopId, kind, itemId, decayed, _id),
   phase 1  open notifyInStock requests (BACK_IN_STOCK only; `stockRequests`).
 
-Each page's triggers (app/catalog/recipients.py) pass the rules' caps
-(app/triggers/caps.py) and are stored and published by the outbox, which also queues
-their webhooks; then the page's place (`after`) is saved under the lease. A
+The pages of a phase are read from one cursor, which the process keeps between
+runs while the walk's saved place is where it stopped (app/catalog/walks.py): one
+index seek per walk, not one per run (on the embedded store, one scan). Each page
+costs a constant number of round trips, whatever its size: its triggers
+(app/catalog/recipients.py) pass the rules' caps in one bulk write
+(app/triggers/caps.py) and are stored by the outbox in one `insert_many`
+(duplicates = already stored), which also queues their webhooks in one insert; then
+the page's place (`after`) is saved under the lease. A
 crash resumes from the last saved page once the lease runs out; the triggers
 of a page walked twice are duplicates of the same ids and are not stored again.
 A worker that lost its lease (its save matched nothing) stops. After PAGES
