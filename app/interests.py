@@ -32,6 +32,7 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
+from app.backends.storage import duplicate_indexes
 from app.core import interest_key
 
 HALF_LIFE_SECONDS = 30 * 24 * 3600
@@ -203,7 +204,7 @@ async def write(collection: Any, shop_id: int, deltas: dict[str, list[Delta]]) -
         await collection.bulk_write(ops, ordered=False)
         return
     except BulkWriteError as error:
-        again = _duplicates(error)
+        again = duplicate_indexes(error)
     retry: dict[str, list[Delta]] = {}
     for index in again:
         user_id, key = owners[index]
@@ -214,15 +215,7 @@ async def write(collection: Any, shop_id: int, deltas: dict[str, list[Delta]]) -
     try:
         await collection.bulk_write(ops, ordered=False)
     except BulkWriteError as error:
-        _duplicates(error)  # these events were applied before
-
-
-def _duplicates(error: BulkWriteError) -> list[int]:
-    """The indexes of ops refused as duplicates; any other error is raised."""
-    errors = error.details["writeErrors"]
-    if any(e["code"] != 11000 for e in errors):
-        raise error
-    return [e["index"] for e in errors]
+        duplicate_indexes(error)  # these events were applied before
 
 
 def from_event(

@@ -23,6 +23,7 @@ from bench import (
     carts,
     catalog,
     dashboard,
+    fair_webhooks,
     ingest,
     recommendations_rows,
     report,
@@ -117,6 +118,9 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
     results["catalog"] = asyncio.run(catalog.measure(*p.catalog))
     log("26. recommendations")
     results["recommendations"] = recommendations_rows.measure(p.smoke)
+    log("27. fair webhook sending (a noisy shop's endpoints beside another shop)")
+    results["fair_webhooks"] = fair_webhooks.run(probes=3 if p.smoke else 20,
+                                                 noise_events=2 if p.smoke else 5)
 
     rows = (report.ingestion_rows(results["ingest"]) + report.roundtrip_rows(rt)
             + report.trigger_rows(results["triggers"]) + report.cart_rows(results["carts"])
@@ -128,7 +132,8 @@ def run(p: Plan, out: Path, raw_out: Path | None = None) -> list[Row]:
             + report.webhook_rows(results["webhooks"]) + split.rows(results["split"])
             + report.attribution_rows(results["attribution"])
             + report.catalog_rows(results["catalog"])
-            + recommendations_rows.rows(results["recommendations"]))
+            + recommendations_rows.rows(results["recommendations"])
+            + report.fair_webhook_rows(results["fair_webhooks"]))
     extra = [roundtrip_matrix(rt), report.session_query(results["sessions"])]
     if p.profile:
         log("18. py-spy of the tracker's request: where its own CPU goes")

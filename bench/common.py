@@ -61,8 +61,10 @@ class ServerProcess:
     """A bench server (`python -m bench.server`) in a child process on a free port."""
 
     def __init__(self, kind: str = "graphql", *, preload: int = 0,
-                 redis_url: str = "memory://", root: Path | None = None) -> None:
+                 redis_url: str = "memory://", root: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.kind = kind
+        self.env = env or {}  # more of the server's settings (TRACKER_...)
         self.root = root or ROOT  # another checkout: the code before a change, side by side
         self.preload = preload
         self.redis_url = redis_url
@@ -92,7 +94,7 @@ class ServerProcess:
         cmd = [sys.executable, "-m", "bench.server", "--app", self.kind,
                "--port", str(self.port), "--preload", str(self.preload)]
         self._began = time.monotonic()
-        env = server_env(self.redis_url)
+        env = server_env(self.redis_url, **self.env)
         if self.root != ROOT:
             env["PYTHONPATH"] = str(self.root) + os.pathsep + os.environ.get("PYTHONPATH", "")
         self.process = subprocess.Popen(cmd, cwd=self.root, env=env,

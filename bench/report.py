@@ -26,6 +26,7 @@ ROW_IDS = (
     "18.1", "18.2", "18.3", "18.4", "18.5", "18.6",
     "15.1", "15.2", "15.3",
     "26.1", "26.2", "26.3", "26.4", "26.5", "26.6", "26.7", "26.8",
+    "27.1", "27.2",
 )
 
 
@@ -287,6 +288,24 @@ def webhook_rows(r: dict[str, Any]) -> list[Row]:
             f"{out['deliveries']:,} deliveries in {fmt(out['seconds'], 1)} s, "
             f"{out['missing']} missing; server CPU per delivery (both phases) "
             f"{fmt(cpu or float('nan'), 2)} ms"),
+    ]
+
+
+def fair_webhook_rows(r: dict[str, Any]) -> list[Row]:
+    """Fair webhook sending (bench/fair_webhooks.py, issue 22 items 4 and 5)."""
+    alone = r["alone_p50_ms"]
+    return [
+        Row("27.1", "Another shop's webhook p50 beside a shop with 20 never-answering "
+            "endpoints, as a ratio of it alone (4 s timeout)", f"{fmt(r['hang_ratio'], 2)}x",
+            "", None, [r["hang_ratio"]],
+            f"{fmt(r['hang_p50_ms'], 1)} ms beside the noise, {fmt(alone, 1)} ms alone, "
+            "measured side by side in one run; mutation -> webhook received"),
+        Row("27.2", "Another shop's webhook p50 beside, besides, 10 endpoints streaming "
+            "endless `100 Continue` heads, as a ratio of it alone",
+            f"{fmt(r['continue_ratio'], 2)}x", "", None, [r["continue_ratio"]],
+            f"{fmt(r['continue_p50_ms'], 1)} ms; server CPU share meanwhile "
+            f"{fmt(r['continue_cpu_share'], 2)} (beside the hanging ones alone "
+            f"{fmt(r['hang_cpu_share'], 2)}); {r['noise_requests']} noisy requests"),
     ]
 
 

@@ -33,6 +33,7 @@ from pymongo import DeleteOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from app import interests, triggers
+from app.backends.storage import duplicate_indexes
 from app.core import interest_key, utc
 from app.interests import Frame
 from app.platform import Platform
@@ -160,8 +161,7 @@ async def apply(
         result = await memberships.bulk_write(ops, ordered=False)
         applied = result.matched_count + result.upserted_count + result.deleted_count
     except BulkWriteError as error:
-        if any(e["code"] != 11000 for e in error.details["writeErrors"]):
-            raise
+        duplicate_indexes(error)  # raises any refusal but a duplicate key
         # A document created meanwhile by another writer: that change lost.
     won = changes
     if applied < len(changes):

@@ -21,9 +21,22 @@ from typing import Any
 from urllib.parse import urlparse
 
 from pymongo import IndexModel
+from pymongo.errors import BulkWriteError
 
 from app.backends.metrics import timed
 from app.backends.reads import OffLoop, remaining_ms
+
+DUPLICATE_KEY = 11000
+
+
+def duplicate_indexes(error: BulkWriteError) -> list[int]:
+    """The indexes of a bulk write's ops refused as duplicate keys (a write an earlier
+    attempt or another writer already made); any other refusal is raised again."""
+    errors = error.details["writeErrors"]
+    if any(e["code"] != DUPLICATE_KEY for e in errors):
+        raise error
+    return [e["index"] for e in errors]
+
 
 COUNTED_METHODS = frozenset(
     {

@@ -9,6 +9,7 @@ from pymongo import DeleteOne, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from app import carts, interests
+from app.backends.storage import duplicate_indexes
 from app.core import EventType, cart_key, customer_key, order_key, owner_of, utc
 from app.platform import Platform
 from app.shops import Shop
@@ -157,8 +158,7 @@ async def _merge_carts(
             result = await carts_.bulk_write(ops, ordered=False)
             deleted = result.deleted_count
         except BulkWriteError as error:  # the merge was applied by an earlier attempt
-            if any(e["code"] != 11000 for e in error.details["writeErrors"]):
-                raise
+            duplicate_indexes(error)  # raises any refusal but a duplicate key
             deleted = error.details["nRemoved"]
         if deleted:
             return

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import app.recommendations.products as products
 from app.interests import Frame
 from app.recommendations.pairs import VIEWED
-from app.recommendations.store import Scored, pairs_of, popular
+from app.recommendations.store import Scored, distinct, pairs_of, popular
 
 if TYPE_CHECKING:
     from app.platform import Platform
@@ -74,12 +74,12 @@ async def _attach_shop(storage: Any, shop_id: int, frame: Frame, now: datetime,
             for s in pairs:
                 if s.product_id not in near or near[s.product_id].score < s.score:
                     near[s.product_id] = s
-        picks = _distinct(sorted(near.values(), key=lambda s: (-s.score, s.product_id)),
+        picks = distinct(sorted(near.values(), key=lambda s: (-s.score, s.product_id)),
                           set(mine))
         for cat in dict.fromkeys((category, None)):  # the category's, then the shop's
             if cat not in pads:
                 pads[cat] = await popular(col, shop_id, cat, now, room)
-            picks = _distinct([*picks, *pads[cat]], set(mine))
+            picks = distinct([*picks, *pads[cat]], set(mine))
         ranked[doc["_id"]] = picks[:room]
     docs_by_id = await products.get_many(
         storage, shop_id, sorted({s.product_id for v in ranked.values() for s in v}))
@@ -91,11 +91,3 @@ async def _attach_shop(storage: Any, shop_id: int, frame: Frame, now: datetime,
             for s in kept[:TRIGGER_LIMIT]]
 
 
-def _distinct(ranked: list[Scored], excluded: set[str]) -> list[Scored]:
-    seen = set(excluded)
-    out = []
-    for s in ranked:
-        if s.product_id not in seen:
-            seen.add(s.product_id)
-            out.append(s)
-    return out

@@ -12,12 +12,14 @@ once per request. Availability is checked on every answer, never cached.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.errors import BulkWriteError
 
+from app.backends.storage import duplicate_indexes
 from app.core import LRU
 from app.interests import Frame
 from app.recommendations.pairs import (
@@ -43,6 +45,17 @@ class Scored:
     category_id: str | None = None
 
 
+def distinct(ranked: Iterable[Scored], excluded: set[str]) -> list[Scored]:
+    """The ranked products in order, each once, none of the excluded."""
+    seen = set(excluded)
+    out = []
+    for s in ranked:
+        if s.product_id not in seen:
+            seen.add(s.product_id)
+            out.append(s)
+    return out
+
+
 async def write(collection: Any, shop_id: int, touches: list[Touch]) -> None:
     """Apply the touches, each source event once per document, in one round trip.
 
@@ -58,21 +71,13 @@ async def write(collection: Any, shop_id: int, touches: list[Touch]) -> None:
         await collection.bulk_write([update(shop_id, groups[k]) for k in keys], ordered=False)
         return
     except BulkWriteError as error:
-        again = {(keys[i][0], keys[i][1]) for i in _duplicates(error)}
+        again = {(keys[i][0], keys[i][1]) for i in duplicate_indexes(error)}
     retry = merged([t for t in touches if (t.kind, t.product_id) in again], by_source=True)
     try:
         await collection.bulk_write([update(shop_id, t) for t in retry.values()],
                                     ordered=False)
     except BulkWriteError as error:
-        _duplicates(error)  # these events were applied before
-
-
-def _duplicates(error: BulkWriteError) -> list[int]:
-    """The indexes of ops refused as duplicates; any other error is raised."""
-    errors = error.details["writeErrors"]
-    if any(e["code"] != 11000 for e in errors):
-        raise error
-    return [e["index"] for e in errors]
+        duplicate_indexes(error)  # these events were applied before
 
 
 async def pairs_of(collection: Any, shop_id: int, kind: str, product_ids: list[str],

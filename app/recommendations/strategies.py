@@ -16,7 +16,6 @@ comes after the strategy's own products, with its own (popularity) scores.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,7 +24,7 @@ import app.recommendations.products as products
 from app.core import BadInput, visitor_key
 from app.interests import CATEGORY, PRODUCT, Frame
 from app.recommendations.pairs import BOUGHT, VIEWED, remembered
-from app.recommendations.store import Scored, pairs_of, popular
+from app.recommendations.store import Scored, distinct, pairs_of, popular
 
 ALSO_VIEWED, ALSO_BOUGHT, FOR_YOU, POPULAR = "ALSO_VIEWED", "ALSO_BOUGHT", "FOR_YOU", "POPULAR"
 STRATEGIES = (ALSO_VIEWED, ALSO_BOUGHT, FOR_YOU, POPULAR)
@@ -79,28 +78,18 @@ async def recommend(storage: Any, frame: Frame, now: datetime, ask: Ask) -> list
 async def _finish(storage: Any, now: datetime, ask: Ask, ranked: list[Scored],
                   excluded: set[str], category: str | None) -> list[dict[str, Any]]:
     """The rules: exclusions, availability, padding from POPULAR; with catalog data."""
-    picks = _distinct(ranked, excluded)
+    picks = distinct(ranked, excluded)
     if len(picks) < ask.limit:
         room = 3 * ask.limit + len(excluded) + 10  # unavailable ones are left out after
         pads = await popular(storage.cooccurrence, ask.shop_id, category, now, room)
         if category is not None and len(pads) < room:
             pads += await popular(storage.cooccurrence, ask.shop_id, None, now, room)
-        picks = _distinct([*picks, *pads], excluded)
+        picks = distinct([*picks, *pads], excluded)
     picks = picks[: 3 * ask.limit + 10]
     docs = await products.get_many(storage, ask.shop_id, [p.product_id for p in picks])
     out = [{"productId": p.product_id, "score": p.score, "product": docs.get(p.product_id)}
            for p in picks if products.available(docs.get(p.product_id))]
     return out[: ask.limit]
-
-
-def _distinct(ranked: Iterable[Scored], excluded: set[str]) -> list[Scored]:
-    seen = set(excluded)
-    out = []
-    for s in ranked:
-        if s.product_id not in seen:
-            seen.add(s.product_id)
-            out.append(s)
-    return out
 
 
 async def _for_you(storage: Any, frame: Frame, now: datetime,

@@ -35,6 +35,7 @@ from app.core import (
     TrackerError,
     correct_skew,
     event_key,
+    from_ms,
     to_ms,
     utc,
     validate,
@@ -172,8 +173,20 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
     )
     # The same batch again (a retry: the tracker resends what failed first): the visitor
     # update started again from the state before its first attempt; so does the rest.
-    again = sessions.retried_batch(before, items[0].event.context.event_id or "")
+    batch_ids = [i.event.context.event_id or "" for i in items]
+    again = sessions.retried_batch(before, batch_ids[0])
+    # A retry's resent events take their first attempt's times (the update kept the
+    # visitor as that attempt left it when nothing newer came with them).
+    times = sessions.first_times(before, batch_ids) if again else []
+    sent = hits
+    for index, at_ms in enumerate(times):
+        items[index].at = from_ms(at_ms)
+    hits = [sessions.Hit(at_ms, h.starts_visit) for at_ms, h in zip(times, sent[:len(times)],
+                                                                  strict=True)]
+    hits += sent[len(times):]
     before = sessions.as_before(before, bool(again))
+    if times and len(times) < len(items):
+        await _correct(platform, shop.shop_id, visitor_id, before, sent, hits, timeout_ms)
     previous_user = (before or {}).get("userId")
     segments = sessions.plan(sessions.Current.from_visitor(before), visitor_id, hits, timeout_ms)
 
@@ -212,6 +225,19 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
         await platform.storage.events.update_many(
             {"shopId": shop.shop_id, "_id": {"$in": done}}, {"$unset": {"pending": ""}})
     return items
+
+
+async def _correct(platform: Platform, shop_id: int, visitor_id: str,
+                   before: dict[str, Any] | None, sent: list[sessions.Hit],
+                   first: list[sessions.Hit], timeout_ms: int) -> None:
+    """Put the visitor's current session where the first attempt's times put it: a retry
+    followed by newer events only (no round trip unless its times moved it)."""
+    fix = sessions.correction(visitor_id, sessions.Current.from_visitor(before), sent, first,
+                              timeout_ms)
+    if fix is not None:
+        where, update = fix
+        await platform.storage.visitors.update_one(
+            {"_id": visitor_key(shop_id, visitor_id), "shopId": shop_id, **where}, update)
 
 
 def has_effects(item: Item) -> bool:

@@ -175,10 +175,13 @@ def visitor_update(
         fields.update(abandonment.visitor_fields(marks, "$_continues" if single else False))
         watching = [abandonment.due_stage(watch.delays)]
     stages: list[dict[str, Any]] = []
+    keep: list[dict[str, Any]] = []
     if batch_ids:
-        stages = restart_stages(batch_ids)
-    return [*stages, {"$set": {"_continues": continues}}, {"$set": fields}, *watching,
-            {"$project": {"_continues": 0, "_again": 0}}]
+        stages = restart_stages(batch_ids, [h.at_ms for h in hits])
+        # The very same batch again: the visitor stays as its first attempt left it.
+        keep = [{"$replaceRoot": {"newRoot": {"$cond": ["$_same", "$_keep", "$$ROOT"]}}}]
+    return [*stages, {"$set": {"_continues": continues}}, {"$set": fields}, *watching, *keep,
+            {"$project": {"_continues": 0, "_again": 0, "_same": 0, "_keep": 0}}]
 
 
 # What a batch changes on the visitor; kept as it was before the batch, to start over from.
@@ -186,25 +189,63 @@ RESTORED = ("userId", "sid", "sStartMs", "sLastMs", "sEvents", "sSource", "sLand
             "sReferrer", "sViews", *abandonment.WATCHED)
 
 
-def restart_stages(batch_ids: list[str]) -> list[dict[str, Any]]:
+def restart_stages(batch_ids: list[str], times_ms: list[int]) -> list[dict[str, Any]]:
     """Stages that make a retried batch start from the state before its first attempt.
 
     A batch is known by its first event id (a retry resends the failed events first,
     maybe followed by newer ones). The visitor remembers its last batch: its first id,
-    its ids and the fields it changed, as they were before.
+    its ids, its events' times (`ats`) and the fields it changed, as they were before.
+
+    The very same batch again (`_same`: the same ids; a plain retry, or the same batch
+    sent twice at once) may carry other times: the server places an event by the
+    client's `sentAt`, which a retry sends anew. Deciding its sessions again from those
+    would open sessions its events are not in; so the visitor is kept as it is (`_keep`,
+    put back at the end) and `plan` replays the first attempt's times (`ats`).
     """
     again = {"$eq": [{"$ifNull": ["$lastBatch.first", None]}, _lit(batch_ids[0])]}
+    same = {"$and": ["$_again", {"$eq": [{"$ifNull": ["$lastBatch.ids", None]},
+                                         _lit(batch_ids)]}]}
     restore = {f: {"$cond": ["$_again", {"$ifNull": [f"$lastBatch.before.{f}", None]},
                              {"$ifNull": [f"${f}", None]}]} for f in RESTORED}
     remember = {"lastBatch": {"first": _lit(batch_ids[0]), "ids": _lit(batch_ids),
+                              "ats": _lit(times_ms),
                               "before": {f: f"${f}" for f in RESTORED}}}
-    return [{"$set": {"_again": again}}, {"$set": restore}, {"$set": remember}]
+    return [{"$set": {"_again": again}}, {"$set": {"_same": same}},
+            {"$set": {"_keep": {"$cond": ["$_same", "$$ROOT", None]}}},
+            {"$set": restore}, {"$set": remember}]
 
 
 def retried_batch(stored: dict[str, Any] | None, first_id: str) -> set[str]:
     """The event ids of the batch's first attempt, when this batch is its retry."""
     last = (stored or {}).get("lastBatch") or {}
     return set(last.get("ids") or []) if last.get("first") == first_id else set()
+
+
+def first_times(stored: dict[str, Any] | None, batch_ids: list[str]) -> list[int]:
+    """The first attempt's event times, when this batch starts with that attempt's events
+    (a retry: the same batch, maybe followed by newer events); else none."""
+    last = (stored or {}).get("lastBatch") or {}
+    ids, ats = last.get("ids") or [], last.get("ats") or []
+    if not ids or len(ats) != len(ids) or batch_ids[: len(ids)] != ids:
+        return []
+    return list(ats)
+
+
+def correction(
+    visitor_id: str, before: Current | None, sent: list[Hit], first: list[Hit], timeout_ms: int
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A retry followed by newer events was applied with the times it was sent with; its
+    resent events are stored with their first attempt's (`first`). When that moves the
+    visitor's current session, the filter and update that put it where `plan` puts it."""
+    wrong = plan(before, visitor_id, sent, timeout_ms)[-1]
+    right = plan(before, visitor_id, first, timeout_ms)[-1]
+    if (wrong.session_id, wrong.start_ms, wrong.last_ms, wrong.count) == (
+            right.session_id, right.start_ms, right.last_ms, right.count):
+        return None
+    return ({"sid": wrong.session_id, "sEvents": wrong.count},
+            {"$set": {"sid": right.session_id, "sStartMs": right.start_ms,
+                      "sLastMs": right.last_ms, "sEvents": right.count,
+                      "lastBatch.ats": [h.at_ms for h in first]}})
 
 
 def as_before(stored: dict[str, Any] | None, again: bool) -> dict[str, Any] | None:

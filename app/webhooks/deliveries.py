@@ -14,6 +14,7 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
+from app.backends.storage import duplicate_indexes
 from app.core import BadInput, NotFound, b64, utc
 from app.webhooks.endpoints import NEVER, PENDING, Webhooks, delivery_id, matches
 
@@ -88,8 +89,7 @@ async def redeliver(webhooks: Webhooks, shop_id: int, endpoint_id: str,
                 await storage.webhook_deliveries.bulk_write(ops, ordered=False)
             except BulkWriteError as error:
                 # Two upserts of one new id at once: the other one queued it.
-                if any(e["code"] != 11000 for e in error.details["writeErrors"]):
-                    raise
+                duplicate_indexes(error)  # raises any refusal but a duplicate key
             total += len(ops)
             for t in batch:
                 if matches(endpoint, t):

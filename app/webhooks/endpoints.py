@@ -27,7 +27,7 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from app.backends.storage import Storage
+from app.backends.storage import Storage, duplicate_indexes
 from app.core import BadInput, Clock, NotFound, utc
 from app.settings import Settings
 from app.webhooks.local import LocalQueue
@@ -116,10 +116,7 @@ class Webhooks:
         try:
             await self.storage.webhook_deliveries.insert_many(deliveries, ordered=False)
         except BulkWriteError as error:
-            errors = error.details["writeErrors"]
-            if any(e["code"] != 11000 for e in errors):
-                raise
-            fresh -= len(errors)
+            fresh -= len(duplicate_indexes(error))
         for delivery in deliveries:
             self.local.add(delivery["_id"], delivery["shopId"], delivery["endpointId"])
         self.wake.set()

@@ -8,6 +8,9 @@ equal the run without a fault.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -85,6 +88,58 @@ async def test_every_event_type_and_a_filing_login_survive_any_failed_call() -> 
     failures, faults, retries = await run_matrix(make_shop, track_scenario)
     assert faults > 10 and retries >= faults
     assert failures == [], f"{len(failures)} of {faults} faults lost effects:\n" + \
+        "\n".join(failures)
+
+
+def timed(platform: Platform, events: list[EventInput]) -> list[EventInput]:
+    """The events as the tracker sends them: each with its time on the client's clock."""
+    at = platform.clock.now() - timedelta(seconds=1)
+    for one in events:
+        one.context.occurred_at = at
+    return events
+
+
+TRANSIT_MS = (0, 150)  # the two sends' times in transit
+
+
+async def twice_at_once_scenario(platform: Platform) -> tuple[Any, int]:
+    """Each batch sent twice at once (a retry racing its first attempt, two tabs); the two
+    took different times in transit, so the server places their events 150 ms apart."""
+    answers, retries = [], 0
+    for batch in (every_type, login_batch):
+        now = platform.clock.now()
+        pair = await asyncio.gather(*(
+            retried(lambda b=batch, s=now - timedelta(milliseconds=ms):
+                    tracking.track(platform, timed(platform, b()), sent_at=s))
+            for ms in TRANSIT_MS))
+        answers.append([answers_of(outcomes) for outcomes, _ in pair])
+        retries += sum(again for _, again in pair)
+        platform.clock.advance(seconds=60)
+    return answers, retries
+
+
+def once_each(transits: tuple[int, int]) -> Callable[[Platform], Awaitable[tuple[Any, int]]]:
+    """What `twice_at_once_scenario` must read as: each batch sent once, by the send that
+    took the batch's time in `transits` (either can be the one stored first), and
+    answered twice."""
+
+    async def scenario(platform: Platform) -> tuple[Any, int]:
+        answers: list[Any] = []
+        for batch, transit_ms in zip((every_type, login_batch), transits, strict=True):
+            sent = platform.clock.now() - timedelta(milliseconds=transit_ms)
+            outcomes = await tracking.track(platform, timed(platform, batch()), sent_at=sent)
+            answers.append([answers_of(outcomes)] * 2)
+            platform.clock.advance(seconds=60)
+        return answers, 0
+
+    return scenario
+
+
+async def test_a_batch_sent_twice_at_once_equals_one_send_whatever_call_fails() -> None:
+    either = [once_each(pair) for pair in itertools.product(TRANSIT_MS, repeat=2)]
+    failures, faults, _ = await run_matrix(make_shop, twice_at_once_scenario, either)
+    assert faults > 10
+    assert failures == [], f"{len(failures)} of {faults} faults differ from one send:\n" + \
         "\n".join(failures)
 
 
