@@ -52,5 +52,11 @@ class Walks:
             _, (_, evicted) = self._open.popitem(last=False)
             await evicted.close()
 
+    async def close(self) -> None:
+        """Close every kept cursor (the process stops)."""
+        while self._open:
+            _, (_, cursor) = self._open.popitem()
+            await cursor.close()
+
     def __len__(self) -> int:
         return len(self._open)
