@@ -73,5 +73,6 @@ class Platform:
 
     async def stop(self) -> None:
         await self.outbox.flush_published()
+        await self.catalog.walks.close()  # the fan-out's cursors, kept between its runs
         await self.broker.disconnect()
         await self.limiter.buckets.close()

@@ -29,6 +29,8 @@ def prepare_mongomock() -> None:
     _iterate_cursors_without_slicing()
     _group_in_one_pass()
     _match_in_by_set()
+    _read_cursors_in_batches()
+    _insert_many_under_one_lock()
     mongomock.helpers._prepared_by_tracker = True  # type: ignore[attr-defined]
 
 
@@ -328,3 +330,76 @@ def _match_in_by_set() -> None:
     operators = filtering._filterer_inst._operator_map
     operators["$in"] = in_op
     operators["$nin"] = lambda doc_val, search_val: not in_op(doc_val, search_val)
+
+
+def _read_cursors_in_batches() -> None:
+    """`to_list(length)` returns at most `length` documents and the cursor reads on from
+    there at the next call, as motor's does; mongomock_motor's returned them all at once.
+
+    Every read that gives a length also gives the same `limit`, so their answers are
+    unchanged; a cursor kept open and read in pages (app/catalog/walks.py) needs it.
+    """
+    import itertools
+
+    from mongomock_motor import AsyncCursor
+
+    async def to_list(self: Any, length: int | None = None) -> list[Any]:
+        cursor = self._AsyncCursor__cursor
+        return list(itertools.islice(cursor, length) if length else cursor)
+
+    AsyncCursor.to_list = to_list  # type: ignore[method-assign]
+
+
+def _insert_many_under_one_lock() -> None:
+    """`insert_many` takes the store's lock once per batch, not twice per document.
+
+    mongomock inserts a list one document at a time, each asking the store (under its
+    reader lock) whether the `_id` is taken, then storing it (under its writer lock):
+    that locking was half the cost of storing a trigger. Here each document gets the
+    same checks (field names, BSON, the `_id` taken or not) and the same stored form,
+    and the same write errors are reported per index; a collection with a unique
+    secondary index (none here: app/core/keys.py) or a session goes to the original.
+    """
+    from collections.abc import Mapping
+
+    import mongomock.collection as mc
+    import mongomock.helpers as helpers
+    from mongomock import BulkWriteError, DuplicateKeyError, ObjectId, WriteError
+
+    original = mc.Collection._insert
+
+    def insert(self: Any, data: Any, session: Any = None, ordered: bool = True) -> Any:
+        store = self._store
+        if session or isinstance(data, Mapping) or mc.BSON is None or any(
+                index.get("unique") for index in store.indexes.values()):
+            return original(self, data, session, ordered=ordered)
+        store._remove_expired_documents()
+        results: list[Any] = []
+        errors: list[dict[str, Any]] = []
+        with store._rwlock.writer():
+            documents = store._documents
+            for index, item in enumerate(data):
+                try:
+                    if not all(isinstance(k, str) for k in item):
+                        raise ValueError("Document keys must be strings")
+                    mc._validate_data_fields(item)
+                    mc.BSON.encode(item, check_keys=False)
+                    if "_id" not in item:
+                        item["_id"] = ObjectId()
+                    key = item["_id"]
+                    if isinstance(key, dict):
+                        key = helpers.hashdict(key)
+                    if key in documents:
+                        raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
+                    documents[key] = helpers.patch_datetime_awareness_in_document(item)
+                    results.append(item["_id"])
+                except WriteError as error:
+                    errors.append({"index": index, "code": error.code, "errmsg": str(error),
+                                   "op": item})
+                    if ordered:
+                        break
+        if errors:
+            raise BulkWriteError({"writeErrors": errors, "nInserted": len(results)})
+        return results
+
+    mc.Collection._insert = insert  # type: ignore[method-assign]

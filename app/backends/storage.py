@@ -15,6 +15,7 @@ run in a worker thread that stops at the deadline, so the event loop stays free.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -145,7 +146,8 @@ class _CountedCursor:
                 cursor = _sync(self._cursor, "_AsyncCursor__cursor")
 
                 def work() -> list[dict[str, Any]]:
-                    return list(cursor)
+                    # At most `length`, and the cursor reads on from there next time (motor).
+                    return list(itertools.islice(cursor, length) if length else cursor)
             return await timed(self._collection.name, self._operation,
                                lambda: reads.run(work))
         if reads is None and hasattr(self._cursor, "max_time_ms"):
@@ -154,6 +156,12 @@ class _CountedCursor:
                 self._cursor = self._cursor.max_time_ms(ms)
         return await timed(self._collection.name, self._operation,
                            lambda: self._cursor.to_list(length), self._collection.embedded)
+
+
+    async def close(self) -> None:
+        """Let the server free a cursor not read to its end (a no-op on the embedded store)."""
+        if self._cursor is not None:
+            await self._cursor.close()
 
 
 class Collection:

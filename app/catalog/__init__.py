@@ -8,6 +8,7 @@ a catalog makes possible (CONTRACT.md section 11).
 - stock.py      notifyInStock requests
 - recipients.py who a price drop or restock concerns, and their triggers
 - fanout.py     the worker that walks them, as a job with a lease
+- walks.py      the walks' cursors, kept by a process between its runs
 - polling.py    fetching each shop's catalogFeedUrl every catalogFeedPollSeconds
 
 Invariants: a change that fires triggers is recorded in the same single-document

@@ -10,9 +10,14 @@ customers the change concerns in pages of PAGE, through indexes:
   phase 0  the product's interests (`interests` by shopId, kind, itemId, decayed, _id),
   phase 1  open notifyInStock requests (BACK_IN_STOCK only; `stockRequests`).
 
-Each page's triggers (app/catalog/recipients.py) pass the rules' caps
-(app/triggers/caps.py) and are stored and published by the outbox, which also queues
-their webhooks; then the page's place (`after`) is saved under the lease. A
+The pages of a phase are read from one cursor, which the process keeps between
+runs while the walk's saved place is where it stopped (app/catalog/walks.py): one
+index seek per walk, not one per run (on the embedded store, one scan). Each page
+costs a constant number of round trips, whatever its size: its triggers
+(app/catalog/recipients.py) pass the rules' caps in one bulk write
+(app/triggers/caps.py) and are stored by the outbox in one `insert_many`
+(duplicates = already stored), which also queues their webhooks in one insert; then
+the page's place (`after`) is saved under the lease. A
 crash resumes from the last saved page once the lease runs out; the triggers
 of a page walked twice are duplicates of the same ids and are not stored again.
 A worker that lost its lease (its save matched nothing) stops. After PAGES
@@ -34,7 +39,8 @@ from typing import Any
 
 from app.catalog.products import PRICE_DROP
 from app.catalog.recipients import TYPE_OF, asked, interested, rules_for, trigger
-from app.catalog.stock import answered_by, owners_of, page_of
+from app.catalog.stock import answered_by, owners_of, requests_after
+from app.catalog.walks import Walks
 from app.interests import PRODUCT
 from app.triggers import caps
 
@@ -116,49 +122,56 @@ async def _walk(platform: Any, doc: dict[str, Any], mine: dict[str, Any],
     if not rules:
         return 0, 0, True
     phase, after = change.get("phase") or INTERESTS, change.get("after")
+    walks: Walks = platform.catalog.walks
     stored = walked = 0
     while walked < budget:
-        # One read for the pages this run may walk (one index scan, not one per page).
-        want = (budget - walked) * PAGE
-        chunk = await (_interests if phase == INTERESTS else _requests)(
-            platform, shop.shop_id, doc["productId"], after, want)
-        for start in range(0, max(len(chunk), 1), PAGE):
-            page = chunk[start:start + PAGE]
-            if phase == INTERESTS:
-                fresh, after = await _interest_page(platform, shop, doc, change, rules, page,
-                                                    after, attach)
-            else:
-                fresh, after = await _request_page(platform, shop, doc, change, rules, page,
-                                                   after, attach)
-            stored, walked = stored + fresh, walked + 1
-            if start + PAGE >= len(chunk) and len(chunk) < want:  # the phase's last page
-                if phase == REQUESTS or change["kind"] == PRICE_DROP:
-                    return stored, walked, True
-                phase, after = REQUESTS, None
-            saved = await platform.storage.products.update_one(
-                {**mine, "pending.changeId": change["changeId"]},
-                {"$set": {"pending.$.phase": phase, "pending.$.after": after,
-                          "pendingAt": platform.clock.now() + LEASE}})
-            if not saved.matched_count:
-                return stored, walked, None
-            await asyncio.sleep(0)  # let tracking requests in between pages
+        # Read on from this process's cursor of the walk if it stopped where the saved
+        # place says; else open one there (app/catalog/walks.py).
+        walk = (doc["_id"], change["changeId"], phase)
+        cursor = await walks.take(walk, after) or _open(platform, shop.shop_id,
+                                                         doc["productId"], phase, after)
+        page = await cursor.to_list(PAGE)
+        if phase == INTERESTS:
+            fresh, after = await _interest_page(platform, shop, doc, change, rules, page,
+                                                after, attach)
+        else:
+            fresh, after = await _request_page(platform, shop, doc, change, rules, page,
+                                               after, attach)
+        stored, walked = stored + fresh, walked + 1
+        if len(page) < PAGE:  # the phase's last page
+            await cursor.close()
+            if phase == REQUESTS or change["kind"] == PRICE_DROP:
+                return stored, walked, True
+            phase, after, cursor = REQUESTS, None, None
+        saved = await platform.storage.products.update_one(
+            {**mine, "pending.changeId": change["changeId"]},
+            {"$set": {"pending.$.phase": phase, "pending.$.after": after,
+                      "pendingAt": platform.clock.now() + LEASE}})
+        if not saved.matched_count:
+            if cursor is not None:
+                await cursor.close()
+            return stored, walked, None
+        if cursor is not None:
+            await walks.keep(walk, after, cursor)
+        await asyncio.sleep(0)  # let tracking requests in between pages
     return stored, walked, False
 
 
-async def _interests(platform: Any, shop_id: int, product_id: str, after: Any,
-                     limit: int) -> list[dict[str, Any]]:
+def _open(platform: Any, shop_id: int, product_id: str, phase: int, after: Any) -> Any:
+    """A cursor over the phase's customers after `after`, read a page at a time; a scan
+    on the embedded store, so off its event loop."""
+    if phase == INTERESTS:
+        return _interests(platform, shop_id, product_id, after).off_loop()
+    return requests_after(platform.storage, shop_id, product_id, after).off_loop()
+
+
+def _interests(platform: Any, shop_id: int, product_id: str, after: Any) -> Any:
     """The product's interests after `after`, in the index's order (decayed, _id)."""
     query: dict[str, Any] = {"shopId": shop_id, "kind": PRODUCT, "itemId": product_id}
     if after:
         query["$or"] = [{"decayed": {"$lt": after[0]}},
                         {"decayed": after[0], "_id": {"$gt": after[1]}}]
-    return await platform.storage.interests.find(query).sort(
-        [("decayed", -1), ("_id", 1)]).limit(limit).to_list(limit)
-
-
-async def _requests(platform: Any, shop_id: int, product_id: str, after: Any,
-                    limit: int) -> list[dict[str, Any]]:
-    return await page_of(platform.storage, shop_id, product_id, after, limit)
+    return platform.storage.interests.find(query).sort([("decayed", -1), ("_id", 1)])
 
 
 async def _interest_page(platform: Any, shop: Any, product: dict[str, Any],

@@ -35,13 +35,12 @@ def ask(shop_id: int, product_id: str, user_id: str | None, visitor_id: str,
                       "shopId": shop_id}, {"$set": fields}, upsert=True)
 
 
-async def page_of(storage: Storage, shop_id: int, product_id: str, after: str | None,
-               limit: int) -> list[dict[str, Any]]:
-    """Open requests for the product, in `_id` order after `after`."""
+def requests_after(storage: Storage, shop_id: int, product_id: str, after: str | None) -> Any:
+    """A cursor over the open requests for the product, in `_id` order after `after`."""
     query: dict[str, Any] = {"shopId": shop_id, "productId": product_id, "open": True}
     if after is not None:
         query["_id"] = {"$gt": after}
-    return await storage.stockRequests.find(query).sort("_id", 1).limit(limit).to_list(limit)
+    return storage.stockRequests.find(query).sort("_id", 1)
 
 
 async def owners_of(storage: Storage, shop_id: int, requests: list[dict[str, Any]]

@@ -32,6 +32,7 @@ from app.catalog.products import (
     product_key,
     public,
 )
+from app.catalog.walks import Walks
 from app.core import BadInput, Clock
 from app.shops import Shops
 
@@ -68,6 +69,7 @@ class Catalog:
         self.storage = storage
         self.clock = clock
         self.shops = shops  # `hasCatalog` on the (cached) shop spares shops without products
+        self.walks = Walks()  # this process's fan-out cursors, kept between runs
 
     async def get(self, shop_id: int, product_id: str) -> dict[str, Any] | None:
         return await self.storage.products.find_one(

@@ -71,7 +71,7 @@ class Outbox:
                     await self._write(batch)
                 except BaseException as error:
                     for _, waiting in batch:
-                        if not waiting.done():
+                        if not waiting.done() and waiting is not done:  # ours: raised here
                             waiting.set_exception(error)
                     raise
         return done.result()

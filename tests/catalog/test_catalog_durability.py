@@ -155,3 +155,44 @@ async def test_a_big_fan_out_leaves_room_for_other_shops_jobs(
     mine = await platform.storage.db.triggers.count_documents({"shopId": 1,
                                                                 "type": "BACK_IN_STOCK"})
     assert other == 1 and mine < 9
+
+
+async def test_a_walk_over_many_runs_reads_on_from_one_cursor_of_its_process(
+        platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fanout, "PAGE", 1)
+    monkeypatch.setattr(fanout, "PAGES", 2)
+    await shop_with_interest(platform, count=9)
+    await platform.catalog.upsert(1, [{"productId": "p", "price": 80.0, "available": True}])
+    opened: list[str] = []
+    find = platform.storage.interests.find
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        opened.append("interests")
+        return find(*args, **kwargs)
+
+    monkeypatch.setattr(platform.storage.interests, "find", counted)
+    runs = 0
+    while await tick(platform):
+        runs += 1
+    assert await fired(platform) == sorted(
+        [("PRICE_DROPPED", f"u{n}") for n in range(0, 9, 2)]
+        + [("BACK_IN_STOCK", f"u{n}") for n in range(9)])
+    # The interests of each change walked over several runs, each read once.
+    assert runs > 4 and opened == ["interests", "interests"]
+    assert len(platform.catalog.walks) == 0  # finished walks keep no cursor
+
+
+async def test_a_walk_taken_over_by_another_process_and_back_fires_everyone_once(
+        platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fanout, "PAGE", 1)
+    monkeypatch.setattr(fanout, "PAGES", 2)
+    await shop_with_interest(platform, count=9)
+    other = await Platform.start(platform.settings, clock=platform.clock,
+                                 storage=platform.storage)
+    await platform.catalog.upsert(1, [{"productId": "p", "price": 80.0, "available": True}])
+    for _ in range(12):  # the two processes take turns: each one's cursor goes stale
+        await tick(platform)
+        await tick(other)
+    got = await fired(platform)
+    assert len(got) == len(set(got)) == 5 + 9
+    await other.broker.disconnect()

@@ -88,6 +88,9 @@ class _RecordedCursor:
         self._calls.append(self._call)
         return await self._cursor.to_list(length)
 
+    async def close(self) -> None:
+        await self._cursor.close()
+
 
 class _RecordedCollection:
     def __init__(self, inner: Any, calls: list[Call]) -> None:

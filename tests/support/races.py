@@ -60,9 +60,16 @@ class _GatedCursor:
         self._cursor = self._cursor.limit(n)
         return self
 
+    def off_loop(self) -> _GatedCursor:
+        self._cursor = self._cursor.off_loop()
+        return self
+
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
         await self._gate.before_call()
         return await self._cursor.to_list(length)
+
+    async def close(self) -> None:
+        await self._cursor.close()
 
 
 class _GatedCollection:
