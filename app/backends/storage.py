@@ -157,7 +157,6 @@ class _CountedCursor:
         return await timed(self._collection.name, self._operation,
                            lambda: self._cursor.to_list(length), self._collection.embedded)
 
-
     async def close(self) -> None:
         """Let the server free a cursor not read to its end (a no-op on the embedded store)."""
         if self._cursor is not None:
