@@ -38,7 +38,9 @@ async def link_visitor(
     anonymous = {"shopId": shop_id, "visitorId": visitor_id, "userId": None}
     filing = await storage.events.update_many(
         {**anonymous, "occurredAt": {"$gte": cutoff}},
-        {"$set": {"userId": user_id, "filing": marker}, "$unset": {"expireAt": ""}},
+        # idRolled: the traffic rollups count the visitor identified where it was.
+        {"$set": {"userId": user_id, "filing": marker, "idRolled": False},
+         "$unset": {"expireAt": ""}},
     )
     filed = await storage.events.find(
         {"shopId": shop_id, "visitorId": visitor_id, "filing": marker},

@@ -260,6 +260,7 @@ def _event_doc(item: Item, history_days: int, received_at: datetime) -> dict[str
         "sourceId": item.source_id,
         "occurredAt": item.at,
         "receivedAt": received_at,
+        "rolled": False,  # the traffic rollups count it once (app/analytics/rollups.py)
     }
     for name, value in (
         ("categoryId", event.category_id), ("productId", event.product_id),
