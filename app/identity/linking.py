@@ -36,11 +36,12 @@ async def link_visitor(
     # Deterministic: a retried login finds what its first attempt filed.
     marker = f"{login_event}:{user_id}"
     anonymous = {"shopId": shop_id, "visitorId": visitor_id, "userId": None}
+    filed_fields: dict[str, Any] = {"userId": user_id, "filing": marker}
+    if platform.settings.analytics_rollups:
+        filed_fields["idRolled"] = False  # the rollups count the visitor identified there
     filing = await storage.events.update_many(
         {**anonymous, "occurredAt": {"$gte": cutoff}},
-        # idRolled: the traffic rollups count the visitor identified where it was.
-        {"$set": {"userId": user_id, "filing": marker, "idRolled": False},
-         "$unset": {"expireAt": ""}},
+        {"$set": filed_fields, "$unset": {"expireAt": ""}},
     )
     filed = await storage.events.find(
         {"shopId": shop_id, "visitorId": visitor_id, "filing": marker},

@@ -44,7 +44,7 @@ class Workers:
         platform = self.platform
         settings, outbox = platform.settings, platform.outbox
         tick = settings.abandoned_cart_tick_seconds
-        return [
+        return [job for job in [
             ("abandoned carts", tick, lambda: fire_due(platform)),
             ("abandoned sessions", tick, lambda: fire_due_sessions(platform)),
             ("audiences", tick, lambda: audiences.tick(platform)),
@@ -63,7 +63,7 @@ class Workers:
              lambda: analytics.fold(platform.storage, platform.clock.now())),
             ("retention", settings.retention_interval_seconds,
              lambda: expire_anonymous(platform)),
-        ]
+        ] if job[0] != "traffic rollups" or settings.analytics_rollups]
 
     def start(self) -> None:
         for name, seconds, job in self.jobs():
