@@ -21,6 +21,11 @@ A login files a visitor's anonymous history under the customer (app/identity):
 those events come back pending as `idRolled: false`, and their fold counts the
 visitor identified in the hours and days it was there, through the same presences.
 
+A rebuild (rebuild.py, `python -m app rebuild-stats`) holds a lease on a shop
+(leases.py): `fold` leaves such a shop alone, but for the rebuild's own fold, and reads
+the leases before each page. A pending event marked `rollSteps` adds only its funnel
+steps (a rebuild's tail: its other counts stand).
+
 Sessions and triggers per hour are counted by the performance rollups
 (app/attribution/rollups.py: its shop-wide buckets, kind "t"), the one fold those
 facts have. Raw events may be deleted (retention) only once folded: counts outlive them.

@@ -5,8 +5,13 @@ rebuilt from its raw events (app/analytics/rebuild.py), on the storage the serve
 `--from` and `--to` are ISO dates or date-times, UTC unless they say otherwise; the
 range is [from, to) and the whole UTC days covering it are rebuilt. A progress bar is
 drawn on stderr when it is a terminal; a line says what was done when it ends.
-Exit status: 0 done, 1 refused (another rebuild of the shop holds its lease, or a
-day stayed claimed by another folder), 2 bad arguments.
+
+A day older than the shop's anonymous history window (`anonymousHistoryDays`) may have
+lost its anonymous events to retention while their counts stay in the rollups: a
+rebuild would drop those counts, so such a range is refused unless `--include-expired`.
+
+Exit status: 0 done, 1 refused (another rebuild of the shop holds its lease, a day
+stayed claimed by another folder, or a day past the retention window), 2 bad arguments.
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from app import analytics
 from app.core import BadInput, Clock
 from app.platform import open_store
 from app.settings import Settings
+from app.shops import ShopSettings
 
 BAR_WIDTH = 30
 
@@ -45,6 +51,9 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument("--grace", type=float, default=analytics.REBUILD_GRACE,
                      help="seconds to wait for folders that read the leases before this "
                           "run's (default %(default)s; 0 when no worker is running)")
+    out.add_argument("--include-expired", action="store_true",
+                     help="rebuild days older than the shop's anonymous history window too "
+                          "(the counts of anonymous events retention deleted are lost)")
     return out
 
 
@@ -77,6 +86,13 @@ async def run(args: argparse.Namespace, storage: Any, clock: Clock,
     except BadInput as error:
         err.write(f"rebuild-stats: {error}\n")
         return 2
+    kept_from = await retained_from(storage, args.shop, clock.now())
+    if kept_from is not None and days[0] < kept_from and not args.include_expired:
+        err.write(f"rebuild-stats: shop {args.shop} keeps anonymous events from "
+                  f"{kept_from:%Y-%m-%d %H:%M} UTC only; a rebuild of older days would drop "
+                  "the counts of those retention deleted (--include-expired to do it "
+                  "anyway)\n")
+        return 1
     bar = Bar(err)
     try:
         counted = await analytics.rebuild(storage, args.shop, args.start, args.end, clock,
@@ -89,6 +105,15 @@ async def run(args: argparse.Namespace, storage: Any, clock: Clock,
     out.write(f"shop {args.shop}: {len(days)} days rebuilt ({days[0]:%Y-%m-%d} to "
               f"{days[-1]:%Y-%m-%d}), {counted} events counted\n")
     return 0
+
+
+async def retained_from(storage: Any, shop_id: int, now: datetime) -> datetime | None:
+    """Since when the shop's anonymous events are all kept (retention deletes older ones)."""
+    doc = await storage.shops.find_one({"_id": shop_id}, {"settings": 1})
+    if doc is None:
+        return None
+    return now - timedelta(days=ShopSettings.from_doc(doc.get("settings") or {})
+                           .anonymous_history_days)
 
 
 def main(argv: list[str]) -> int:

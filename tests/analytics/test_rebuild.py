@@ -363,6 +363,28 @@ async def test_the_command_says_why_it_refuses(storage: Storage, clock: FakeCloc
     assert await rebuild_cli.run(backwards, storage, clock, io.StringIO(), err) == 2
 
 
+async def test_the_command_refuses_days_retention_may_have_emptied_unless_told(
+        storage: Storage, clock: FakeClock) -> None:
+    """Day 1 counted live, then its anonymous events expired: a rebuild would lose them."""
+    await live(storage, clock)
+    before = await counters(storage)
+    platform = await start(storage, clock, rollups=True)
+    try:
+        await platform.shops.update_settings(1, {"anonymous_history_days": 3})
+    finally:
+        await platform.stop()
+    await storage.events.delete_many({"userId": None, "occurredAt": {"$lt": at(2, 12)}})
+    argv = ["--shop", "1", "--from", "2026-03-01", "--to", "2026-03-05", "--grace", "0"]
+    err = io.StringIO()
+    assert await rebuild_cli.run(rebuild_cli.parser().parse_args(argv), storage, clock,
+                                 io.StringIO(), err) == 1
+    assert "keeps anonymous events from 2026-03-02 12:00 UTC only" in err.getvalue()
+    assert await counters(storage) == before
+    forced = rebuild_cli.parser().parse_args([*argv, "--include-expired"])
+    assert await rebuild_cli.run(forced, storage, clock, io.StringIO(), io.StringIO()) == 0
+    assert (await reports(storage, NOW))["days"]["buckets"][0]["visitors"] == 0
+
+
 def test_the_server_command_hands_rebuild_stats_over(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[list[str]] = []
     monkeypatch.setattr(rebuild_cli, "main", lambda argv: seen.append(argv) or 0)
