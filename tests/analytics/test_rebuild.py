@@ -299,6 +299,53 @@ async def test_a_rebuild_while_tracking_goes_on_ends_equal_to_the_recount(
     assert await reports(storage, NOW) == expected
 
 
+async def test_a_live_fold_between_the_deletion_and_the_reset_counts_nothing_twice(
+        storage: Storage, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An event tracked and the worker folding right after a day's rollups are deleted:
+    the worker leaves the leased shop alone, the rebuild counts the event once."""
+    await live(storage, clock)
+    platform = await start(storage, clock, rollups=True)
+    forget = rebuild_days.Run.forget
+
+    async def forget_then_track(run: Any, day: datetime) -> None:
+        await forget(run, day)
+        if day == at(3, 0):
+            await track_all(platform, [[event(950, "ve", at(3, 15), "PRODUCT_VIEW",
+                                              category_id="c1", product_id="p1")]])
+            assert await analytics.fold(storage, NOW) == 0  # the worker, meanwhile
+
+    monkeypatch.setattr(rebuild_days.Run, "forget", forget_then_track)
+    try:
+        await rebuild(storage, clock)
+    finally:
+        await platform.stop()
+    expected = await recounted(storage)
+    assert expected["days"]["totals"]["productViews"] == 7
+    assert await reports(storage, NOW) == expected
+
+
+async def test_a_day_whose_events_stay_claimed_by_another_folder_is_done_again_then_refused(
+        storage: Storage, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A claim among a day's events after its deletion: a folder outlasted the grace and
+    may have counted into what was deleted; the day is done again, and if claims keep
+    coming, the rebuild stops and says so (the lease released)."""
+    await live(storage, clock)
+    forget, attempts = rebuild_days.Run.forget, []
+
+    async def forget_then_a_claim_appears(run: Any, day: datetime) -> None:
+        await forget(run, day)
+        attempts.append(day)
+        await storage.events.update_one({"_id": "1:va:e5", "shopId": 1},
+                                        {"$set": {"rolled": False, "foldBatch": "late:1:x"}})
+
+    monkeypatch.setattr(rebuild_days.Run, "forget", forget_then_a_claim_appears)
+    with pytest.raises(analytics.StillClaimed):
+        await rebuild(storage, clock)
+    # va's event e5 is of day 3: days 1 and 2 done once, day 3 tried 1 + REDO times.
+    assert attempts == [at(1, 0), at(2, 0)] + [at(3, 0)] * (1 + rebuild_days.REDO)
+    assert not await leases.held(storage, NOW)
+
+
 async def test_a_second_rebuild_of_the_shop_at_once_is_refused(
         storage: Storage, clock: FakeClock) -> None:
     await leases.take(storage, 1, "another", NOW)
