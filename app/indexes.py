@@ -141,6 +141,25 @@ INDEXES["cooccurrence"] = [
 INDEXES["events"].append(IndexModel(
     [("coAt", UP), ("_id", UP)], name="cooccurrence_due",
     partialFilterExpression={"coAt": {"$type": "date"}}))
+# Traffic rollups (app/analytics/rollups.py): events not yet counted (`rolled`), filed under
+# a customer and not yet counted as identified (`idRolled`), and the batch folding each;
+# the counters a report reads by shop, kind and start (top lists: a range of days);
+# presences, by shop and start (a rebuild's range), kept SEEN_DAYS.
+INDEXES["events"] += [
+    IndexModel([("rolled", UP), ("shopId", UP)], name="rollups_pending",
+               partialFilterExpression={"rolled": False}),
+    IndexModel([("shopId", UP), ("foldBatch", UP)], name="rollups_batch",
+               partialFilterExpression={"foldBatch": {"$type": "string"}}),
+    IndexModel([("idRolled", UP), ("shopId", UP)], name="rollups_filed",
+               partialFilterExpression={"idRolled": False}),
+    IndexModel([("shopId", UP), ("idBatch", UP)], name="rollups_filed_batch",
+               partialFilterExpression={"idBatch": {"$type": "string"}}),
+]
+INDEXES["rollups"] = [IndexModel([("shopId", UP), ("kind", UP), ("at", UP)])]
+INDEXES["rollupSeen"] = [
+    IndexModel([("shopId", UP), ("at", UP)]),
+    IndexModel([("expireAt", UP)], expireAfterSeconds=0, name="rollup_seen_ttl"),
+]
 
 # How a sharded cluster splits each collection (README "Scaling", docs/scaling.md).
 # Every document's `_id` starts with its shop and every single-document filter names

@@ -59,6 +59,9 @@ class Settings:
     outbox_sweep_seconds: float = 2.0
     fanout_tick_seconds: float = 0.2  # how often open fan-out jobs are looked for
     retention_interval_seconds: float = 3600.0
+    # The dashboard's reports read rollups folded from the events (app/analytics/rollups.py);
+    # off: events are not marked for them and the reports recount the raw events (bench).
+    analytics_rollups: bool = True
     # Webhooks (docs/webhooks.md): the retry schedule in seconds, the attempt timeout,
     # bounds on attempts in flight, how often the due deliveries are looked for, and
     # whether endpoints may resolve to loopback/private/link-local addresses.
@@ -155,5 +158,6 @@ ENV_NAMES = {
     "webhook_poll_seconds": "TRACKER_WEBHOOK_POLL",
     "webhook_allow_private": "TRACKER_WEBHOOK_ALLOW_PRIVATE",
     "shutdown_seconds": "TRACKER_SHUTDOWN_SECONDS",
+    "analytics_rollups": "TRACKER_ANALYTICS_ROLLUPS",
     "log_format": "TRACKER_LOG_FORMAT",
 }

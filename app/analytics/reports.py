@@ -1,275 +1,326 @@
-"""Analytics for dashboards: traffic per hour or day, top products and categories, the funnel.
+"""The dashboard's reports, read from the rollups: stats, top products and categories, funnel.
 
-Every figure is computed by a MongoDB aggregation over indexed fields, so the
-server reads only the shop's documents in the asked range. The pipelines use
-stages and operators that both MongoDB and the embedded store (mongomock)
-implement: `$dateTrunc` is not among them, so a bucket is numbered by
-arithmetic on dates, `floor((t - origin) / step)`, where `$subtract` of two
-dates gives milliseconds on both.
+A report first folds the shop's pending events (rollups.fold), then reads: its cost
+grows with the buckets and items it answers, never with the events stored.
 
-What each figure counts (times are UTC; a range is [from, to)):
-- buckets start on whole UTC hours or days; the first starts at `from`
-  truncated to the hour or day, and counts only what is at or after `from`;
-- visitors: distinct `visitorId`s with an event in the bucket (in `totals`:
-  in the whole range, so not the sum of the buckets); identified visitors: those
-  with an event filed under a customer;
-- sessions: sessions that started in the bucket;
-- product and category views, cart adds, checkouts: events of that type;
-- triggers: triggers fired (`firedAt`) in the bucket;
-- top products / categories: events in the range, `purchases` = order lines
-  of orders completed in the range;
-- funnel: sessions that started in the range, and of them those with a product
-  view, a cart add, a checkout in the range (each step counted on its own).
+A range [from, to) is covered by pieces (`cover`): whole days (day documents),
+whole hours (hour documents), and at most two partial hours at its edges, counted
+from the raw events of those minutes (recount's figures, bounded by an hour of
+traffic). Top lists are covered by whole days and, at the edges, the raw events of
+the partial days. Sessions and triggers per hour come from the performance rollups'
+shop-wide buckets (kind "t"), which the caller folds first (resolvers/analytics.py).
+
+Visitors are exact per bucket (one document's counter, or, for a bucket made of
+several pieces, the union of their exact lists while each holds every visitor); the
+union of pieces with more than PUSH_LIMIT visitors is the HyperLogLog estimate of
+their merged registers (sketch.py, within 2%): `totals.visitors` of a range with
+more than a thousand visitors a day, as section 10 of the contract allows.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import app.analytics.recount as recount
+from app.analytics.ranges import (
+    CART_ADD,
+    CATEGORY_VIEW,
+    CHECKOUT,
+    COUNTED,
+    FIGURES,
+    PRODUCT_VIEW,
+    Buckets,
+    Span,
+    check_limit,
+)
+from app.analytics.rollups import bucket_id, fold, hashed, hour_of
+from app.analytics.sketch import add as add_to_sketch
+from app.analytics.sketch import estimate, merge
 from app.backends.storage import Storage
-from app.core import BadInput, start_ms_of, to_ms, utc
+from app.core import utc
 
-HOUR, DAY = "HOUR", "DAY"
-STEPS = {HOUR: timedelta(hours=1), DAY: timedelta(days=1)}
-MAX_BUCKETS = {HOUR: 744, DAY: 366}  # a month of hours, a leap year of days
-MAX_SPAN = timedelta(days=366)  # the widest range of the top lists and the funnel
-MAX_LIMIT = 100
-
-PRODUCT_VIEW, CATEGORY_VIEW = "PRODUCT_VIEW", "CATEGORY_VIEW"
-CART_ADD, CHECKOUT = "CART_ADD", "CHECKOUT"
-COUNTED = {"productViews": PRODUCT_VIEW, "categoryViews": CATEGORY_VIEW,
-           "cartAdds": CART_ADD, "checkouts": CHECKOUT}
-FIGURES = ("visitors", "sessions", "identifiedVisitors", *COUNTED, "triggers")
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+STEPS = ("withProductView", "withCartAdd", "withCheckout")
+STEP_TYPES = {"withProductView": PRODUCT_VIEW, "withCartAdd": CART_ADD,
+              "withCheckout": CHECKOUT}
 
 
-@dataclass(frozen=True)
-class Span:
-    """A range of time [start, end), in UTC."""
+@dataclass
+class Distinct:
+    """Visitors of a piece: their count, the exact set while known, HyperLogLog registers."""
 
-    start: datetime
-    end: datetime
+    count: int = 0
+    exact: set[str] | None = field(default_factory=set)
+    registers: dict[str, int] = field(default_factory=dict)
 
-    def match(self, field: str) -> dict[str, Any]:
-        return {field: {"$gte": _naive(self.start), "$lt": _naive(self.end)}}
+    @classmethod
+    def of_doc(cls, doc: dict[str, Any], figure: str, listed: str, regs: str) -> Distinct:
+        count = int(doc.get("n", {}).get(figure, 0))
+        ids = doc.get(listed) or []
+        return cls(count, set(ids) if len(ids) >= count else None, dict(doc.get(regs) or {}))
 
 
-@dataclass(frozen=True)
-class Buckets:
-    """A span cut into hours or days; bucket i starts at origin + i * step."""
+def union(parts: list[Distinct]) -> int:
+    """Distinct visitors over pieces: exact when each piece's set is, else estimated."""
+    parts = [p for p in parts if p.count]
+    if len(parts) <= 1:
+        return parts[0].count if parts else 0
+    if all(p.exact is not None for p in parts):
+        return len(set().union(*(p.exact or set() for p in parts)))
+    return estimate(merge(p.registers for p in parts))
 
-    span: Span
-    origin: datetime
-    step: timedelta
-    count: int
 
-    def starts(self) -> list[datetime]:
-        return [self.origin + i * self.step for i in range(self.count)]
+@dataclass
+class Piece:
+    """What one piece of a range adds: counters, sessions and triggers, visitors."""
 
-    def index_of(self, field: str) -> dict[str, Any]:
-        """The bucket number of a date field, as an aggregation expression."""
-        step_ms = int(self.step.total_seconds() * 1000)
-        return {"$floor": {"$divide": [{"$subtract": [f"${field}", _naive(self.origin)]},
-                                       step_ms]}}
+    counts: dict[str, int] = field(default_factory=dict)
+    visitors: Distinct = field(default_factory=Distinct)
+    identified: Distinct = field(default_factory=Distinct)
+
+
+# -- covering a range ------------------------------------------------------------------
+
+
+def _ceil(at: datetime, step: timedelta) -> datetime:
+    floor = _floor(at, step)
+    return floor if floor == at else _after(floor, step)
+
+
+def _after(at: datetime, step: timedelta) -> datetime:
+    """at + step, or the calendar's last instant past it (a range may end at 9999-12-31)."""
+    try:
+        return at + step
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
+
+
+def _floor(at: datetime, step: timedelta) -> datetime:
+    hour = hour_of(at)
+    return hour if step == HOUR else hour.replace(hour=0)
+
+
+def cover(span: Span) -> list[tuple[str, datetime, datetime]]:
+    """(kind, start, end) pieces of a span: "raw" partial hours, "h" hours, "d" days."""
+    a, b = span.start, span.end
+    h0, h1 = _ceil(a, HOUR), _floor(b, HOUR)
+    if h0 >= h1:
+        return [("raw", a, b)]
+    pieces = [("raw", a, h0)] if a < h0 else []
+    d0, d1 = _ceil(h0, DAY), _floor(h1, DAY)
+    if d0 < d1:
+        pieces += _steps("h", h0, d0, HOUR) + _steps("d", d0, d1, DAY) + _steps("h", d1, h1, HOUR)
+    else:
+        pieces += _steps("h", h0, h1, HOUR)
+    return pieces + ([("raw", h1, b)] if h1 < b else [])
+
+
+def _steps(kind: str, a: datetime, b: datetime, step: timedelta) -> list[tuple[str, datetime,
+                                                                              datetime]]:
+    out, at = [], a
+    while at < b:
+        out.append((kind, at, at + step))
+        at += step
+    return out
+
+
+# -- reading the pieces ----------------------------------------------------------------
+
+
+class Reader:
+    """The documents a report's pieces need, read in a few round trips."""
+
+    def __init__(self, storage: Storage, shop_id: int) -> None:
+        self.storage, self.shop_id = storage, shop_id
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.totals: dict[datetime, dict[str, int]] = {}  # sessions, triggers per hour
+        self.raw: dict[tuple[datetime, datetime], Piece] = {}
+
+    async def load(self, pieces: list[tuple[str, datetime, datetime]], span: Span) -> None:
+        ids = [bucket_id(self.shop_id, kind, a) for kind, a, _ in pieces if kind != "raw"]
+        raws = sorted({(a, b) for kind, a, b in pieces if kind == "raw"})
+        found, hours, parts = await asyncio.gather(
+            self._find(ids), self._hourly(span), asyncio.gather(*(self._raw(a, b)
+                                                                  for a, b in raws)))
+        self.docs = found
+        self.totals = hours
+        self.raw = dict(zip(raws, parts, strict=True))
+
+    async def _find(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        docs = await self.storage.rollups.find(
+            {"shopId": self.shop_id, "_id": {"$in": ids}}, {"applied": 0}).to_list(None)
+        return {d["_id"]: d for d in docs}
+
+    async def _hourly(self, span: Span) -> dict[datetime, dict[str, int]]:
+        """Sessions and triggers of each whole hour of the span (performance, kind "t")."""
+        docs = await self.storage.performance.find(
+            {"shopId": self.shop_id, "kind": "t",
+             "hour": {"$gte": _naive(hour_of(span.start)), "$lt": _naive(span.end)}},
+            {"hour": 1, "n": 1}).to_list(None)
+        return {utc(d["hour"]): {k: int(v) for k, v in (d.get("n") or {}).items()} for d in docs}
+
+    async def _raw(self, a: datetime, b: datetime) -> Piece:
+        return await raw_piece(self.storage, self.shop_id, Span(a, b))
+
+    def piece(self, kind: str, a: datetime, b: datetime) -> Piece:
+        if kind == "raw":
+            return self.raw[(a, b)]
+        doc = self.docs.get(bucket_id(self.shop_id, kind, a), {})
+        n = doc.get("n", {})
+        counts = {name: int(n.get(name, 0)) for name in (*COUNTED, *STEPS)}
+        for name in ("sessions", "triggers"):
+            counts[name] = sum(self.totals.get(a + i * HOUR, {}).get(name, 0)
+                               for i in range((b - a) // HOUR))
+        return Piece(counts, Distinct.of_doc(doc, "visitors", "vs", "hv"),
+                     Distinct.of_doc(doc, "identifiedVisitors", "is", "hi"))
+
+
+def combine(pieces: list[Piece]) -> dict[str, int]:
+    """The figures of a span made of pieces."""
+    out = {name: sum(p.counts.get(name, 0) for p in pieces)
+           for name in (*COUNTED, *STEPS, "sessions", "triggers")}
+    out["visitors"] = union([p.visitors for p in pieces])
+    out["identifiedVisitors"] = union([p.identified for p in pieces])
+    return out
+
+
+async def raw_piece(storage: Storage, shop_id: int, span: Span) -> Piece:
+    """A partial hour's figures from its raw events, sessions and triggers."""
+    events, sessions, triggers, steps = await asyncio.gather(
+        storage.events.find({"shopId": shop_id, **span.match("occurredAt")},
+                            {"type": 1, "visitorId": 1, "userId": 1}).to_list(None),
+        storage.sessions.count_documents({"shopId": shop_id, **span.match("startedAt")}),
+        storage.triggers.count_documents({"shopId": shop_id, **span.match("firedAt")}),
+        recount.funnel(storage, shop_id, span),
+    )
+    piece = Piece({name: 0 for name in COUNTED})
+    piece.counts.update(sessions=int(sessions), triggers=int(triggers),
+                        **{name: int(steps[name]) for name in STEPS})
+    by_type = {kind: name for name, kind in COUNTED.items()}
+    for event in events:
+        if event.get("type") in by_type:
+            piece.counts[by_type[event["type"]]] += 1
+        _see(piece.visitors, event.get("visitorId") or "")
+        if event.get("userId") is not None:
+            _see(piece.identified, event.get("visitorId") or "")
+    return piece
+
+
+def _see(distinct: Distinct, visitor: str) -> None:
+    assert distinct.exact is not None
+    key = hashed(visitor)
+    if key not in distinct.exact:
+        distinct.exact.add(key)
+        distinct.count += 1
+        add_to_sketch(distinct.registers, visitor)
 
 
 def _naive(value: datetime) -> datetime:
-    """A UTC time as stored: both stores read a naive datetime in a pipeline as UTC."""
     return value.replace(tzinfo=None)
 
 
-def _utc(value: datetime, name: str) -> datetime:
-    try:
-        return utc(value)
-    except OverflowError:  # an offset at the calendar's edge, e.g. 0001-01-01T00:00+01:00
-        raise BadInput(f"{name} is out of range", field=name) from None
+# -- the reports -----------------------------------------------------------------------
 
 
-def span(start: datetime, end: datetime) -> Span:
-    """The range [from, to), checked: from before to, and at most MAX_SPAN wide."""
-    start, end = _utc(start, "from"), _utc(end, "to")
-    if start >= end:
-        raise BadInput("from must be before to", field="from")
-    if end - start > MAX_SPAN:
-        raise BadInput(f"the range is wider than {MAX_SPAN.days} days", field="to")
-    return Span(start, end)
-
-
-def buckets(start: datetime, end: datetime, interval: str) -> Buckets:
-    """The range cut into UTC hours or days; BAD_INPUT past MAX_BUCKETS of them."""
-    if interval not in STEPS:
-        raise BadInput("interval must be HOUR or DAY", field="interval")
-    start, end = _utc(start, "from"), _utc(end, "to")
-    if start >= end:
-        raise BadInput("from must be before to", field="from")
-    origin = start.replace(minute=0, second=0, microsecond=0)
-    if interval == DAY:
-        origin = origin.replace(hour=0)
-    step = STEPS[interval]
-    count = math.ceil((end - origin) / step)
-    if count > MAX_BUCKETS[interval]:
-        raise BadInput(f"at most {MAX_BUCKETS[interval]} {interval.lower()} buckets "
-                       f"(this range has {count})", field="to")
-    return Buckets(Span(start, end), origin, step, count)
-
-
-def check_limit(limit: int) -> None:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BadInput(f"limit must be from 1 to {MAX_LIMIT}", field="limit")
-
-
-def _keep(*fields: str) -> dict[str, Any]:
-    """A `$project` of the fields a pipeline reads, right after its `$match`."""
-    return {"$project": dict.fromkeys(fields, 1)}
-
-
-def _is(event_type: str) -> dict[str, Any]:
-    return {"$cond": [{"$eq": ["$type", event_type]}, 1, 0]}
-
-
-# 1 when the event was filed under a customer (userId set and not null), else 0.
-_IDENTIFIED = {"$cond": [{"$eq": [{"$ifNull": ["$userId", None]}, None]}, 0, 1]}
-
-
-# -- stats ---------------------------------------------------------------------------
-
-
-async def _aggregate(collection: Any, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return await collection.aggregate(pipeline, allowDiskUse=True).to_list(None)
-
-
-async def stats(storage: Storage, shop_id: int, cut: Buckets) -> dict[str, Any]:
+async def stats(storage: Storage, shop_id: int, cut: Buckets,
+                now: datetime | None = None) -> dict[str, Any]:
     """Per bucket and in total: visitors, sessions, identified visitors, counts of events."""
-    events = {"shopId": shop_id, **cut.span.match("occurredAt")}
-    per_bucket = [
-        {"$match": events},
-        _keep("occurredAt", "visitorId", "userId", "type"),
-        {"$group": {"_id": {"b": cut.index_of("occurredAt"), "v": "$visitorId"},
-                    "identified": {"$max": _IDENTIFIED},
-                    **{name: {"$sum": _is(kind)} for name, kind in COUNTED.items()}}},
-        {"$group": {"_id": "$_id.b", "visitors": {"$sum": 1},
-                    "identifiedVisitors": {"$sum": "$identified"},
-                    **{name: {"$sum": f"${name}"} for name in COUNTED}}},
-    ]
-    distinct = [
-        {"$match": events},
-        _keep("visitorId", "userId"),
-        {"$group": {"_id": "$visitorId", "identified": {"$max": _IDENTIFIED}}},
-        {"$group": {"_id": None, "visitors": {"$sum": 1},
-                    "identifiedVisitors": {"$sum": "$identified"}}},
-    ]
-    by_bucket, totals, sessions, triggers = await asyncio.gather(
-        _aggregate(storage.events, per_bucket),
-        _aggregate(storage.events, distinct),
-        _aggregate(storage.sessions, _count_per_bucket(shop_id, cut, "startedAt")),
-        _aggregate(storage.triggers, _count_per_bucket(shop_id, cut, "firedAt")),
-    )
-    rows = [{"start": at, **dict.fromkeys(FIGURES, 0)} for at in cut.starts()]
-    for doc in by_bucket:
-        rows[int(doc["_id"])].update({k: int(v) for k, v in doc.items() if k != "_id"})
-    for name, docs in (("sessions", sessions), ("triggers", triggers)):
-        for doc in docs:
-            rows[int(doc["_id"])][name] = int(doc["n"])
+    await fold(storage, now or datetime.now(UTC), shop_id)
+    spans = [Span(max(at, cut.span.start), min(_after(at, cut.step), cut.span.end))
+             for at in cut.starts()]
+    covers = [cover(s) for s in spans]
+    whole = cover(cut.span)
+    reader = Reader(storage, shop_id)
+    await reader.load([p for c in covers for p in c] + whole, cut.span)
+    rows = []
+    for at, pieces in zip(cut.starts(), covers, strict=True):
+        figures = combine([reader.piece(*p) for p in pieces])
+        rows.append({"start": at, **{name: figures[name] for name in FIGURES}})
     total = {"start": cut.span.start,
              **{name: sum(row[name] for row in rows) for name in FIGURES}}
-    total["visitors"] = int(totals[0]["visitors"]) if totals else 0
-    total["identifiedVisitors"] = int(totals[0]["identifiedVisitors"]) if totals else 0
+    whole_figures = combine([reader.piece(*p) for p in whole])
+    total["visitors"] = whole_figures["visitors"]
+    total["identifiedVisitors"] = whole_figures["identifiedVisitors"]
     return {"buckets": rows, "totals": total}
 
 
-def _count_per_bucket(shop_id: int, cut: Buckets, field: str) -> list[dict[str, Any]]:
-    return [
-        {"$match": {"shopId": shop_id, **cut.span.match(field)}},
-        _keep(field),
-        {"$group": {"_id": cut.index_of(field), "n": {"$sum": 1}}},
-    ]
+async def funnel(storage: Storage, shop_id: int, within: Span,
+                 now: datetime | None = None) -> dict[str, int]:
+    """Sessions started in the span; of them, those with a product view, cart add, checkout
+    (a step counts in the hour its session started, whenever it was taken)."""
+    await fold(storage, now or datetime.now(UTC), shop_id)
+    pieces = cover(within)
+    reader = Reader(storage, shop_id)
+    await reader.load(pieces, within)
+    figures = combine([reader.piece(*p) for p in pieces])
+    return {"sessions": figures["sessions"], **{name: figures[name] for name in STEPS}}
 
 
-# -- top lists -----------------------------------------------------------------------
+# -- top lists -------------------------------------------------------------------------
 
 
-async def _purchases(
-    storage: Storage, shop_id: int, within: Span, field: str, ids: list[str]
-) -> dict[str, int]:
-    """Order lines per product (or category) among `ids`, of orders completed in the span."""
-    if not ids:
-        return {}
-    docs = await _aggregate(storage.orders, [
-        {"$match": {"shopId": shop_id, **within.match("completedAt")}},
-        _keep(f"items.{field}"),
-        {"$unwind": "$items"},
-        {"$match": {f"items.{field}": {"$in": ids}}},
-        {"$group": {"_id": f"$items.{field}", "n": {"$sum": 1}}},
-    ])
-    return {d["_id"]: int(d["n"]) for d in docs}
-
-
-async def top_products(
-    storage: Storage, shop_id: int, within: Span, limit: int
-) -> list[dict[str, Any]]:
-    """Products by views (then cart adds, then id), with their cart adds and purchases."""
-    check_limit(limit)
-    docs = await _aggregate(storage.events, [
-        {"$match": {"shopId": shop_id, "type": {"$in": [PRODUCT_VIEW, CART_ADD]},
-                    **within.match("occurredAt")}},
-        _keep("productId", "type"),
-        {"$group": {"_id": "$productId", "views": {"$sum": _is(PRODUCT_VIEW)},
-                    "cartAdds": {"$sum": _is(CART_ADD)}}},
-        {"$sort": {"views": -1, "cartAdds": -1, "_id": 1}},
-        {"$limit": limit},
-    ])
-    bought = await _purchases(storage, shop_id, within, "productId", [d["_id"] for d in docs])
-    return [{"productId": d["_id"], "views": int(d["views"]), "cartAdds": int(d["cartAdds"]),
-             "purchases": bought.get(d["_id"], 0)} for d in docs]
-
-
-async def top_categories(
-    storage: Storage, shop_id: int, within: Span, limit: int
-) -> list[dict[str, Any]]:
-    """Categories by views (then product views, cart adds, id), with purchases."""
-    check_limit(limit)
-    docs = await _aggregate(storage.events, [
-        {"$match": {"shopId": shop_id, "type": {"$in": [CATEGORY_VIEW, PRODUCT_VIEW, CART_ADD]},
-                    **within.match("occurredAt")}},
-        _keep("categoryId", "type"),
-        {"$group": {"_id": "$categoryId", "views": {"$sum": _is(CATEGORY_VIEW)},
-                    "productViews": {"$sum": _is(PRODUCT_VIEW)},
-                    "cartAdds": {"$sum": _is(CART_ADD)}}},
-        {"$sort": {"views": -1, "productViews": -1, "cartAdds": -1, "_id": 1}},
-        {"$limit": limit},
-    ])
-    bought = await _purchases(storage, shop_id, within, "categoryId", [d["_id"] for d in docs])
-    return [{"categoryId": d["_id"], "views": int(d["views"]),
-             "productViews": int(d["productViews"]), "cartAdds": int(d["cartAdds"]),
-             "purchases": bought.get(d["_id"], 0)} for d in docs]
-
-
-# -- funnel --------------------------------------------------------------------------
-
-
-async def funnel(storage: Storage, shop_id: int, within: Span) -> dict[str, int]:
-    """Sessions started in the span; of them, those with a product view, cart add, checkout."""
-    steps = [
-        {"$match": {"shopId": shop_id, "type": {"$in": [PRODUCT_VIEW, CART_ADD, CHECKOUT]},
-                    **within.match("occurredAt")}},
-        _keep("sessionId", "type"),
-        {"$group": {"_id": "$sessionId", "p": {"$max": _is(PRODUCT_VIEW)},
-                    "c": {"$max": _is(CART_ADD)}, "o": {"$max": _is(CHECKOUT)}}},
-        # Events in the span may belong to a session that began before it.
-        {"$set": {"startMs": start_ms_of("$_id")}},
-        {"$match": {"startMs": {"$gte": to_ms(within.start), "$lt": to_ms(within.end)}}},
-        {"$group": {"_id": None, "withProductView": {"$sum": "$p"},
-                    "withCartAdd": {"$sum": "$c"}, "withCheckout": {"$sum": "$o"}}},
-    ]
-    started, reached = await asyncio.gather(
-        storage.sessions.count_documents({"shopId": shop_id, **within.match("startedAt")}),
-        _aggregate(storage.events, steps),
-    )
-    out = {"sessions": int(started), "withProductView": 0, "withCartAdd": 0, "withCheckout": 0}
-    if reached:
-        out.update({k: int(v) for k, v in reached[0].items() if k != "_id"})
+async def _tops(storage: Storage, shop_id: int, within: Span, kind: str,
+                types: dict[str, str], field_name: str) -> dict[str, dict[str, int]]:
+    """Per item (product or category): its figures over the span's days."""
+    a, b = within.start, within.end
+    d0, d1 = _ceil(a, DAY), _floor(b, DAY)
+    days = d0 < d1
+    edges = [e for e in (Span(a, d0), Span(d1, b)) if e.start < e.end] if days else [within]
+    docs, raws = await asyncio.gather(
+        storage.rollups.find({"shopId": shop_id, "kind": kind,
+                              "at": {"$gte": _naive(d0), "$lt": _naive(d1)}},
+                             {"key": 1, "n": 1}).to_list(None) if days else _none(),
+        asyncio.gather(*(storage.events.find(
+            {"shopId": shop_id, "type": {"$in": list(types)}, **edge.match("occurredAt")},
+            {"type": 1, field_name: 1}).to_list(None) for edge in edges)))
+    out: dict[str, dict[str, int]] = {}
+    for doc in docs:
+        row = out.setdefault(doc["key"], dict.fromkeys(types.values(), 0))
+        for name, n in (doc.get("n") or {}).items():
+            row[name] = row.get(name, 0) + int(n)
+    for event in (e for part in raws for e in part):
+        if event.get(field_name) is None:
+            continue
+        row = out.setdefault(str(event[field_name]), dict.fromkeys(types.values(), 0))
+        row[types[event["type"]]] += 1
     return out
 
+
+async def _none() -> list[dict[str, Any]]:
+    return []
+
+
+async def top_products(storage: Storage, shop_id: int, within: Span, limit: int,
+                       now: datetime | None = None) -> list[dict[str, Any]]:
+    """Products by views (then cart adds, then id), with their cart adds and purchases."""
+    check_limit(limit)
+    await fold(storage, now or datetime.now(UTC), shop_id)
+    rows = await _tops(storage, shop_id, within, "p",
+                       {PRODUCT_VIEW: "views", CART_ADD: "cartAdds"}, "productId")
+    ranked = sorted(rows.items(), key=lambda kv: (-kv[1]["views"], -kv[1]["cartAdds"], kv[0]))
+    ranked = [(k, r) for k, r in ranked if r["views"] or r["cartAdds"]][:limit]
+    bought = await recount.purchases(storage, shop_id, within, "productId", [k for k, _ in ranked])
+    return [{"productId": k, "views": r["views"], "cartAdds": r["cartAdds"],
+             "purchases": bought.get(k, 0)} for k, r in ranked]
+
+
+async def top_categories(storage: Storage, shop_id: int, within: Span, limit: int,
+                         now: datetime | None = None) -> list[dict[str, Any]]:
+    """Categories by views (then product views, cart adds, id), with purchases."""
+    check_limit(limit)
+    await fold(storage, now or datetime.now(UTC), shop_id)
+    rows = await _tops(storage, shop_id, within, "c",
+                       {CATEGORY_VIEW: "views", PRODUCT_VIEW: "productViews",
+                        CART_ADD: "cartAdds"}, "categoryId")
+    ranked = sorted(rows.items(), key=lambda kv: (-kv[1]["views"], -kv[1]["productViews"],
+                                                  -kv[1]["cartAdds"], kv[0]))
+    ranked = [(k, r) for k, r in ranked if any(r.values())][:limit]
+    bought = await recount.purchases(storage, shop_id, within, "categoryId",
+                                     [k for k, _ in ranked])
+    return [{"categoryId": k, "views": r["views"], "productViews": r["productViews"],
+             "cartAdds": r["cartAdds"], "purchases": bought.get(k, 0)} for k, r in ranked]

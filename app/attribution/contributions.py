@@ -7,6 +7,8 @@ Rule buckets (kind "r", by the hour the trigger fired) count:
   orders, revenue                         per attributed order (placed or paid)
   converted, heldConverted                per exposure whose customer ordered within the
                                           window after its trigger
+Shop buckets (kind "t", key "all", by the hour): sessions and triggers, every one of them
+  (the dashboard's stats read these: app/analytics/reports.py).
 Channel buckets (kind "c", by the hour the session started or the order was placed):
   sessions, orders, revenue, and `v.<register>`: HyperLogLog registers of visitors
   (app/analytics/sketch.py `register`).
@@ -29,6 +31,7 @@ from pymongo import UpdateOne
 from app.analytics import register
 from app.core import to_ms, utc
 
+ALL = "all"  # the key of a shop's own buckets (kind "t"): every session and trigger
 NOT_A_CAUSE = ("ORDER_COMPLETED",)  # as orders.py: never what brought an order
 COUNTED_STATUSES = ("PLACED", "PAID")
 
@@ -84,6 +87,7 @@ async def of(storage: Any, name: str, batch: str, docs: list[dict[str, Any]]) ->
     elif name == "sessions":
         for s in docs:
             channel = s.get("channel") or "DIRECT"
+            counts.add(s["shopId"], "t", ALL, s["startedAt"], sessions=1)
             counts.add(s["shopId"], "c", channel, s["startedAt"], sessions=1)
             counts.visitor(s["shopId"], channel, s["startedAt"], s["visitorId"])
             if s.get("triggerRuleId"):
@@ -98,6 +102,7 @@ async def _triggers(storage: Any, batch: str, docs: list[dict[str, Any]],
                     counts: Counts) -> None:
     ops, keys = [], []
     for t in docs:
+        counts.add(t["shopId"], "t", ALL, t["firedAt"], triggers=1)
         rule = t.get("ruleId")
         if rule is None:
             continue

@@ -36,9 +36,12 @@ async def link_visitor(
     # Deterministic: a retried login finds what its first attempt filed.
     marker = f"{login_event}:{user_id}"
     anonymous = {"shopId": shop_id, "visitorId": visitor_id, "userId": None}
+    filed_fields: dict[str, Any] = {"userId": user_id, "filing": marker}
+    if platform.settings.analytics_rollups:
+        filed_fields["idRolled"] = False  # the rollups count the visitor identified there
     filing = await storage.events.update_many(
         {**anonymous, "occurredAt": {"$gte": cutoff}},
-        {"$set": {"userId": user_id, "filing": marker}, "$unset": {"expireAt": ""}},
+        {"$set": filed_fields, "$unset": {"expireAt": ""}},
     )
     filed = await storage.events.find(
         {"shopId": shop_id, "visitorId": visitor_id, "filing": marker},

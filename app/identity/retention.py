@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from app import analytics
 from app.platform import Platform
 from app.shops import ShopSettings
 
@@ -24,8 +25,11 @@ async def expire_anonymous(platform: Platform) -> int:
         shops_by_window.setdefault(days, []).append(doc["_id"])
     if not shops_by_window:
         return 0
+    await analytics.fold(storage, now)  # what is deleted has been counted
     # Filing takes events from `at - window` on; what is strictly older is never filed.
-    result = await storage.events.delete_many({"userId": None, "$or": [
+    # Only events the traffic rollups have counted: their counts outlive them.
+    result = await storage.events.delete_many({"userId": None, "rolled": {"$exists": False},
+                                               "$or": [
         {"shopId": {"$in": ids}, "occurredAt": {"$lt": now - timedelta(days=days)}}
         for days, ids in shops_by_window.items()]})
     return result.deleted_count

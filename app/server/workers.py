@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from app import audiences, catalog, recommendations
+from app import analytics, audiences, catalog, recommendations
 from app.abandonment import fire_due, fire_due_sessions
 from app.attribution import fold
 from app.identity import expire_anonymous
@@ -20,6 +20,7 @@ log = logging.getLogger("tracker.workers")
 FEED_POLL_TICK = 5.0  # how often the shops' feeds are looked at; each has its own period
 ROLLUP_SECONDS = 5.0
 FOLD_SECONDS = 1.0  # product views reach co-occurrence within about this
+TRAFFIC_SECONDS = 1.0  # a report folds what is left itself: this only keeps that small
 
 
 def trigger_fields() -> list[str]:
@@ -43,7 +44,7 @@ class Workers:
         platform = self.platform
         settings, outbox = platform.settings, platform.outbox
         tick = settings.abandoned_cart_tick_seconds
-        return [
+        return [job for job in [
             ("abandoned carts", tick, lambda: fire_due(platform)),
             ("abandoned sessions", tick, lambda: fire_due_sessions(platform)),
             ("audiences", tick, lambda: audiences.tick(platform)),
@@ -57,9 +58,12 @@ class Workers:
             # Performance rollups (app/attribution/rollups.py): reports fold what is left.
             ("performance rollups", ROLLUP_SECONDS,
              lambda: fold(platform.storage, platform.clock.now())),
+            # Traffic rollups (app/analytics/rollups.py): the dashboard's reports read them.
+            ("traffic rollups", TRAFFIC_SECONDS,
+             lambda: analytics.fold(platform.storage, platform.clock.now())),
             ("retention", settings.retention_interval_seconds,
              lambda: expire_anonymous(platform)),
-        ]
+        ] if job[0] != "traffic rollups" or settings.analytics_rollups]
 
     def start(self) -> None:
         for name, seconds, job in self.jobs():

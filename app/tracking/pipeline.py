@@ -206,7 +206,8 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
         if item.links_to:
             user = item.links_to
         item.user_id = user
-        item.doc = _event_doc(item, settings.anonymous_history_days, platform.clock.now())
+        item.doc = _event_doc(item, settings.anonymous_history_days, platform.clock.now(),
+                              platform.settings.analytics_rollups)
         if pending:
             item.doc["pending"] = True
 
@@ -247,7 +248,8 @@ def has_effects(item: Item) -> bool:
     return item.user_id is not None and item.event.type != EventType.VISIT
 
 
-def _event_doc(item: Item, history_days: int, received_at: datetime) -> dict[str, Any]:
+def _event_doc(item: Item, history_days: int, received_at: datetime,
+               rolled: bool) -> dict[str, Any]:
     event, ctx = item.event, item.event.context
     doc: dict[str, Any] = {
         "_id": event_key(ctx.shop_id, ctx.visitor_id, ctx.event_id or ""),
@@ -261,6 +263,8 @@ def _event_doc(item: Item, history_days: int, received_at: datetime) -> dict[str
         "occurredAt": item.at,
         "receivedAt": received_at,
     }
+    if rolled:
+        doc["rolled"] = False  # the traffic rollups count it once (app/analytics/rollups.py)
     for name, value in (
         ("categoryId", event.category_id), ("productId", event.product_id),
         ("pageName", event.page_name), ("orderId", event.order_id),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.triggers import held_out
 from tests.attribution.helpers import (
     SHOP_URL,
@@ -70,6 +72,19 @@ async def test_an_order_after_the_window_has_no_attribution(api: Api, shop: dict
     assert order["attribution"] is None
 
 
+async def test_an_order_exactly_the_window_after_its_trigger_is_attributed(
+        api: Api, shop: dict, clock) -> None:
+    key = shop["key"]
+    await set_window(api, key, 3600)
+    await land(api, "d1", f"{SHOP_URL}/", user="cid")
+    await fire_section(api, "d1")
+    trigger = await fired(api, key, "cid")
+    clock.advance(seconds=3600)  # the window's last instant is inside it
+    await buy(api, "d1", "o-3b")
+    [order] = await orders(api, key, "cid")
+    assert order["attribution"]["triggerId"] == trigger["triggerId"]
+
+
 async def test_an_order_after_only_a_held_out_trigger_has_no_attribution(
         api: Api, shop: dict, clock) -> None:
     key = shop["key"]
@@ -136,8 +151,9 @@ async def test_the_shop_s_items_replace_the_cart_s_and_the_attribution_stays(
     assert after["attribution"] == before["attribution"] and after["attribution"] is not None
 
 
-async def test_a_cancelled_order_leaves_the_revenue_but_keeps_its_attribution(
-        api: Api, shop: dict, clock) -> None:
+@pytest.mark.parametrize("status", ["CANCELLED", "RETURNED"])
+async def test_a_cancelled_or_returned_order_leaves_the_revenue_but_keeps_its_attribution(
+        api: Api, shop: dict, clock, status: str) -> None:
     key = shop["key"]
     await land(api, "d1", f"{SHOP_URL}/", user="gus")
     await fire_section(api, "d1")
@@ -145,13 +161,13 @@ async def test_a_cancelled_order_leaves_the_revenue_but_keeps_its_attribution(
     await buy(api, "d1", "o-7", price=30, quantity=1)
     row = (await performance(api, key, *DAY))[SECTION_RULE]
     assert (row["orders"], row["revenue"]) == (1, 30.0)
-    given = [{"orderId": "o-7", "userId": "gus", "status": "CANCELLED",
+    given = [{"orderId": "o-7", "userId": "gus", "status": status,
               "items": [{"productId": "p1", "quantity": 1, "price": 30}]}]
     await api.data(UPSERT, {"o": given}, key=key)
     row = (await performance(api, key, *DAY))[SECTION_RULE]
     assert (row["orders"], row["revenue"]) == (0, 0.0)
     [order] = await orders(api, key, "gus")
-    assert order["status"] == "CANCELLED" and order["attribution"]["kind"] == "VIEW"
+    assert order["status"] == status and order["attribution"]["kind"] == "VIEW"
 
 
 async def test_bad_orders_are_refused_and_nothing_changes(api: Api, shop: dict) -> None:

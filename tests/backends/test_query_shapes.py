@@ -48,7 +48,8 @@ from tests.support.webhook_receiver import Receiver
 SCATTER_GATHER = {
     "carts.find(dueAt~) sort dueAt+",  # the abandoned-cart worker
     "triggers.find(firedAt~, published=) sort firedAt+",  # the outbox sweeper
-    "events.delete_many($or[occurredAt~, shopId in], userId=)",  # retention, every shop
+    # retention, every shop (only events the traffic rollups counted)
+    "events.delete_many($or[occurredAt~, shopId in], rolled!, userId=)",
     "visitors.find(userId!, wDueMs~) sort wDueMs+",  # abandoned sessions: current ones
     "sessions.find(userId!, wDueMs~) sort wDueMs+",  # ... and closed ones
     "webhooks.find(updatedAt~)",  # every process syncs the endpoints changed lately

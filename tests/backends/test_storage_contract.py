@@ -128,17 +128,23 @@ async def test_indexes_are_created_as_defined(storage: Storage) -> None:
             assert any(list(i["key"]) == keys for i in info.values()), (name, keys)
 
 
-async def test_analytics_pipelines(storage: Storage) -> None:
-    """Bucket arithmetic on dates, distinct counts, $unwind, and session ids parsed with
-    $split/$toLong: the stages app/analytics/reports.py uses, on both stores."""
-    from app.analytics import reports as analytics
+@pytest.mark.parametrize("path", ["recount", "rollups"])
+async def test_analytics_pipelines(storage: Storage, path: str) -> None:
+    """Recount: bucket arithmetic on dates, distinct counts, $unwind, and session ids parsed
+    with $split/$toLong (app/analytics/recount.py). Rollups: the folds' claims, guarded
+    `$inc` with `$push`/`$slice`, `$max` on registers and presences (app/backends/folds.py,
+    app/analytics/rollups.py, app/attribution/rollups.py). Both answer the same, on both
+    stores."""
+    from app import analytics, attribution
+    reports = analytics.recount if path == "recount" else analytics
+    pending = {"rolled": False} if path == "rollups" else {}
     def event(n: int, minutes: int, visitor: str, type_: str, session_start: int,
               **more: object) -> dict:
         at = T0 + timedelta(minutes=minutes)
         start = T0 + timedelta(minutes=session_start)
         return {"_id": f"1:e{n}", "shopId": 1, "type": type_, "visitorId": visitor,
                 "userId": more.pop("userId", None), "occurredAt": at,
-                "sessionId": f"{visitor}.{int(start.timestamp() * 1000)}", **more}
+                "sessionId": f"{visitor}.{int(start.timestamp() * 1000)}", **pending, **more}
 
     await storage.events.insert_many([
         event(1, -30, "a", "PRODUCT_VIEW", -30, productId="p1", categoryId="c1"),
@@ -148,27 +154,31 @@ async def test_analytics_pipelines(storage: Storage) -> None:
         {**event(5, 20, "c", "PRODUCT_VIEW", 20, productId="p1", categoryId="c1"), "shopId": 2},
     ])
     await storage.sessions.insert_many([
-        {"_id": "1:a", "shopId": 1, "startedAt": T0 - timedelta(minutes=30)},
-        {"_id": "1:b", "shopId": 1, "startedAt": T0 + timedelta(minutes=70)},
+        {"_id": "1:a", "shopId": 1, "visitorId": "a", "startedAt": T0 - timedelta(minutes=30),
+         **pending},
+        {"_id": "1:b", "shopId": 1, "visitorId": "b", "startedAt": T0 + timedelta(minutes=70),
+         **pending},
     ])
     await storage.orders.insert_one({"_id": "1:o", "shopId": 1, "completedAt": T0 + timedelta(
         minutes=75), "items": [{"productId": "p2", "categoryId": "c1", "quantity": 1}]})
     await storage.triggers.insert_one({"_id": "1:t", "shopId": 1, "firedAt": T0 + timedelta(
-        minutes=75)})
+        minutes=75), **pending})
+    if path == "rollups":
+        await attribution.fold(storage, T0, 1)  # sessions and triggers per hour
 
     cut = analytics.buckets(T0 - timedelta(hours=1), T0 + timedelta(hours=2), "HOUR")
-    got = await analytics.stats(storage, 1, cut)
+    got = await reports.stats(storage, 1, cut)
     assert [(b["visitors"], b["sessions"], b["identifiedVisitors"], b["productViews"],
              b["cartAdds"], b["checkouts"], b["triggers"]) for b in got["buckets"]] == [
         (1, 1, 0, 1, 0, 0, 0), (1, 0, 0, 0, 1, 0, 0), (1, 1, 1, 1, 0, 1, 1)]
     assert got["totals"]["visitors"] == 2 and got["totals"]["identifiedVisitors"] == 1
     within = analytics.span(T0 - timedelta(hours=1), T0 + timedelta(hours=2))
-    assert await analytics.top_products(storage, 1, within, 10) == [
+    assert await reports.top_products(storage, 1, within, 10) == [
         {"productId": "p1", "views": 1, "cartAdds": 1, "purchases": 0},
         {"productId": "p2", "views": 1, "cartAdds": 0, "purchases": 1}]
-    assert await analytics.top_categories(storage, 1, within, 10) == [
+    assert await reports.top_categories(storage, 1, within, 10) == [
         {"categoryId": "c1", "views": 0, "productViews": 2, "cartAdds": 1, "purchases": 1}]
-    assert await analytics.funnel(storage, 1, analytics.span(T0, T0 + timedelta(hours=2))) == {
+    assert await reports.funnel(storage, 1, analytics.span(T0, T0 + timedelta(hours=2))) == {
         "sessions": 1, "withProductView": 1, "withCartAdd": 0, "withCheckout": 1}
 
 

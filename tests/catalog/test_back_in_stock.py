@@ -78,6 +78,18 @@ async def test_staying_in_stock_or_first_stock_fires_nothing(api, shop, platform
     assert await fired(api, shop["key"], "BACK_IN_STOCK") == []
 
 
+async def test_a_change_while_still_out_of_stock_fires_nothing_until_it_is_back(
+        api, shop, platform, clock):
+    await rule(api, shop["key"], type="BACK_IN_STOCK")
+    await stock(api, shop, False)
+    await notify(api, await customer(api, "u1"))
+    clock.advance(hours=1)
+    await upsert(api, shop["key"], {"productId": "gel", "price": 11.0, "name": "Gel 2"})
+    await tick(platform)
+    assert await fired(api, shop["key"], "BACK_IN_STOCK") == []  # still out of stock
+    assert await back(api, shop, platform) == ["u1"]
+
+
 async def test_notify_in_stock_needs_a_product_id(api, shop):
     error = await api.error(NOTIFY, {"c": {"shopId": 1, "visitorId": "v"}, "p": ""})
     assert error["extensions"]["code"] == "BAD_INPUT"

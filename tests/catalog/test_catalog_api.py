@@ -119,6 +119,18 @@ async def test_an_atom_feed_is_imported(api, shop, feeds):
     assert (await get(api, shop, "SKU-2001"))["url"] == "https://runners.example/p/trail-socks"
 
 
+async def test_a_feed_of_more_offers_than_one_upsert_takes_is_imported_in_full(
+        api, shop, feeds):
+    offers = "".join(f'<offer id="p{n}"><name>P{n}</name><price>{n + 1}</price></offer>'
+                     for n in range(1001))  # one more than an upsert takes
+    body = f"<yml_catalog><shop><offers>{offers}</offers></shop></yml_catalog>"
+    url = feeds.put("big.yml", body.encode())
+    result = (await api.data(IMPORT, {"shopId": 1, "url": url}, shop["key"]))[
+        "importCatalogFeed"]
+    assert (result["received"], result["created"], result["rejected"]) == (1001, 1001, 0)
+    assert (await get(api, shop, "p1000"))["price"] == 1001
+
+
 ENTITY = (b'<?xml version="1.0"?>\n<!DOCTYPE yml_catalog [<!ENTITY brand "Nike">]>\n'
           b'<yml_catalog><shop><offers><offer id="x"><name>&brand;</name><price>1</price>'
           b"</offer></offers></shop></yml_catalog>")

@@ -57,6 +57,16 @@ async def test_what_is_not_a_drop_enough_fires_nothing(api, shop, platform, pric
     assert await fired(api, shop["key"], "PRICE_DROPPED") == []
 
 
+async def test_a_drop_of_exactly_the_rules_minimum_fires(api, shop, platform):
+    await rule(api, shop["key"], type="PRICE_DROPPED", minDropPercent=5)
+    await priced(api, shop, 10000)
+    await viewed(api, "u1", "sku-42")
+    await priced(api, shop, 9500)  # 5 %: the least drop that fires
+    await tick(platform)
+    [trigger] = await fired(api, shop["key"], "PRICE_DROPPED")
+    assert trigger["properties"]["dropPercent"] == 5
+
+
 async def test_a_first_price_fires_nothing(api, shop, platform):
     await rule(api, shop["key"], type="PRICE_DROPPED")
     await upsert(api, shop["key"], {"productId": "sku-42", "name": "Nike"})

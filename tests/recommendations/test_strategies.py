@@ -87,6 +87,15 @@ async def test_no_list_is_empty_while_the_shop_has_views(api: Api, shop: dict) -
     assert ids(await recs(api, shop["key"], "ALSO_BOUGHT", productId="p1")) == ["p2"]
 
 
+async def test_a_short_list_is_filled_up_to_the_limit_from_popular_after_its_own(
+        api: Api, shop: dict) -> None:
+    await view(api, "s1", "a", "b")
+    await view(api, "s2", "c", "d")
+    await view(api, "s3", "c", "d", "e")
+    found = await recs(api, shop["key"], "ALSO_VIEWED", productId="a", limit=3)
+    assert ids(found) == ["b", "c", "d"]  # its one pair, then the most viewed
+
+
 async def test_a_product_the_catalog_marks_unavailable_is_never_recommended(
         api: Api, shop: dict, platform) -> None:
     await view(api, "v1", "a", "b", "c")

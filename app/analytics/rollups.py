@@ -1,0 +1,174 @@
+"""Traffic rollups: what `stats`, `topProducts`, `topCategories` and `funnel` read.
+
+Events are born pending (`rolled: false`); `fold` (a worker every second, and a
+report before it reads) counts them into `rollups` documents, exactly once under
+retries, failures between writes and several processes (app/backends/folds.py):
+
+  <shop>:h:<hour ms>              per hour: productViews, categoryViews, cartAdds,
+  <shop>:d:<day ms>               checkouts, visitors, identifiedVisitors, and the
+                                  funnel's withProductView / withCartAdd / withCheckout
+                                  (counted in the hour and day the session started);
+                                  `vs` / `is`: the first PUSH_LIMIT visitors and
+                                  identified visitors (hashed), `hv.*` / `hi.*`: their
+                                  HyperLogLog registers, for distinct counts across buckets
+  <shop>:p:<day ms>:<product>     per day and product: views, cartAdds
+  <shop>:c:<day ms>:<category>    per day and category: views, productViews, cartAdds
+
+"Once per visitor and bucket" and "once per session and funnel step" are presences
+in `rollupSeen` (folds.owned): the batch that inserts `<shop>:vh:<hour>:<visitor>`
+counts the visitor in that hour, and a retry of the batch counts the same ones.
+A login files a visitor's anonymous history under the customer (app/identity):
+those events come back pending as `idRolled: false`, and their fold counts the
+visitor identified in the hours and days it was there, through the same presences.
+
+Sessions and triggers per hour are counted by the performance rollups
+(app/attribution/rollups.py: its shop-wide buckets, kind "t"), the one fold those
+facts have. Raw events may be deleted (retention) only once folded: counts outlive them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from app.analytics.ranges import CART_ADD, CATEGORY_VIEW, CHECKOUT, COUNTED, PRODUCT_VIEW
+from app.analytics.sketch import register
+from app.backends import folds
+from app.core import from_ms, to_ms, utc
+
+EVENTS = folds.Stream("events")
+FILED = folds.Stream("events", pending="idRolled", claim="idBatch")
+SEEN_DAYS = 400  # a presence outlives the widest range asked (366 days) and late imports
+
+FIGURE_OF = {kind: name for name, kind in COUNTED.items()}
+STEP_OF = {PRODUCT_VIEW: "withProductView", CART_ADD: "withCartAdd", CHECKOUT: "withCheckout"}
+PRODUCT_FIGURES = {PRODUCT_VIEW: "views", CART_ADD: "cartAdds"}
+CATEGORY_FIGURES = {CATEGORY_VIEW: "views", PRODUCT_VIEW: "productViews", CART_ADD: "cartAdds"}
+
+
+def hour_of(at: datetime) -> datetime:
+    return utc(at).replace(minute=0, second=0, microsecond=0)
+
+
+def day_of(at: datetime) -> datetime:
+    return hour_of(at).replace(hour=0)
+
+
+def bucket_id(shop_id: int, kind: str, start: datetime, key: str | None = None) -> str:
+    base = f"{shop_id}:{kind}:{to_ms(start)}"
+    return base if key is None else f"{base}:{key}"
+
+
+def hashed(visitor_id: str) -> str:
+    """A visitor as the rollups keep it: no visitor id is stored in a counter."""
+    return hashlib.sha256(visitor_id.encode()).hexdigest()[:16]
+
+
+def session_start(session_id: str) -> datetime:
+    return from_ms(int(session_id.rsplit(".", 1)[-1]))
+
+
+async def fold(storage: Any, now: datetime, shop_id: int | None = None) -> int:
+    """Count pending events (and filed ones) into the rollups; how many were counted."""
+
+    async def finish_events(batch: str, docs: list[dict[str, Any]]) -> None:
+        await _finish(storage, EVENTS, batch)
+
+    async def finish_filed(batch: str, docs: list[dict[str, Any]]) -> None:
+        await _finish(storage, FILED, batch)
+
+    async def count_events(batch: str, docs: list[dict[str, Any]]) -> dict[str, folds.Bucket]:
+        return await _count(storage, batch, docs, filed=False)
+
+    async def count_filed(batch: str, docs: list[dict[str, Any]]) -> dict[str, folds.Bucket]:
+        return await _count(storage, batch, docs, filed=True)
+
+    n = await folds.fold(storage, EVENTS, "events", "rollups", count_events, finish_events,
+                         now, shop_id)
+    return n + await folds.fold(storage, FILED, "filed", "rollups", count_filed, finish_filed,
+                                now, shop_id)
+
+
+async def _finish(storage: Any, stream: folds.Stream, batch: str) -> None:
+    await storage.events.update_many({"shopId": folds.shop_of(batch), stream.claim: batch},
+                                     {"$unset": {stream.pending: "", stream.claim: ""}})
+
+
+class _Tally:
+    """A batch's buckets, and the presences whose first sighting adds to them."""
+
+    def __init__(self, shop_id: int) -> None:
+        self.shop_id = shop_id
+        self.buckets: dict[str, folds.Bucket] = {}
+        self.seen: dict[str, dict[str, Any]] = {}
+        self.effects: dict[str, tuple[str, str, str | None]] = {}
+
+    def bucket(self, kind: str, start: datetime, key: str | None = None) -> folds.Bucket:
+        bid = bucket_id(self.shop_id, kind, start, key)
+        if bid not in self.buckets:
+            meta = {"shopId": self.shop_id, "kind": kind, "at": start}
+            if key is not None:
+                meta["key"] = key
+            self.buckets[bid] = folds.Bucket(meta)
+        return self.buckets[bid]
+
+    def once(self, presence: str, start: datetime, kind: str, figure: str,
+             visitor: str | None = None) -> None:
+        """Add 1 to `figure` of the (kind, start) bucket if this batch sees `presence` first."""
+        self.bucket(kind, start)
+        key = f"{self.shop_id}:{presence}"
+        if key not in self.seen:  # the key names its bucket and figure: one effect
+            self.seen[key] = {"at": start, "expireAt": start + timedelta(days=SEEN_DAYS)}
+            self.effects[key] = (bucket_id(self.shop_id, kind, start), figure, visitor)
+
+
+async def _count(storage: Any, batch: str, docs: list[dict[str, Any]],
+                 filed: bool) -> dict[str, folds.Bucket]:
+    tally = _Tally(folds.shop_of(batch))
+    for event in docs:
+        _event(tally, event, filed)
+    mine = await folds.owned(storage.rollupSeen, tally.shop_id, batch, tally.seen)
+    for key in sorted(mine):
+        bid, figure, visitor = tally.effects[key]
+        bucket = tally.buckets[bid]
+        bucket.add(f"n.{figure}")
+        if visitor is not None:
+            _visitor(bucket, figure, visitor)
+    return tally.buckets
+
+
+def _visitor(bucket: folds.Bucket, figure: str, visitor: str) -> None:
+    """The visitor in the bucket's exact list (while short) and HyperLogLog registers."""
+    listed, registers = ("vs", "hv") if figure == "visitors" else ("is", "hi")
+    bucket.push.setdefault(listed, []).append(hashed(visitor))
+    index, rank = register(visitor)
+    bucket.most(f"{registers}.{index}", rank)
+
+
+def _event(tally: _Tally, event: dict[str, Any], filed: bool) -> None:
+    at, kind = utc(event["occurredAt"]), event.get("type")
+    visitor = event.get("visitorId") or ""
+    identified = event.get("userId") is not None
+    for scale, start in (("h", hour_of(at)), ("d", day_of(at))):
+        ms = to_ms(start)
+        if identified:
+            tally.once(f"i{scale}:{ms}:{hashed(visitor)}", start, scale, "identifiedVisitors",
+                       visitor)
+        if filed:
+            continue  # a filed event was counted once already; only its customer is new
+        tally.once(f"v{scale}:{ms}:{hashed(visitor)}", start, scale, "visitors", visitor)
+        if kind in FIGURE_OF:
+            tally.bucket(scale, start).add(f"n.{FIGURE_OF[kind]}")
+    if filed:
+        return
+    day = day_of(at)
+    if kind in PRODUCT_FIGURES and event.get("productId") is not None:
+        tally.bucket("p", day, str(event["productId"])).add(f"n.{PRODUCT_FIGURES[kind]}")
+    if kind in CATEGORY_FIGURES and event.get("categoryId") is not None:
+        tally.bucket("c", day, str(event["categoryId"])).add(f"n.{CATEGORY_FIGURES[kind]}")
+    if kind in STEP_OF and event.get("sessionId"):
+        started = session_start(event["sessionId"])
+        for scale, start in (("h", hour_of(started)), ("d", day_of(started))):
+            tally.once(f"f{kind[:2]}{scale}:{hashed(event['sessionId'])}", start, scale,
+                       STEP_OF[kind])

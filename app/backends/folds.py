@@ -1,0 +1,185 @@
+"""Counting facts into counter documents exactly once, without transactions.
+
+A fact (an event, a trigger, a session, an order) is born pending (`<pending>:
+false`); a fold counts a page of pending facts into buckets (documents of
+counters) and marks them counted. It is run by a worker, and by a report before it
+reads, by any number of processes at once (DESIGN-NOTES "Counters that survive a
+retry"):
+1. claim: the page's free facts get `<claim>: <batch id>` (only facts without one),
+   so each fact belongs to one batch whoever else folds; the id names what the
+   batch holds (`batch_id`), so two folders that claim the same page make one batch;
+2. snapshot: the batch's facts are read back by their claim and counted (the
+   caller's `count`), the same facts giving the same counts however often;
+3. apply: one guarded update per bucket, `{_id, "applied.b": {$ne: batch}}` with
+   `$inc` (and `$push`) and `$push: {applied: {b: batch, at}}`: a second apply of
+   a batch is a no-op; `$max` (HyperLogLog registers) is harmless to repeat;
+4. finish: the facts leave the pending state (the caller's `finish`);
+5. tidy: `applied` entries older than KEEP_APPLIED are pulled.
+A crash anywhere leaves the facts claimed: the next fold resumes their batch by its
+id, with the same facts and counts, and step 3 skips buckets already done.
+
+`owned` is the same idea for "once per visitor and hour": a presence document per
+(thing, bucket) is inserted with the batch that first saw it (`$setOnInsert`), and a
+batch counts the presences that carry its id, again and again the same ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
+
+PAGE = 500
+KEEP_APPLIED = timedelta(minutes=30)  # a folder stalled longer than this could count twice
+PUSH_LIMIT = 1000  # a pushed list (an exact set of visitors) keeps this many
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Where the pending facts are: their collection, the pending and claim fields."""
+
+    collection: str
+    pending: str = "rolled"
+    claim: str = "foldBatch"
+
+
+@dataclass
+class Bucket:
+    """What a batch adds to one counter document."""
+
+    meta: dict[str, Any]
+    inc: dict[str, float] = field(default_factory=dict)
+    max: dict[str, int] = field(default_factory=dict)
+    push: dict[str, list[Any]] = field(default_factory=dict)
+
+    def add(self, name: str, n: float = 1) -> None:
+        self.inc[name] = round(self.inc.get(name, 0) + n, 6)
+
+    def most(self, name: str, value: int) -> None:
+        if value > self.max.get(name, 0):
+            self.max[name] = value
+
+
+Count = Callable[[str, list[dict[str, Any]]], Awaitable[dict[str, Bucket]]]
+Finish = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
+
+
+def batch_id(name: str, shop_id: int, docs: list[dict[str, Any]]) -> str:
+    """Named by what it holds (ids, and a version where facts have one)."""
+    digest = hashlib.sha256()
+    for doc in sorted(docs, key=lambda d: str(d["_id"])):
+        digest.update(f"{doc['_id']}\0{doc.get('version', 0)}\0".encode())
+    return f"{name}:{shop_id}:{digest.hexdigest()[:24]}"
+
+
+def shop_of(batch: str) -> int:
+    return int(batch.split(":")[1])
+
+
+async def claim_page(facts: Any, stream: Stream, name: str,
+                     shop_id: int | None) -> tuple[set[str], int]:
+    """Step 1: the batches of one page of pending facts (resumed ones too), and its size."""
+    query: dict[str, Any] = {stream.pending: False}
+    if shop_id is not None:
+        query["shopId"] = shop_id
+    pending = await facts.find(query, {stream.claim: 1, "shopId": 1, "version": 1}
+                               ).limit(PAGE).to_list(PAGE)
+    batches = {d[stream.claim] for d in pending if d.get(stream.claim)}
+    free: dict[int, list[dict[str, Any]]] = {}
+    for doc in pending:
+        if not doc.get(stream.claim):
+            free.setdefault(doc["shopId"], []).append(doc)
+    for shop, docs in free.items():  # a batch per shop: every write below names it
+        batch = batch_id(name, shop, docs)
+        await facts.update_many({"shopId": shop, "_id": {"$in": [d["_id"] for d in docs]},
+                                 stream.pending: False, stream.claim: {"$exists": False}},
+                                {"$set": {stream.claim: batch}})
+        batches.add(batch)
+    return batches, len(pending)
+
+
+async def claimed(facts: Any, stream: Stream, batch: str) -> list[dict[str, Any]]:
+    """Step 2's read: the batch's facts, by their claim."""
+    return await facts.find({"shopId": shop_of(batch), stream.claim: batch}).to_list(None)
+
+
+async def fold(storage: Any, stream: Stream, name: str, target: str, count: Count,
+               finish: Finish, now: datetime, shop_id: int | None = None) -> int:
+    """Count pending facts of `stream` into `target` until none is left; how many."""
+    facts = getattr(storage, stream.collection)
+    total = 0
+    while True:
+        batches, size = await claim_page(facts, stream, name, shop_id)
+        for batch in sorted(batches):
+            docs = await claimed(facts, stream, batch)
+            if not docs:
+                continue
+            buckets = await count(batch, docs)
+            await apply(getattr(storage, target), batch, buckets, now)
+            await finish(batch, docs)
+            await tidy(getattr(storage, target), buckets, now)
+        total += size
+        if size < PAGE:
+            return total
+
+
+async def apply(target: Any, batch: str, buckets: dict[str, Bucket], now: datetime) -> None:
+    """Step 3: each bucket's counts once, whatever repeats this."""
+    ops = []
+    for bucket_id, bucket in buckets.items():
+        inc = {k: v for k, v in bucket.inc.items() if v}
+        where = {"_id": bucket_id, "shopId": bucket.meta["shopId"]}
+        if inc or bucket.push:
+            push: dict[str, Any] = {"applied": {"b": batch, "at": now}}
+            push.update({k: {"$each": v, "$slice": PUSH_LIMIT} for k, v in bucket.push.items()})
+            update: dict[str, Any] = {"$push": push, "$setOnInsert": bucket.meta}
+            if inc:
+                update["$inc"] = inc
+            ops.append(UpdateOne({**where, "applied.b": {"$ne": batch}}, update, upsert=True))
+        if bucket.max:
+            ops.append(UpdateOne(where, {"$max": bucket.max, "$setOnInsert": bucket.meta},
+                                 upsert=True))
+    for _ in range(3):  # a duplicate key: applied already, or two first inserts racing
+        if not ops:
+            return
+        try:
+            await target.bulk_write(ops, ordered=False)
+            return
+        except BulkWriteError as error:
+            errors = error.details["writeErrors"]
+            if any(e["code"] != 11000 for e in errors):
+                raise
+            ops = [ops[e["index"]] for e in errors]  # now the document exists: once more
+
+
+async def tidy(target: Any, buckets: dict[str, Bucket], now: datetime) -> None:
+    """Step 5: old guard marks pulled (a batch is never folded again once finished)."""
+    ops = [UpdateOne({"_id": b, "shopId": bucket.meta["shopId"]},
+                     {"$pull": {"applied": {"at": {"$lt": now - KEEP_APPLIED}}}})
+           for b, bucket in buckets.items() if bucket.inc or bucket.push]
+    if ops:
+        await target.bulk_write(ops, ordered=False)
+
+
+async def owned(presence: Any, shop_id: int, batch: str,
+                keys: dict[str, dict[str, Any]]) -> set[str]:
+    """Of `keys` (presence id -> its fields), those this batch saw first: inserted
+    now, or by an earlier attempt of the same batch."""
+    if not keys:
+        return set()
+    ops = [UpdateOne({"_id": key, "shopId": shop_id},
+                     {"$setOnInsert": {**fields, "shopId": shop_id, "by": batch}}, upsert=True)
+           for key, fields in keys.items()]
+    try:
+        await presence.bulk_write(ops, ordered=False)
+    except BulkWriteError as error:  # two first upserts racing: the other one won
+        if any(e["code"] != 11000 for e in error.details["writeErrors"]):
+            raise
+    found = await presence.find({"shopId": shop_id, "_id": {"$in": list(keys)}, "by": batch},
+                                {"_id": 1}).to_list(None)
+    return {d["_id"] for d in found}
