@@ -7,6 +7,7 @@ expired, or already its own); a second rebuild of the shop finds it held and sto
 a holder that crashed holds it until `until`, LEASE after its last renewal, and then
 anyone may take it and live folds count the shop again.
 
+An owner is a word without ":" (its fold names its batches with it, folds.batch_id).
 `held` is what a fold asks before each page: the shops under a live lease of some
 other owner (`owner` is the rebuild's own fold, which passes its own lease).
 """

@@ -93,7 +93,7 @@ async def rebuild(storage: Any, shop_id: int, start: datetime, end: datetime, cl
     """Rebuild the shop's rollups of the days covering [start, end) from its events;
     how many events were counted again (see the module's docstring)."""
     days = days_of(start, end)
-    run = Run(storage, shop_id, clock, f"rebuild:{uuid.uuid4().hex}", grace)
+    run = Run(storage, shop_id, clock, f"rebuild-{uuid.uuid4().hex[:16]}", grace)
     await run.renew()
     try:
         await asyncio.sleep(grace)

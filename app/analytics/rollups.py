@@ -99,10 +99,14 @@ async def fold(storage: Any, now: datetime, shop_id: int | None = None,
     async def count_filed(batch: str, docs: list[dict[str, Any]]) -> dict[str, folds.Bucket]:
         return await _count(storage, batch, docs, filed=True)
 
-    n = await folds.fold(storage, EVENTS, "events", "rollups", count_events, finish_events,
-                         now, shop_id, skip)
-    return n + await folds.fold(storage, FILED, "filed", "rollups", count_filed, finish_filed,
-                                now, shop_id, skip)
+    # A batch is named by the events it holds; a rebuild folds again events that live
+    # batches held, and a presence such a batch left must not count again for the
+    # refold: the rebuild's batches carry its lease in their name.
+    named = "" if lease is None else f".{lease}"
+    n = await folds.fold(storage, EVENTS, f"events{named}", "rollups", count_events,
+                         finish_events, now, shop_id, skip)
+    return n + await folds.fold(storage, FILED, f"filed{named}", "rollups", count_filed,
+                                finish_filed, now, shop_id, skip)
 
 
 async def _finish(storage: Any, stream: folds.Stream, batch: str) -> None:
