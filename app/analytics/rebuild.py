@@ -22,12 +22,16 @@ then for each day, the lease renewed before each step:
 4. every event of the day is pending again (`rolled: false`, and neither `idRolled`
    nor `rollSteps`): identified visitors come from the events whose `userId` is set,
    so nothing is filed again;
-5. fold them (the rebuild's own fold).
+5. fold them (the rebuild's own fold, whose batches carry its lease in their name: a
+   batch is named by the events it holds, and the presences a live batch of the very
+   same events left elsewhere must not count again for the refold).
 Days go oldest first, so a step taken after midnight by a session of the day before
 is counted again into that session's day when its own day is folded. After the last
 day, the tail: the funnel steps of sessions started in the range and taken after it
 (found through the sessions' `lastEventAt`) count again (`rollSteps`: their events
-were counted whole; only their sessions' presences were deleted).
+were counted whole; only their sessions' presences were deleted). Events inserted
+without their sessions have no `lastEventAt`: such steps count again when the days
+they were taken are rebuilt too.
 
 What it repairs. A crash leaves the lease, which ends LEASE after its last renewal
 (then live folds count the shop again), and a day in one of these states: before step

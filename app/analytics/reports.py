@@ -1,7 +1,9 @@
 """The dashboard's reports, read from the rollups: stats, top products and categories, funnel.
 
 A report first folds the shop's pending events (rollups.fold), then reads: its cost
-grows with the buckets and items it answers, never with the events stored.
+grows with the buckets and items it answers, never with the events stored. While the
+shop's rollups are rebuilt (rebuild.py) that fold leaves the shop alone: a report shows
+the figures of the moment (a day being rebuilt reads low until its refold).
 
 A range [from, to) is covered by pieces (`cover`): whole days (day documents),
 whole hours (hour documents), and at most two partial hours at its edges, counted
