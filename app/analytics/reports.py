@@ -36,7 +36,7 @@ from app.analytics.ranges import (
     Span,
     check_limit,
 )
-from app.analytics.rollups import bucket_id, fold, hashed, hour_of
+from app.analytics.rollups import bucket_id, fold, hashed, hour_of, session_start
 from app.analytics.sketch import add as add_to_sketch
 from app.analytics.sketch import estimate, merge
 from app.backends.storage import Storage
@@ -196,7 +196,7 @@ async def raw_piece(storage: Storage, shop_id: int, span: Span) -> Piece:
                             {"type": 1, "visitorId": 1, "userId": 1}).to_list(None),
         storage.sessions.count_documents({"shopId": shop_id, **span.match("startedAt")}),
         storage.triggers.count_documents({"shopId": shop_id, **span.match("firedAt")}),
-        recount.funnel(storage, shop_id, span),
+        raw_steps(storage, shop_id, span),
     )
     piece = Piece({name: 0 for name in COUNTED})
     piece.counts.update(sessions=int(sessions), triggers=int(triggers),
@@ -209,6 +209,28 @@ async def raw_piece(storage: Storage, shop_id: int, span: Span) -> Piece:
         if event.get("userId") is not None:
             _see(piece.identified, event.get("visitorId") or "")
     return piece
+
+
+async def raw_steps(storage: Storage, shop_id: int, span: Span) -> dict[str, int]:
+    """Of the sessions started in a partial hour, those with each funnel step, taken
+    whenever (as the hour documents count them, rollups.py): not only in the partial
+    hour, where a session that goes on past it would lose its later steps. Read by the
+    visitors who started them, from the span's start on (their events, not the shop's)."""
+    started = await storage.sessions.find({"shopId": shop_id, **span.match("startedAt")},
+                                          {"visitorId": 1}).to_list(None)
+    if not started:
+        return dict.fromkeys(STEPS, 0)
+    events = await storage.events.find(
+        {"shopId": shop_id, "visitorId": {"$in": sorted({s["visitorId"] for s in started})},
+         "occurredAt": {"$gte": _naive(span.start)}, "type": {"$in": list(STEP_TYPES.values())}},
+        {"type": 1, "sessionId": 1}).to_list(None)
+    step_of = {kind: name for name, kind in STEP_TYPES.items()}
+    reached: dict[str, set[str]] = {name: set() for name in STEPS}
+    for event in events:
+        session = event.get("sessionId")
+        if session and span.start <= session_start(session) < span.end:
+            reached[step_of[event["type"]]].add(session)
+    return {name: len(sessions) for name, sessions in reached.items()}
 
 
 def _see(distinct: Distinct, visitor: str) -> None:
