@@ -8,9 +8,11 @@ the figures of the moment (a day being rebuilt reads low until its refold).
 A range [from, to) is covered by pieces (`cover`): whole days (day documents),
 whole hours (hour documents), and at most two partial hours at its edges, counted
 from the raw events of those minutes (recount's figures, bounded by an hour of
-traffic). Top lists are covered by whole days and, at the edges, the raw events of
-the partial days. Sessions and triggers per hour come from the performance rollups'
-shop-wide buckets (kind "t"), which the caller folds first (resolvers/analytics.py).
+traffic; the funnel steps of the sessions started there, whenever taken, as an hour
+document counts them, from the events of the visitors who started them). Top lists
+are covered by whole days and, at the edges, the raw events of the partial days.
+Sessions and triggers per hour come from the performance rollups' shop-wide buckets
+(kind "t"), which the caller folds first (resolvers/analytics.py).
 
 Visitors are exact per bucket (one document's counter, or, for a bucket made of
 several pieces, the union of their exact lists while each holds every visitor); the
@@ -38,7 +40,7 @@ from app.analytics.ranges import (
     Span,
     check_limit,
 )
-from app.analytics.rollups import bucket_id, fold, hashed, hour_of
+from app.analytics.rollups import bucket_id, fold, hashed, hour_of, session_start
 from app.analytics.sketch import add as add_to_sketch
 from app.analytics.sketch import estimate, merge
 from app.backends.storage import Storage
@@ -193,16 +195,16 @@ def combine(pieces: list[Piece]) -> dict[str, int]:
 
 async def raw_piece(storage: Storage, shop_id: int, span: Span) -> Piece:
     """A partial hour's figures from its raw events, sessions and triggers."""
-    events, sessions, triggers, steps = await asyncio.gather(
+    events, started, triggers = await asyncio.gather(
         storage.events.find({"shopId": shop_id, **span.match("occurredAt")},
                             {"type": 1, "visitorId": 1, "userId": 1}).to_list(None),
-        storage.sessions.count_documents({"shopId": shop_id, **span.match("startedAt")}),
+        storage.sessions.find({"shopId": shop_id, **span.match("startedAt")},
+                              {"visitorId": 1}).to_list(None),
         storage.triggers.count_documents({"shopId": shop_id, **span.match("firedAt")}),
-        recount.funnel(storage, shop_id, span),
     )
+    steps = await raw_steps(storage, shop_id, span, {s["visitorId"] for s in started})
     piece = Piece({name: 0 for name in COUNTED})
-    piece.counts.update(sessions=int(sessions), triggers=int(triggers),
-                        **{name: int(steps[name]) for name in STEPS})
+    piece.counts.update(sessions=len(started), triggers=int(triggers), **steps)
     by_type = {kind: name for name, kind in COUNTED.items()}
     for event in events:
         if event.get("type") in by_type:
@@ -211,6 +213,27 @@ async def raw_piece(storage: Storage, shop_id: int, span: Span) -> Piece:
         if event.get("userId") is not None:
             _see(piece.identified, event.get("visitorId") or "")
     return piece
+
+
+async def raw_steps(storage: Storage, shop_id: int, span: Span,
+                    visitors: set[str]) -> dict[str, int]:
+    """Of the sessions started in a partial hour (by these visitors), those with each
+    funnel step taken whenever, as an hour document counts them (rollups.py): not only
+    in the partial hour, where a session going on past it would lose its later steps.
+    Read by visitor, from the span's start on: their events, not the shop's."""
+    if not visitors:
+        return dict.fromkeys(STEPS, 0)
+    events = await storage.events.find(
+        {"shopId": shop_id, "visitorId": {"$in": sorted(visitors)},
+         "occurredAt": {"$gte": _naive(span.start)}, "type": {"$in": list(STEP_TYPES.values())}},
+        {"type": 1, "sessionId": 1}).to_list(None)
+    step_of = {kind: name for name, kind in STEP_TYPES.items()}
+    reached: dict[str, set[str]] = {name: set() for name in STEPS}
+    for event in events:
+        session = event.get("sessionId")
+        if session and span.start <= session_start(session) < span.end:
+            reached[step_of[event["type"]]].add(session)
+    return {name: len(sessions) for name, sessions in reached.items()}
 
 
 def _see(distinct: Distinct, visitor: str) -> None:
