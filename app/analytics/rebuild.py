@@ -47,8 +47,11 @@ day's step 1, or the next live fold after the lease counts it. Reports during a
 rebuild show the figures of the moment: a day being rebuilt reads low until its step 5,
 and the shop's newest events wait for the lease's end to be counted.
 
-Not the rebuild's business: sessions and triggers per hour, counted by the performance
-rollups (app/attribution/rollups.py) from the sessions and triggers, not from events.
+Sessions and triggers per hour are counted by the performance rollups
+(app/attribution/rollups.py) into the shop's hourly buckets (kind "t"), from the sessions
+and triggers, not from events; each day's step 4 also sets, per hour, the count of those
+folded before such buckets existed (an older version: no `inShopHours` mark) into
+buckets of kind "t0", which the reports add (`Run.baseline`).
 A rebuild counts the events that are stored: a day whose anonymous events retention
 has deleted loses their counts (rollups outlive raw events; a rebuild cannot).
 """
@@ -61,10 +64,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from pymongo import UpdateOne
+
 import app.analytics.leases as leases
 from app.analytics.ranges import CART_ADD, CHECKOUT, PRODUCT_VIEW
 from app.analytics.rollups import STEPS_ONLY, day_of, fold
-from app.core import BadInput, Clock, utc
+from app.core import BadInput, Clock, to_ms, utc
 
 GRACE = 5.0  # seconds: longer than a folder's work on one page (see step 0)
 REDO = 3  # a day done again at most this many times when a claim is found in step 3
@@ -143,7 +148,33 @@ class Run:
         await self.storage.events.update_many(  # step 4
             {**within, **{c: {"$exists": False} for c in CLAIMS}},
             {"$set": {"rolled": False}, "$unset": {"idRolled": "", STEPS_ONLY: ""}})
+        await self.baseline(day)
         return await self.fold()  # step 5
+
+    async def baseline(self, day: datetime) -> None:
+        """Sessions and triggers counted before the shop's hourly buckets existed (kind "t",
+        app/attribution/rollups.py counts every one folded since, and marks it
+        `inShopHours`): per hour of the day, into the buckets of kind "t0". Such facts are
+        never folded again, so the counts are final and setting them is idempotent."""
+        hours: dict[datetime, dict[str, int]] = {}
+        for name, field in (("sessions", "startedAt"), ("triggers", "firedAt")):
+            for doc in await getattr(self.storage, name).find(
+                    {"shopId": self.shop_id, field: {"$gte": _naive(day),
+                                                     "$lt": _naive(day + DAY)},
+                     "rolled": {"$ne": False}, "inShopHours": {"$exists": False}},
+                    {field: 1}).to_list(None):
+                hour = utc(doc[field]).replace(minute=0, second=0, microsecond=0)
+                counts = hours.setdefault(hour, {"n.sessions": 0, "n.triggers": 0})
+                counts[f"n.{name}"] += 1
+        await self.storage.performance.delete_many(
+            {"shopId": self.shop_id, "kind": "t0",
+             "hour": {"$gte": _naive(day), "$lt": _naive(day + DAY)}})
+        ops = [UpdateOne({"_id": f"{self.shop_id}:t0:all:{to_ms(hour)}", "shopId": self.shop_id},
+                         {"$set": {**counts, "kind": "t0", "key": "all", "hour": hour}},
+                         upsert=True)
+               for hour, counts in sorted(hours.items())]
+        if ops:
+            await self.storage.performance.bulk_write(ops, ordered=False)
 
     async def forget(self, day: datetime) -> None:
         """Step 2: the day's counters and presences."""

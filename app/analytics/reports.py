@@ -161,12 +161,18 @@ class Reader:
         return {d["_id"]: d for d in docs}
 
     async def _hourly(self, span: Span) -> dict[datetime, dict[str, int]]:
-        """Sessions and triggers of each whole hour of the span (performance, kind "t")."""
+        """Sessions and triggers of each whole hour of the span: the performance rollups'
+        shop buckets (kind "t"), plus what a rebuild counted from before them ("t0")."""
         docs = await self.storage.performance.find(
-            {"shopId": self.shop_id, "kind": "t",
+            {"shopId": self.shop_id, "kind": {"$in": ["t", "t0"]},
              "hour": {"$gte": _naive(hour_of(span.start)), "$lt": _naive(span.end)}},
             {"hour": 1, "n": 1}).to_list(None)
-        return {utc(d["hour"]): {k: int(v) for k, v in (d.get("n") or {}).items()} for d in docs}
+        out: dict[datetime, dict[str, int]] = {}
+        for doc in docs:
+            hour = out.setdefault(utc(doc["hour"]), {})
+            for name, n in (doc.get("n") or {}).items():
+                hour[name] = hour.get(name, 0) + int(n)
+        return out
 
     async def _raw(self, a: datetime, b: datetime) -> Piece:
         return await raw_piece(self.storage, self.shop_id, Span(a, b))

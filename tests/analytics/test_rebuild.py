@@ -187,6 +187,25 @@ async def live(storage: Storage, clock: FakeClock) -> None:
         await platform.stop()
 
 
+async def test_sessions_and_triggers_folded_before_the_shops_hourly_buckets_are_counted(
+        storage: Storage, clock: FakeClock) -> None:
+    """Data an older version left: sessions and triggers folded by the performance rollups,
+    but never into the shop's hourly buckets (kind "t") the stats read."""
+    await live(storage, clock)
+    await attribution.fold(storage, NOW)
+    for name in ("sessions", "triggers"):
+        await storage.db[name].update_many({}, {"$unset": {"inShopHours": ""}})
+    await storage.db["performance"].delete_many({"kind": "t"})
+    expected = await recounted(storage)
+    totals = expected["days"]["totals"]
+    assert totals["sessions"] > 0 and totals["triggers"] > 0
+    assert (await reports(storage, NOW))["days"]["totals"]["sessions"] == 0
+    await rebuild(storage, clock)
+    assert await reports(storage, NOW) == expected
+    await rebuild(storage, clock)
+    assert await reports(storage, NOW) == expected
+
+
 async def test_a_rebuild_of_what_was_counted_live_changes_no_counter(
         storage: Storage, clock: FakeClock) -> None:
     await live(storage, clock)
