@@ -47,6 +47,10 @@ from app.backends.storage import Storage
 from app.core import utc
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+# A report folds what is pending before it reads, for this long at most (a page past it):
+# what tracking just stored is counted in the answer; a backlog (an import of many
+# thousands of events) is left to the fold worker, and the report shows it as it lands.
+FOLD_SECONDS = 0.5
 STEPS = ("withProductView", "withCartAdd", "withCheckout")
 STEP_TYPES = {"withProductView": PRODUCT_VIEW, "withCartAdd": CART_ADD,
               "withCheckout": CHECKOUT}
@@ -261,7 +265,7 @@ def _naive(value: datetime) -> datetime:
 async def stats(storage: Storage, shop_id: int, cut: Buckets,
                 now: datetime | None = None) -> dict[str, Any]:
     """Per bucket and in total: visitors, sessions, identified visitors, counts of events."""
-    await fold(storage, now or datetime.now(UTC), shop_id)
+    await fold(storage, now or datetime.now(UTC), shop_id, seconds=FOLD_SECONDS)
     spans = [Span(max(at, cut.span.start), min(_after(at, cut.step), cut.span.end))
              for at in cut.starts()]
     covers = [cover(s) for s in spans]
@@ -284,7 +288,7 @@ async def funnel(storage: Storage, shop_id: int, within: Span,
                  now: datetime | None = None) -> dict[str, int]:
     """Sessions started in the span; of them, those with a product view, cart add, checkout
     (a step counts in the hour its session started, whenever it was taken)."""
-    await fold(storage, now or datetime.now(UTC), shop_id)
+    await fold(storage, now or datetime.now(UTC), shop_id, seconds=FOLD_SECONDS)
     pieces = cover(within)
     reader = Reader(storage, shop_id)
     await reader.load(pieces, within)
@@ -330,7 +334,7 @@ async def top_products(storage: Storage, shop_id: int, within: Span, limit: int,
                        now: datetime | None = None) -> list[dict[str, Any]]:
     """Products by views (then cart adds, then id), with their cart adds and purchases."""
     check_limit(limit)
-    await fold(storage, now or datetime.now(UTC), shop_id)
+    await fold(storage, now or datetime.now(UTC), shop_id, seconds=FOLD_SECONDS)
     rows = await _tops(storage, shop_id, within, "p",
                        {PRODUCT_VIEW: "views", CART_ADD: "cartAdds"}, "productId")
     ranked = sorted(rows.items(), key=lambda kv: (-kv[1]["views"], -kv[1]["cartAdds"], kv[0]))
@@ -344,7 +348,7 @@ async def top_categories(storage: Storage, shop_id: int, within: Span, limit: in
                          now: datetime | None = None) -> list[dict[str, Any]]:
     """Categories by views (then product views, cart adds, id), with purchases."""
     check_limit(limit)
-    await fold(storage, now or datetime.now(UTC), shop_id)
+    await fold(storage, now or datetime.now(UTC), shop_id, seconds=FOLD_SECONDS)
     rows = await _tops(storage, shop_id, within, "c",
                        {CATEGORY_VIEW: "views", PRODUCT_VIEW: "productViews",
                         CART_ADD: "cartAdds"}, "categoryId")

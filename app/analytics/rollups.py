@@ -34,6 +34,7 @@ facts have. Raw events may be deleted (retention) only once folded: counts outli
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,8 +79,9 @@ def session_start(session_id: str) -> datetime:
 
 
 async def fold(storage: Any, now: datetime, shop_id: int | None = None,
-               lease: str | None = None) -> int:
+               lease: str | None = None, seconds: float | None = None) -> int:
     """Count pending events (and filed ones) into the rollups; how many were counted.
+    With `seconds`, stop at the first page past that long (a report's own fold).
 
     Shops being rebuilt (app/analytics/rebuild.py) are left alone, but by the rebuild's
     own fold, which passes its `lease`: the leases are read before each page."""
@@ -103,10 +105,11 @@ async def fold(storage: Any, now: datetime, shop_id: int | None = None,
     # batches held, and a presence such a batch left must not count again for the
     # refold: the rebuild's batches carry its lease in their name.
     named = "" if lease is None else f".{lease}"
+    until = None if seconds is None else time.monotonic() + seconds
     n = await folds.fold(storage, EVENTS, f"events{named}", "rollups", count_events,
-                         finish_events, now, shop_id, skip)
+                         finish_events, now, shop_id, skip, until)
     return n + await folds.fold(storage, FILED, f"filed{named}", "rollups", count_filed,
-                                finish_filed, now, shop_id, skip)
+                                finish_filed, now, shop_id, skip, until)
 
 
 async def _finish(storage: Any, stream: folds.Stream, batch: str) -> None:

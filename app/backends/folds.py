@@ -26,6 +26,7 @@ batch counts the presences that carry its id, again and again the same ones.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -114,14 +115,16 @@ async def claimed(facts: Any, stream: Stream, batch: str) -> list[dict[str, Any]
 
 async def fold(storage: Any, stream: Stream, name: str, target: str, count: Count,
                finish: Finish, now: datetime, shop_id: int | None = None,
-               skip: Skip | None = None) -> int:
-    """Count pending facts of `stream` into `target` until none is left; how many.
+               skip: Skip | None = None, until: float | None = None) -> int:
+    """Count pending facts of `stream` into `target` until none is left (or, with `until`,
+    a `time.monotonic()` deadline, until the page that passes it: a report's fold, which
+    leaves a backlog to the worker); how many.
 
     `skip`, asked before each page, names shops to leave alone (a rebuild holds them):
     asked per page, so a folder stops touching such a shop within one page's work."""
     facts = getattr(storage, stream.collection)
     total = 0
-    while True:
+    while until is None or time.monotonic() < until:
         left_out = await skip() if skip is not None else set()
         if shop_id is not None and shop_id in left_out:
             return total
@@ -137,6 +140,7 @@ async def fold(storage: Any, stream: Stream, name: str, target: str, count: Coun
         total += size
         if size < PAGE:
             return total
+    return total
 
 
 async def apply(target: Any, batch: str, buckets: dict[str, Bucket], now: datetime) -> None:
