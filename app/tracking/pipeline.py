@@ -73,7 +73,9 @@ async def track(
             item, token_error = item
             outcomes[index].error = token_error
         groups.setdefault((item.shop.shop_id, event.context.visitor_id), []).append(item)
-    results = await asyncio.gather(*(_track_visitor(platform, items) for items in groups.values()))
+    visitors = [_track_visitor(platform, items) for items in groups.values()]
+    # One visitor (every request of the tracker's): awaited as it is, no task made for it.
+    results = [await visitors[0]] if len(visitors) == 1 else await asyncio.gather(*visitors)
     for items in results:
         for item in items:
             outcomes[item.index].result = TrackResult(
@@ -201,17 +203,18 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
     # A session that opens needs no mark: a retried batch restarts from the visitor's
     # state before it and writes the same session documents again.
     pending = any(map(has_effects, items))
+    received = platform.clock.now()  # one reading for the batch: it arrived all at once
     for item in items:
         item.user_before = user
         if item.links_to:
             user = item.links_to
         item.user_id = user
-        item.doc = _event_doc(item, settings.anonymous_history_days, platform.clock.now(),
+        item.doc = _event_doc(item, settings.anonymous_history_days, received,
                               platform.settings.analytics_rollups)
         if pending:
             item.doc["pending"] = True
 
-    session_views.annotate(before, segments, items, platform.clock.now())
+    session_views.annotate(before, segments, items, received)
     await _store_events(platform, items, again)
     for seg in segments:  # duplicates were stored before, in their own session
         seg.count -= sum(1 for i in items[seg.first : seg.first + seg.size]
