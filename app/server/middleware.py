@@ -28,6 +28,7 @@ import asyncio
 import json
 import logging
 import time
+from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -107,8 +108,22 @@ class Front:
                     await _refuse(send_on, refusal)
         finally:
             metrics.request_kind.reset(token)
-            metrics.REQUEST_DURATION.labels(holder.kind).observe(time.perf_counter() - began)
-            metrics.REQUESTS.labels(holder.kind, f"{status // 100}xx").inc()
+            duration, requests = _series(holder.kind, status // 100)
+            duration.observe(time.perf_counter() - began)
+            requests.inc()
+
+
+_timing_series: dict[tuple[str, int], tuple[Any, Any]] = {}  # a few kinds, five classes
+
+
+def _series(kind: str, status_class: int) -> tuple[Any, Any]:
+    # `.labels()` takes a lock and checks its labels: once per pair, not per request.
+    key = (kind, status_class)
+    children = _timing_series.get(key)
+    if children is None:
+        children = _timing_series[key] = (metrics.REQUEST_DURATION.labels(kind),
+                                          metrics.REQUESTS.labels(kind, f"{status_class}xx"))
+    return children
 
 
 # -- rule 3: CORS ------------------------------------------------------------------------

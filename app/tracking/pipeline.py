@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -91,12 +90,20 @@ async def track(
 
 def _count(inputs: list[EventInput], outcomes: list[Outcome]) -> None:
     """`tracker_events_total`: each input once, by type and what became of it."""
-    counts = Counter(
-        (str(getattr(event.type, "value", event.type)),
-         "rejected" if o.result is None else "duplicate" if o.result.duplicate else "stored")
-        for event, o in zip(inputs, outcomes, strict=True))
-    for (kind, outcome), n in counts.items():
-        EVENTS.labels(kind, outcome).inc(n)
+    counts: dict[tuple[str, str], int] = {}
+    for event, o in zip(inputs, outcomes, strict=True):
+        key = (str(getattr(event.type, "value", event.type)),
+               "rejected" if o.result is None else "duplicate" if o.result.duplicate
+               else "stored")
+        counts[key] = counts.get(key, 0) + 1
+    for key, n in counts.items():
+        child = _EVENT_SERIES.get(key)
+        if child is None:  # `.labels()` takes a lock and checks its labels: once per pair
+            child = _EVENT_SERIES[key] = EVENTS.labels(*key)
+        child.inc(n)
+
+
+_EVENT_SERIES: dict[tuple[str, str], Any] = {}  # (type, outcome): bounded by the enums
 
 
 async def _prepare(
