@@ -160,12 +160,16 @@ INDEXES["rollupSeen"] = [
     IndexModel([("shopId", UP), ("at", UP)]),
     IndexModel([("expireAt", UP)], expireAfterSeconds=0, name="rollup_seen_ttl"),
 ]
+# Rebuild leases (app/analytics/leases.py): one document per shop being rebuilt, by `_id`;
+# a fold of every shop asks for the live ones.
+INDEXES["rollupRebuilds"] = [IndexModel([("until", UP)])]
 
 # How a sharded cluster splits each collection (README "Scaling", docs/scaling.md).
 # Every document's `_id` starts with its shop and every single-document filter names
 # `shopId` and `_id`, so each write goes to one shard and `_id` stays unique.
 SHARD_KEY = {"shopId": 1, "_id": 1}
-UNSHARDED = ("shops", "counters")  # one small document per shop, and one counter
+# One small document per shop, one counter, and a lease per shop being rebuilt.
+UNSHARDED = ("shops", "counters", "rollupRebuilds")
 
 
 def shard_keys() -> dict[str, dict[str, int]]:

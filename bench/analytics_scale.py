@@ -11,23 +11,32 @@ side, each in its own store (so that neither store's scans see the other's event
 events tracked through `tracking.track` in batches of 100 (bench/analytics_traffic.py:
 whole sessions, explicit event times over 30 days, the clock moved along); the big
 shop the same amount tracked, then copied to `big` (analytics_traffic.copies: other
-visitors, seconds later, inserted directly), then the rollups rebuilt (hook below). Then the
-overview's queries, each its own GraphQL request through the real app (httpx over
+visitors, seconds later, inserted directly, each copied event pending for the traffic
+rollups, `rolled: false`), then both shops' pending events and facts folded (`rebuild`:
+app.analytics.fold and the performance rollups' app.attribution.fold, timed in row
+23.8), so that no query pays for folding what was loaded. Then the overview's queries,
+with the rollups on, each its own GraphQL request through the real app (httpx over
 ASGI), the two shops' runs alternating: per query the median wall time at each size,
 the ratio big / small (the target after the rollups: at most 1.5), and the documents
 read and round trips of one request (`Storage.trips`, app/backends/storage.py:
-finds count what they return, aggregations what their leading `$match` selects).
+finds count what they return, aggregations what their leading `$match` selects), and
+how much of the time went to the folds' search for pending facts that every report
+runs first (finds on events, sessions, triggers, orders: `_pending_search_seconds`),
+which the embedded store answers by scanning the shop's documents (it has no
+secondary indexes) and MongoDB from partial indexes holding only what is pending.
 
 Ingestion: `track` of batches of 100 and of single events into two fresh stores, one
-with the rollups' writes and one without (ROLLUPS_OFF), runs alternating, events per
-CPU-second of this process (the machine is shared), the ratio taken run by run.
+with the rollups (events born pending, and the traffic fold of the events each run
+tracked, run at the end of the run inside its measured CPU: the rollups' full cost) and
+one without (ROLLUPS_OFF: TRACKER_ANALYTICS_ROLLUPS=0, events not marked, no fold),
+runs alternating, the same traffic on both sides, events per CPU-second of this
+process (the machine is shared), the ratio taken run by run. The performance rollups
+(sessions, triggers, orders) fold on both sides in production: neither side runs them.
 
-HOOKS for the rollups (issue 23, branch h23a), marked `HOOK(h23a)` below:
-- ROLLUPS_OFF: the settings that turn the rollup writes off. Empty today (main has
-  no rollups), so both sides of the ingestion rows run the same code.
-- rebuild(): called after loading each shop; the copies are inserted directly, so
-  their rollups must be rebuilt from the raw events there (idempotent: the tracked
-  part is rebuilt to the same figures). Nothing to do on main.
+Row 23.10 (issue 23 item 7): storage round trips (`Storage.trips.total`) of the same
+batches of 100 on both sides, and of the fold, per batch and visitor (a batch of 100
+carries a few visitors' sessions; `track` works visitor by visitor): the extra is
+(track with + fold - track without) / (batch, visitor) pairs; the target is at most 1.
 """
 
 from __future__ import annotations
@@ -46,6 +55,8 @@ from typing import Any
 
 import httpx
 
+from app import analytics, attribution
+from app.backends.metrics import REGISTRY
 from app.core.clock import FakeClock
 from app.platform import Platform, open_store
 from app.server.asgi import create_app
@@ -54,11 +65,10 @@ from app.tracking import pipeline as tracking
 from bench import analytics_traffic as traffic
 from bench.common import ADMIN_KEY, ROOT, SECRET, Row, fmt, load_average, machine
 
-IDS = ("23.1", "23.2", "23.3", "23.4", "23.5", "23.6", "23.7", "23.8", "23.9")
+IDS = ("23.1", "23.2", "23.3", "23.4", "23.5", "23.6", "23.7", "23.8", "23.9", "23.10")
 SIZES = {"full": (10_000, 1_000_000, 3), "quick": (2_000, 100_000, 3),
          "smoke": (200, 2_000, 1)}
-# HOOK(h23a): the settings that switch the rollup writes off, e.g. {"analytics_rollups": False}.
-ROLLUPS_OFF: dict[str, Any] = {}
+ROLLUPS_OFF: dict[str, Any] = {"analytics_rollups": False}  # the "without" side
 
 FIGURES = ("start visitors sessions identifiedVisitors productViews categoryViews cartAdds "
            "checkouts triggers")
@@ -120,19 +130,29 @@ async def load(platform: Platform, events: int, seed: int, copies: int = 1
     out = {"tracked": stored, "track_seconds": tracked, "eps": stored / tracked,
            "eps_per_cpu": stored / max(1e-9, time.process_time() - cpu)}
     began = time.perf_counter()
-    out["copied"] = await traffic.copies(platform.storage.db, copies)
+    out["copied"] = await traffic.copies(platform.storage.db, copies,
+                                         pending=platform.settings.analytics_rollups)
     out["copy_seconds"] = time.perf_counter() - began
-    began = time.perf_counter()
-    await rebuild(platform)
-    out["rebuild_seconds"] = time.perf_counter() - began
+    out.update(await rebuild(platform))
     out["events"] = await platform.storage.db.events.count_documents({})
     return out
 
 
-async def rebuild(platform: Platform) -> None:
-    """HOOK(h23a): the rollups' rebuild from the raw events of shop 1 over the 30 days
-    (`python -m app rebuild-stats`'s function), for the copies, which are inserted
-    directly. Today (main) the analytics read the raw events: nothing to rebuild."""
+async def rebuild(platform: Platform) -> dict[str, float]:
+    """Fold every pending event of the shop into the traffic rollups (the tracked ones
+    and the copies, inserted pending), and its sessions, triggers and orders into the
+    performance rollups (whose shop-wide buckets give sessions and triggers per hour):
+    what the worker would have done meanwhile, so that no query pays for it."""
+    out: dict[str, float] = {}
+    now = platform.clock.now()
+    for name, fold in (("traffic", analytics.fold), ("performance", attribution.fold)):
+        began, folded = time.perf_counter(), 0
+        if platform.settings.analytics_rollups or name == "performance":
+            while n := await fold(platform.storage, now, traffic.SHOP):
+                folded += n
+        out[f"{name}_folded"] = folded
+        out[f"{name}_seconds"] = time.perf_counter() - began
+    return out
 
 
 @contextlib.asynccontextmanager
@@ -154,6 +174,7 @@ async def ask(http: httpx.AsyncClient, platform: Platform, query: str,
     """One request: wall ms, documents read and round trips, and its answer."""
     trips = platform.storage.trips
     trips.reset()
+    scans = _pending_search_seconds()
     began = time.perf_counter()
     response = await http.post("/graphql", json={"query": query,
                                                  "variables": {"s": traffic.SHOP, **variables}},
@@ -162,8 +183,20 @@ async def ask(http: httpx.AsyncClient, platform: Platform, query: str,
     body = response.json()
     if response.status_code != 200 or body.get("errors"):
         raise RuntimeError(f"GraphQL failed: {response.status_code} {body}")
-    return {"ms": ms, "documents": trips.documents, "trips": trips.total,
+    return {"ms": ms, "scan_ms": (_pending_search_seconds() - scans) * 1000,
+            "documents": trips.documents, "trips": trips.total,
             "by_collection": dict(trips.documents_by_collection), "data": body["data"]}
+
+
+def _pending_search_seconds() -> float:
+    """Seconds spent so far in finds on the facts the folds claim (events, sessions,
+    triggers, orders; tracker_storage_duration_seconds): in these requests (whole days and
+    hours, no raw edges) only the folds a report runs first looking for pending facts of
+    the shop (`{rolled: false}`, `{idRolled: false}`): a scan of the shop's documents on
+    the embedded store, the partial indexes' pending entries on MongoDB."""
+    return sum(REGISTRY.get_sample_value("tracker_storage_duration_seconds_sum",
+                                         {"collection": name, "operation": "find"}) or 0.0
+               for name in ("events", "sessions", "triggers", "orders"))
 
 
 async def queries(shops: dict[str, Platform], runs: int) -> dict[str, Any]:
@@ -176,7 +209,9 @@ async def queries(shops: dict[str, Platform], runs: int) -> dict[str, Any]:
             for _ in range(runs):  # the sizes alternate, run by run
                 for size in ("small", "big"):
                     seen[size].append(await ask(http[size], shops[size], query, variables))
-            out[rid] = {size: {"ms": [r["ms"] for r in rs], "documents": rs[-1]["documents"],
+            out[rid] = {size: {"ms": [r["ms"] for r in rs],
+                               "scan_ms": [r["scan_ms"] for r in rs],
+                               "documents": rs[-1]["documents"],
                                "trips": rs[-1]["trips"], "by_collection": rs[-1]["by_collection"],
                                "data": rs[-1]["data"]} for size, rs in seen.items()}
             out[rid]["ratio"] = [b["ms"] / s["ms"] for s, b in zip(seen["small"], seen["big"],
@@ -185,30 +220,23 @@ async def queries(shops: dict[str, Platform], runs: int) -> dict[str, Any]:
 
 
 async def ingestion(runs: int, batches: int) -> dict[str, Any]:
-    """Events per CPU-second of `track`, with the rollup writes and without."""
+    """Events per CPU-second of `track`, with the rollups (the fold of what a run tracked
+    included) and without; and the round trips of batches of 100 on each side."""
     sides = {"with": await start("ing_with"), "without": await start("ing_without",
                                                                       **ROLLUPS_OFF)}
     feeds = {side: traffic.batches(10_000_000, seed=11) for side in sides}
     out: dict[str, Any] = {"batch": {"with": [], "without": []},
-                           "single": {"with": [], "without": []}}
+                           "single": {"with": [], "without": []},
+                           "trips": {"with": 0, "without": 0, "fold": 0, "batches": 0,
+                                     "pairs": 0, "folded": 0}}
     try:
         for run in range(runs + 1):  # the first round warms both sides up, untimed
             for side, platform in sides.items():
                 for kind in ("batch", "single"):
                     todo = [next(feeds[side]) for _ in range(batches)]
-                    cpu = time.process_time()
-                    n = 0
-                    for clock, batch in todo:
-                        platform.clock.set(clock)  # type: ignore[attr-defined]
-                        if kind == "batch":
-                            await tracking.track(platform, batch)
-                            n += len(batch)
-                            continue
-                        for event in batch[:20]:  # single events: fewer of them
-                            await tracking.track(platform, [event])
-                            n += 1
+                    timed = await _track_run(platform, kind, todo, out["trips"], side)
                     if run:
-                        out[kind][side].append(n / max(1e-9, time.process_time() - cpu))
+                        out[kind][side].append(timed)
     finally:
         for platform in sides.values():
             await stop(platform)
@@ -216,6 +244,39 @@ async def ingestion(runs: int, batches: int) -> dict[str, Any]:
         out[kind]["ratio"] = [w / wo for w, wo in zip(out[kind]["with"], out[kind]["without"],
                                                       strict=True)]
     return out
+
+
+async def _track_run(platform: Platform, kind: str, todo: list[tuple[Any, list[Any]]],
+                     trips: dict[str, int], side: str) -> float:
+    """One run's events per CPU-second: the batches (or 20 single events of each), then,
+    rollups on, the fold of what they stored. Batches of 100 also add up round trips
+    (the two sides track the same traffic, in the same order)."""
+    counted = platform.storage.trips
+    counted.reset()
+    cpu, n = time.process_time(), 0
+    for clock, batch in todo:
+        platform.clock.set(clock)  # type: ignore[attr-defined]
+        if kind == "batch":
+            await tracking.track(platform, batch)
+            n += len(batch)
+            continue
+        for event in batch[:20]:  # single events: fewer of them
+            await tracking.track(platform, [event])
+            n += 1
+    tracked_trips = counted.total
+    folded = 0
+    if platform.settings.analytics_rollups:
+        while done := await analytics.fold(platform.storage, platform.clock.now(), traffic.SHOP):
+            folded += done
+    seconds = time.process_time() - cpu
+    if kind == "batch":
+        trips[side] += tracked_trips
+        if side == "with":
+            trips["fold"] += counted.total - tracked_trips
+            trips["folded"] += folded
+            trips["batches"] += len(todo)
+            trips["pairs"] += sum(len({e.context.visitor_id for e in batch}) for _, batch in todo)
+    return n / max(1e-9, seconds)
 
 
 async def measure_async(size: str) -> dict[str, Any]:
@@ -250,9 +311,15 @@ def rows(r: dict[str, Any]) -> list[Row]:
         q = r["queries"][rid]
         s, b = q["small"], q["big"]
         ratio = _median(q["ratio"])
+        rest = {size: _median([ms - scan for ms, scan in zip(q[size]["ms"], q[size]["scan_ms"],
+                                                              strict=True)]) for size in q
+                if size != "ratio"}
         out.append(Row(rid, f"{what}: {small} / {big} events in the range, ms",
                        f"{fmt(_median(s['ms']))} / {fmt(_median(b['ms']))} "
                        f"(x{fmt(ratio, 2)})", "ratio <= 1.5", ratio <= 1.5, q["ratio"],
+                       f"of which the search for pending facts {fmt(_median(s['scan_ms']))} / "
+                       f"{fmt(_median(b['scan_ms']))} ms (the rest: {fmt(rest['small'])} / "
+                       f"{fmt(rest['big'])} ms, x{fmt(rest['big'] / rest['small'], 2)}); "
                        f"documents read {s['documents']:,} / {b['documents']:,}, round trips "
                        f"{s['trips']} / {b['trips']}; big: " + ", ".join(
                            f"{k} {v:,}" for k, v in b["by_collection"].items())))
@@ -264,23 +331,42 @@ def rows(r: dict[str, Any]) -> list[Row]:
         out.append(Row(rid, f"`track` {label}: events per CPU-second with rollups / without",
                        f"{fmt(_median(k['with']))} / {fmt(_median(k['without']))} "
                        f"(x{fmt(ratio, 2)})", ">= 0.9", ratio >= 0.9, k["ratio"],
-                       "in-process, runs alternating" + (
-                           "" if ROLLUPS_OFF else "; no rollup switch yet (ROLLUPS_OFF "
-                           "empty): both sides run the same code")))
+                       "in-process, runs alternating; with: events pending and the "
+                       "traffic fold of each run's events in its CPU; without: "
+                       "TRACKER_ANALYTICS_ROLLUPS=0"))
     lb = r["loaded"]["big"]
     out.append(Row("23.8", f"Loading the big shop: {lb['tracked']:,} events through `track` "
                    f"(batches of 100), then copied to {lb['events']:,}",
                    f"{fmt(lb['eps'])} events/s", "", None, [],
                    f"tracking {fmt(lb['track_seconds'], 0)} s ({fmt(lb['eps_per_cpu'])} per "
                    f"CPU-second), copies {fmt(lb['copy_seconds'], 0)} s "
-                   f"({lb['copied']:,} documents), rebuild {fmt(lb['rebuild_seconds'], 0)} s"))
+                   f"({lb['copied']:,} documents), then folded: traffic rollups "
+                   f"{fmt(lb['traffic_seconds'], 0)} s ({lb['traffic_folded']:,} events, "
+                   f"{fmt(lb['traffic_folded'] / max(1e-9, lb['traffic_seconds']))} per s), "
+                   f"performance rollups {fmt(lb['performance_seconds'], 0)} s "
+                   f"({lb['performance_folded']:,} sessions, triggers and orders)"))
     totals = r["queries"]["23.1"]["big"]["data"]["stats"]["totals"]
     out.append(Row("23.9", f"What the big shop holds ({big} events, 30 days)",
                    f"{totals['visitors']:,} visitors", "", None, [],
                    f"{totals['sessions']:,} sessions, {totals['productViews']:,} product views, "
                    f"{totals['cartAdds']:,} cart adds, {totals['checkouts']:,} checkouts "
                    "(stats totals)"))
+    out.append(_trips_row(ing["trips"]))
     return out
+
+
+def _trips_row(t: dict[str, int]) -> Row:
+    """Item 7: the rollups' extra round trips per batch and visitor."""
+    pairs = max(1, t["pairs"])
+    extra = (t["with"] + t["fold"] - t["without"]) / pairs
+    return Row("23.10", "Round trips the rollups add to `track`, per batch of 100 and visitor",
+               fmt(extra, 2), "<= 1", extra <= 1, [],
+               f"{t['batches']} batches, {t['pairs']} (batch, visitor) pairs: track "
+               f"{t['with']:,} with / {t['without']:,} without "
+               f"({fmt(t['with'] / pairs, 2)} / {fmt(t['without'] / pairs, 2)} per pair), "
+               f"the fold {t['fold']:,} ({fmt(t['fold'] / pairs, 2)} per pair; "
+               f"{t['folded']:,} events, {fmt(t['fold'] * 100 / max(1, t['folded']), 2)} "
+               "per 100 events)")
 
 
 def main(argv: list[str] | None = None) -> int:

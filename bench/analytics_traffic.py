@@ -16,7 +16,9 @@ then its stored documents copied n - 1 times, inserted directly: copy k renames
 every visitor, customer, order and event id (`av17` -> `av17x3`) and shifts every
 time by k * 13 s (session ids carry their start: shifted too). Each copy is other
 visitors doing what the tracked ones did, a few seconds later: the same shapes the
-pipeline writes, n times the visitors, sessions and events.
+pipeline writes, n times the visitors, sessions and events. Copied events are stored
+pending for the traffic rollups (`rolled: false`, as `track` stores them when the
+rollups are on), so that a fold counts them.
 """
 
 from __future__ import annotations
@@ -119,14 +121,26 @@ def _copy(value: Any, k: int, shift: timedelta) -> Any:
     return value
 
 
-async def copies(db: Any, n: int, chunk: int = 20_000) -> int:
-    """Copy what is stored in `db` (the raw database) n - 1 times; the documents added."""
+def _event_copy(doc: dict[str, Any], k: int, pending: bool) -> dict[str, Any]:
+    """A copied event as `track` would have stored it: not yet counted by the traffic
+    rollups (`rolled: false`, no fold batch) when they are on, unmarked when off."""
+    out = {key: v for key, v in _copy(doc, k, k * COPY_SHIFT).items()
+           if key not in ("rolled", "foldBatch", "idBatch")}
+    if pending:
+        out["rolled"] = False
+    return out
+
+
+async def copies(db: Any, n: int, chunk: int = 20_000, pending: bool = True) -> int:
+    """Copy what is stored in `db` (the raw database) n - 1 times; the documents added.
+    Copied events are pending for the traffic rollups if `pending` (rollups on)."""
     added = 0
     for name in COPIED:
         docs = await db[name].find({}).to_list(None)
         out: list[dict[str, Any]] = []
         for k in range(1, n):
-            out += [_copy(d, k, k * COPY_SHIFT) for d in docs]
+            out += ([_event_copy(d, k, pending) for d in docs] if name == "events"
+                    else [_copy(d, k, k * COPY_SHIFT) for d in docs])
             if len(out) >= chunk:
                 await db[name].insert_many(out)
                 added, out = added + len(out), []

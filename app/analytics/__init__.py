@@ -2,23 +2,33 @@
 answered from rollups folded from the events (`rollups`, `reports`), the same reports
 recounted from the raw events (`recount`: the reference, and the edges of a range), and
 the reads of customers, visitors, sessions, carts and orders (`reading`); the project's
-one HyperLogLog of distinct visitors (`sketch`: HLL_BITS, register, estimate, merge).
+one HyperLogLog of distinct visitors (`sketch`: HLL_BITS, register, estimate, merge);
+a shop's rollups rebuilt from its raw events over a range of days (`rebuild`, under a
+lease live folds respect: LeaseBusy when another rebuild holds it).
 """
 
 from app.analytics import reading, recount, sketch
+from app.analytics.leases import LeaseBusy
 from app.analytics.ranges import buckets, span
+from app.analytics.rebuild import GRACE as REBUILD_GRACE
+from app.analytics.rebuild import StillClaimed, days_of, rebuild
 from app.analytics.reports import funnel, stats, top_categories, top_products
 from app.analytics.rollups import fold
 from app.analytics.sketch import HLL_BITS, estimate, merge, register
 
 __all__ = [
     "HLL_BITS",
+    "REBUILD_GRACE",
+    "LeaseBusy",
+    "StillClaimed",
     "buckets",
+    "days_of",
     "estimate",
     "fold",
     "funnel",
     "merge",
     "reading",
+    "rebuild",
     "recount",
     "register",
     "sketch",

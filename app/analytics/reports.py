@@ -1,14 +1,18 @@
 """The dashboard's reports, read from the rollups: stats, top products and categories, funnel.
 
 A report first folds the shop's pending events (rollups.fold), then reads: its cost
-grows with the buckets and items it answers, never with the events stored.
+grows with the buckets and items it answers, never with the events stored. While the
+shop's rollups are rebuilt (rebuild.py) that fold leaves the shop alone: a report shows
+the figures of the moment (a day being rebuilt reads low until its refold).
 
 A range [from, to) is covered by pieces (`cover`): whole days (day documents),
 whole hours (hour documents), and at most two partial hours at its edges, counted
 from the raw events of those minutes (recount's figures, bounded by an hour of
-traffic). Top lists are covered by whole days and, at the edges, the raw events of
-the partial days. Sessions and triggers per hour come from the performance rollups'
-shop-wide buckets (kind "t"), which the caller folds first (resolvers/analytics.py).
+traffic; the funnel steps of the sessions started there, whenever taken, as an hour
+document counts them, from the events of the visitors who started them). Top lists
+are covered by whole days and, at the edges, the raw events of the partial days.
+Sessions and triggers per hour come from the performance rollups' shop-wide buckets
+(kind "t"), which the caller folds first (resolvers/analytics.py).
 
 Visitors are exact per bucket (one document's counter, or, for a bucket made of
 several pieces, the union of their exact lists while each holds every visitor); the
@@ -36,7 +40,7 @@ from app.analytics.ranges import (
     Span,
     check_limit,
 )
-from app.analytics.rollups import bucket_id, fold, hashed, hour_of
+from app.analytics.rollups import bucket_id, fold, hashed, hour_of, session_start
 from app.analytics.sketch import add as add_to_sketch
 from app.analytics.sketch import estimate, merge
 from app.backends.storage import Storage
@@ -157,12 +161,18 @@ class Reader:
         return {d["_id"]: d for d in docs}
 
     async def _hourly(self, span: Span) -> dict[datetime, dict[str, int]]:
-        """Sessions and triggers of each whole hour of the span (performance, kind "t")."""
+        """Sessions and triggers of each whole hour of the span: the performance rollups'
+        shop buckets (kind "t"), plus what a rebuild counted from before them ("t0")."""
         docs = await self.storage.performance.find(
-            {"shopId": self.shop_id, "kind": "t",
+            {"shopId": self.shop_id, "kind": {"$in": ["t", "t0"]},
              "hour": {"$gte": _naive(hour_of(span.start)), "$lt": _naive(span.end)}},
             {"hour": 1, "n": 1}).to_list(None)
-        return {utc(d["hour"]): {k: int(v) for k, v in (d.get("n") or {}).items()} for d in docs}
+        out: dict[datetime, dict[str, int]] = {}
+        for doc in docs:
+            hour = out.setdefault(utc(doc["hour"]), {})
+            for name, n in (doc.get("n") or {}).items():
+                hour[name] = hour.get(name, 0) + int(n)
+        return out
 
     async def _raw(self, a: datetime, b: datetime) -> Piece:
         return await raw_piece(self.storage, self.shop_id, Span(a, b))
@@ -191,16 +201,16 @@ def combine(pieces: list[Piece]) -> dict[str, int]:
 
 async def raw_piece(storage: Storage, shop_id: int, span: Span) -> Piece:
     """A partial hour's figures from its raw events, sessions and triggers."""
-    events, sessions, triggers, steps = await asyncio.gather(
+    events, started, triggers = await asyncio.gather(
         storage.events.find({"shopId": shop_id, **span.match("occurredAt")},
                             {"type": 1, "visitorId": 1, "userId": 1}).to_list(None),
-        storage.sessions.count_documents({"shopId": shop_id, **span.match("startedAt")}),
+        storage.sessions.find({"shopId": shop_id, **span.match("startedAt")},
+                              {"visitorId": 1}).to_list(None),
         storage.triggers.count_documents({"shopId": shop_id, **span.match("firedAt")}),
-        recount.funnel(storage, shop_id, span),
     )
+    steps = await raw_steps(storage, shop_id, span, {s["visitorId"] for s in started})
     piece = Piece({name: 0 for name in COUNTED})
-    piece.counts.update(sessions=int(sessions), triggers=int(triggers),
-                        **{name: int(steps[name]) for name in STEPS})
+    piece.counts.update(sessions=len(started), triggers=int(triggers), **steps)
     by_type = {kind: name for name, kind in COUNTED.items()}
     for event in events:
         if event.get("type") in by_type:
@@ -209,6 +219,27 @@ async def raw_piece(storage: Storage, shop_id: int, span: Span) -> Piece:
         if event.get("userId") is not None:
             _see(piece.identified, event.get("visitorId") or "")
     return piece
+
+
+async def raw_steps(storage: Storage, shop_id: int, span: Span,
+                    visitors: set[str]) -> dict[str, int]:
+    """Of the sessions started in a partial hour (by these visitors), those with each
+    funnel step taken whenever, as an hour document counts them (rollups.py): not only
+    in the partial hour, where a session going on past it would lose its later steps.
+    Read by visitor, from the span's start on: their events, not the shop's."""
+    if not visitors:
+        return dict.fromkeys(STEPS, 0)
+    events = await storage.events.find(
+        {"shopId": shop_id, "visitorId": {"$in": sorted(visitors)},
+         "occurredAt": {"$gte": _naive(span.start)}, "type": {"$in": list(STEP_TYPES.values())}},
+        {"type": 1, "sessionId": 1}).to_list(None)
+    step_of = {kind: name for name, kind in STEP_TYPES.items()}
+    reached: dict[str, set[str]] = {name: set() for name in STEPS}
+    for event in events:
+        session = event.get("sessionId")
+        if session and span.start <= session_start(session) < span.end:
+            reached[step_of[event["type"]]].add(session)
+    return {name: len(sessions) for name, sessions in reached.items()}
 
 
 def _see(distinct: Distinct, visitor: str) -> None:

@@ -21,6 +21,11 @@ A login files a visitor's anonymous history under the customer (app/identity):
 those events come back pending as `idRolled: false`, and their fold counts the
 visitor identified in the hours and days it was there, through the same presences.
 
+A rebuild (rebuild.py, `python -m app rebuild-stats`) holds a lease on a shop
+(leases.py): `fold` leaves such a shop alone, but for the rebuild's own fold, and reads
+the leases before each page. A pending event marked `rollSteps` adds only its funnel
+steps (a rebuild's tail: its other counts stand).
+
 Sessions and triggers per hour are counted by the performance rollups
 (app/attribution/rollups.py: its shop-wide buckets, kind "t"), the one fold those
 facts have. Raw events may be deleted (retention) only once folded: counts outlive them.
@@ -32,6 +37,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
+import app.analytics.leases as leases
 from app.analytics.ranges import CART_ADD, CATEGORY_VIEW, CHECKOUT, COUNTED, PRODUCT_VIEW
 from app.analytics.sketch import register
 from app.backends import folds
@@ -39,6 +45,8 @@ from app.core import from_ms, to_ms, utc
 
 EVENTS = folds.Stream("events")
 FILED = folds.Stream("events", pending="idRolled", claim="idBatch")
+# A pending event that adds only its funnel steps (a rebuild's tail: rebuild.py).
+STEPS_ONLY = "rollSteps"
 SEEN_DAYS = 400  # a presence outlives the widest range asked (366 days) and late imports
 
 FIGURE_OF = {kind: name for name, kind in COUNTED.items()}
@@ -69,8 +77,15 @@ def session_start(session_id: str) -> datetime:
     return from_ms(int(session_id.rsplit(".", 1)[-1]))
 
 
-async def fold(storage: Any, now: datetime, shop_id: int | None = None) -> int:
-    """Count pending events (and filed ones) into the rollups; how many were counted."""
+async def fold(storage: Any, now: datetime, shop_id: int | None = None,
+               lease: str | None = None) -> int:
+    """Count pending events (and filed ones) into the rollups; how many were counted.
+
+    Shops being rebuilt (app/analytics/rebuild.py) are left alone, but by the rebuild's
+    own fold, which passes its `lease`: the leases are read before each page."""
+
+    async def skip() -> set[int]:
+        return await leases.held(storage, now, shop_id, lease)
 
     async def finish_events(batch: str, docs: list[dict[str, Any]]) -> None:
         await _finish(storage, EVENTS, batch)
@@ -84,15 +99,22 @@ async def fold(storage: Any, now: datetime, shop_id: int | None = None) -> int:
     async def count_filed(batch: str, docs: list[dict[str, Any]]) -> dict[str, folds.Bucket]:
         return await _count(storage, batch, docs, filed=True)
 
-    n = await folds.fold(storage, EVENTS, "events", "rollups", count_events, finish_events,
-                         now, shop_id)
-    return n + await folds.fold(storage, FILED, "filed", "rollups", count_filed, finish_filed,
-                                now, shop_id)
+    # A batch is named by the events it holds; a rebuild folds again events that live
+    # batches held, and a presence such a batch left must not count again for the
+    # refold: the rebuild's batches carry its lease in their name.
+    named = "" if lease is None else f".{lease}"
+    n = await folds.fold(storage, EVENTS, f"events{named}", "rollups", count_events,
+                         finish_events, now, shop_id, skip)
+    return n + await folds.fold(storage, FILED, f"filed{named}", "rollups", count_filed,
+                                finish_filed, now, shop_id, skip)
 
 
 async def _finish(storage: Any, stream: folds.Stream, batch: str) -> None:
+    done = {stream.pending: "", stream.claim: ""}
+    if stream == EVENTS:
+        done[STEPS_ONLY] = ""
     await storage.events.update_many({"shopId": folds.shop_of(batch), stream.claim: batch},
-                                     {"$unset": {stream.pending: "", stream.claim: ""}})
+                                     {"$unset": done})
 
 
 class _Tally:
@@ -147,6 +169,9 @@ def _visitor(bucket: folds.Bucket, figure: str, visitor: str) -> None:
 
 
 def _event(tally: _Tally, event: dict[str, Any], filed: bool) -> None:
+    if event.get(STEPS_ONLY) and not filed:
+        _steps(tally, event)  # counted whole once already; its session's steps were undone
+        return
     at, kind = utc(event["occurredAt"]), event.get("type")
     visitor = event.get("visitorId") or ""
     identified = event.get("userId") is not None
@@ -167,6 +192,12 @@ def _event(tally: _Tally, event: dict[str, Any], filed: bool) -> None:
         tally.bucket("p", day, str(event["productId"])).add(f"n.{PRODUCT_FIGURES[kind]}")
     if kind in CATEGORY_FIGURES and event.get("categoryId") is not None:
         tally.bucket("c", day, str(event["categoryId"])).add(f"n.{CATEGORY_FIGURES[kind]}")
+    _steps(tally, event)
+
+
+def _steps(tally: _Tally, event: dict[str, Any]) -> None:
+    """The funnel: the event's step, once per session, in the hour and day it started."""
+    kind = event.get("type")
     if kind in STEP_OF and event.get("sessionId"):
         started = session_start(event["sessionId"])
         for scale, start in (("h", hour_of(started)), ("d", day_of(started))):

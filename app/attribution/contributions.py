@@ -32,6 +32,7 @@ from app.analytics import register
 from app.core import to_ms, utc
 
 ALL = "all"  # the key of a shop's own buckets (kind "t"): every session and trigger
+IN_SHOP_HOURS = "inShopHours"  # a session or trigger counted in them
 NOT_A_CAUSE = ("ORDER_COMPLETED",)  # as orders.py: never what brought an order
 COUNTED_STATUSES = ("PLACED", "PAID")
 
@@ -199,8 +200,11 @@ async def finish(storage: Any, name: str, batch: str, docs: list[dict[str, Any]]
     """Step 4: the facts are counted."""
     facts = getattr(storage, name)
     if name != "orders":
+        # inShopHours: in the shop's hourly buckets (kind "t"); facts folded before those
+        # existed lack it, and a rebuild counts them into a baseline (analytics/rebuild.py).
         await facts.update_many({"shopId": docs[0]["shopId"], "foldBatch": batch},
-                                {"$set": {"rolled": True}, "$unset": {"foldBatch": ""}})
+                                {"$set": {"rolled": True, IN_SHOP_HOURS: True},
+                                 "$unset": {"foldBatch": ""}})
         return
     ops = []
     done = {"$unset": {"foldBatch": "", "folding": ""}}

@@ -136,30 +136,39 @@ def _plain(value: Any) -> bool:
         and value == value
 
 
+def _scalar(value: Any) -> bool:
+    """A plain value or a boolean: Python's `==` on them is looser than MongoDB's (True
+    == 1 here, not there), so "not equal here" is "not equal there"."""
+    return type(value) is bool or _plain(value)
+
+
 def _plain_fields(filter: Any) -> list[tuple[str, tuple[Any, ...]]]:
-    """The top-level fields of a filter that must equal one of some plain values."""
+    """The top-level fields of a filter that must equal one of some plain values (or
+    booleans: the folds' `{rolled: false}`, app/backends/folds.py)."""
     out: list[tuple[str, tuple[Any, ...]]] = []
     for field, condition in (filter.items() if isinstance(filter, dict) else ()):
         if field.startswith("$") or "." in field:
             continue
-        if _plain(condition):
+        if _scalar(condition):
             out.append((field, (condition,)))
         elif isinstance(condition, dict) and list(condition) == ["$in"] and isinstance(
                 condition["$in"], list | tuple) and all(
-                v is None or _plain(v) for v in condition["$in"]):
+                v is None or _scalar(v) for v in condition["$in"]):
             out.append((field, tuple(condition["$in"])))
     return out
 
 
 def _ruled_out(plain: list[tuple[str, tuple[Any, ...]]], document: dict[str, Any]) -> bool:
-    """True only when the filter surely rejects the document (a plain value, or a missing
-    one, outside what the field allows); anything else is left to mongomock."""
+    """True only when the filter surely rejects the document (a plain value or boolean,
+    or a missing one, outside what the field allows); anything else (arrays, documents,
+    dates) is left to mongomock. A scan for the few pending documents (`{rolled: false}`)
+    so passes over the many counted ones (no such field) without the full test."""
     for field, allowed in plain:
         value = document.get(field)
         if value is None:
             if None not in allowed:
                 return True
-        elif _plain(value) and value not in allowed:
+        elif _scalar(value) and value not in allowed:
             return True
     return False
 

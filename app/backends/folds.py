@@ -67,6 +67,7 @@ class Bucket:
 
 Count = Callable[[str, list[dict[str, Any]]], Awaitable[dict[str, Bucket]]]
 Finish = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
+Skip = Callable[[], Awaitable[set[int]]]
 
 
 def batch_id(name: str, shop_id: int, docs: list[dict[str, Any]]) -> str:
@@ -81,12 +82,15 @@ def shop_of(batch: str) -> int:
     return int(batch.split(":")[1])
 
 
-async def claim_page(facts: Any, stream: Stream, name: str,
-                     shop_id: int | None) -> tuple[set[str], int]:
-    """Step 1: the batches of one page of pending facts (resumed ones too), and its size."""
+async def claim_page(facts: Any, stream: Stream, name: str, shop_id: int | None,
+                     skip: set[int] | frozenset[int] = frozenset()) -> tuple[set[str], int]:
+    """Step 1: the batches of one page of pending facts (resumed ones too), and its size;
+    none of the shops in `skip`."""
     query: dict[str, Any] = {stream.pending: False}
     if shop_id is not None:
         query["shopId"] = shop_id
+    elif skip:
+        query["shopId"] = {"$nin": sorted(skip)}
     pending = await facts.find(query, {stream.claim: 1, "shopId": 1, "version": 1}
                                ).limit(PAGE).to_list(PAGE)
     batches = {d[stream.claim] for d in pending if d.get(stream.claim)}
@@ -109,12 +113,19 @@ async def claimed(facts: Any, stream: Stream, batch: str) -> list[dict[str, Any]
 
 
 async def fold(storage: Any, stream: Stream, name: str, target: str, count: Count,
-               finish: Finish, now: datetime, shop_id: int | None = None) -> int:
-    """Count pending facts of `stream` into `target` until none is left; how many."""
+               finish: Finish, now: datetime, shop_id: int | None = None,
+               skip: Skip | None = None) -> int:
+    """Count pending facts of `stream` into `target` until none is left; how many.
+
+    `skip`, asked before each page, names shops to leave alone (a rebuild holds them):
+    asked per page, so a folder stops touching such a shop within one page's work."""
     facts = getattr(storage, stream.collection)
     total = 0
     while True:
-        batches, size = await claim_page(facts, stream, name, shop_id)
+        left_out = await skip() if skip is not None else set()
+        if shop_id is not None and shop_id in left_out:
+            return total
+        batches, size = await claim_page(facts, stream, name, shop_id, left_out)
         for batch in sorted(batches):
             docs = await claimed(facts, stream, batch)
             if not docs:

@@ -1,4 +1,5 @@
-"""`python -m app` / `tracker-server`: run the server.
+"""`python -m app` / `tracker-server`: run the server (`python -m app rebuild-stats …`:
+rebuild a shop's traffic rollups, app/server/rebuild_cli.py).
 
 On SIGTERM (or Ctrl-C) the process stops listening, lets the requests under way
 and the webhook attempts it holds finish within `TRACKER_SHUTDOWN_SECONDS`
@@ -14,6 +15,7 @@ import contextlib
 import gc
 import logging
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from app.server import rebuild_cli
 from app.server.asgi import create_app
 from app.server.logs import JsonFormatter, log_config
 from app.server.protocol import server_options
@@ -94,6 +97,9 @@ class CleanStop(uvicorn.Server):
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["rebuild-stats"]:  # the one other command (app/server/rebuild_cli.py)
+        sys.exit(rebuild_cli.main(argv[1:]))
     parser = argparse.ArgumentParser(prog="tracker-server", description=__doc__)
     parser.add_argument("--host", help="interface to listen on (TRACKER_HOST)")
     parser.add_argument("--port", type=int, help="port to listen on (TRACKER_PORT)")

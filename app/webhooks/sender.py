@@ -107,8 +107,12 @@ class Sender:
                     log.exception("webhook deliveries: a look failed; retrying")
                     more = False
                 if not more:
+                    # Not wait_for: on Python 3.11 it returns, losing the cancellation,
+                    # when the stop's cancel meets a wake-up just set (an attempt ended):
+                    # the loop would run on and the stop wait for it for ever.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), self._pause())
+                        async with asyncio.timeout(self._pause()):
+                            await wake.wait()
         finally:
             await self.stop(self.drain)
 

@@ -370,3 +370,16 @@ async def test_redis_down_at_startup_then_up(fresh_redis_server: RedisServer, ch
             assert await sub.get(timeout=DEADLINE) == "hello"
     finally:
         await broker.disconnect()
+
+
+async def test_a_reader_cancelled_as_its_message_arrives_is_cancelled() -> None:
+    """A cancel (a stop, a client leaving) is never lost to a message arriving at the same
+    moment: Python 3.11's wait_for returned the message instead, and the loop ran on."""
+    broker = MemoryBroker()
+    async with broker.subscribe("c") as sub:
+        reader = asyncio.create_task(sub.get(timeout=5))
+        await asyncio.sleep(0.01)  # the reader waits for a message
+        await broker.publish("c", "m")
+        reader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reader

@@ -16,11 +16,12 @@ every worker, over real HTTP) is recorded through the storage layer
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from app import catalog
+from app import analytics, catalog
 from app.abandonment import cart_worker as abandoned
 from app.abandonment.browse_worker import fire_due_sessions
 from app.attribution import fold
@@ -61,6 +62,9 @@ SCATTER_GATHER = {
     "triggerFanouts.find(leaseUntil~) sort leaseUntil+",  # fan-out jobs (issue 22, item 6)
     # the performance rollups' worker: facts not yet counted (app/attribution/rollups.py)
     "triggers.find(rolled=)", "sessions.find(rolled=)", "orders.find(rolled=)",
+    # ... and the traffic rollups' worker: events not yet counted, filed ones
+    # (app/analytics/rollups.py)
+    "events.find(rolled=)", "events.find(idRolled=)",
     "events.find(coAt~) sort coAt+,_id+",  # the co-occurrence fold: views not yet folded
 }
 # Scans of the small `shops` collection (one document per shop), by design.
@@ -127,6 +131,9 @@ async def run_the_product(api: Api, platform: Platform, key: str) -> None:
     await read_everything(api, key)
     await api.data(ANALYTICS, {"from": "2026-02-28T00:00:00+00:00",
                                "to": "2026-03-02T00:00:00+00:00"}, key=key)
+    # python -m app rebuild-stats (app/analytics/rebuild.py), its lease and its steps
+    await analytics.rebuild(platform.storage, 1, datetime(2026, 2, 28, tzinfo=UTC),
+                            datetime(2026, 3, 2, tzinfo=UTC), platform.clock, grace=0)
     await section_12(api, platform, key)
     platform.clock.advance(seconds=3600)
     await abandoned.fire_due(platform)

@@ -94,7 +94,10 @@ class Subscription:
             raise RuntimeError("enter the subscription with 'async with' before reading it")
         if self._closed and self._queue.empty():
             return None
-        return await asyncio.wait_for(self._queue.get(), timeout)
+        # Not wait_for: on Python 3.11 a cancel meeting a message is lost (it returns the
+        # message), and a cancelled reader's loop would run on.
+        async with asyncio.timeout(timeout):
+            return await self._queue.get()
 
     def _put(self, message: str | None) -> None:
         if self._queue.full():
