@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -77,7 +78,10 @@ def build(kind: str, preload_events: int = 0) -> Starlette:
     settings = Settings.from_env()
     if kind == "floor":
         return create_floor_app(settings)
-    app = create_app(settings) if kind == "graphql" else create_bare_app(settings)
+    # BENCH_WORKERS=0: no background workers, the request path alone (bench/split.py).
+    workers = os.environ.get("BENCH_WORKERS", "1") != "0"
+    app = create_app(settings, run_workers=workers) if kind == "graphql" \
+        else create_bare_app(settings)
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager

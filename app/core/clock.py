@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 def utc(value: datetime) -> datetime:
     """Attach UTC to a naive datetime (as MongoDB returns them) and cut to milliseconds."""
+    if value.tzinfo is UTC and not value.microsecond % 1000:
+        return value  # already so (most calls: times this module made): nothing to build
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 

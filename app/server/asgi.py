@@ -28,9 +28,8 @@ from app.platform import Platform
 from app.server import storefront, web
 from app.server.graphql import TrackerGraphQL
 from app.server.logs import redact_server_logs
-from app.server.metrics import RequestTiming, readyz, serve_metrics
-from app.server.middleware import BodyLimit, PlainTextJSON, TrackerCORS
-from app.server.proxies import ClientAddress
+from app.server.metrics import readyz, serve_metrics
+from app.server.middleware import Front
 from app.server.workers import Workers
 from app.settings import Settings
 
@@ -95,13 +94,10 @@ def create_app(
             *web.routes,
             *storefront.routes,
         ],
-        # In the order a request meets them.
+        # Timing, client address, CORS, body limits, text/plain: one layer, in that order.
         middleware=[
-            Middleware(RequestTiming),
-            Middleware(ClientAddress, trusted=settings.trusted_proxies),
-            Middleware(TrackerCORS),
-            Middleware(BodyLimit, timeout=settings.body_timeout_seconds),
-            Middleware(PlainTextJSON),
+            Middleware(Front, trusted=settings.trusted_proxies,
+                       timeout=settings.body_timeout_seconds),
         ],
         lifespan=lifespan,
     )

@@ -224,16 +224,21 @@ def _object(value: Any, spec: dict[str, tuple[str, Any]], required: tuple[str, .
     return out
 
 
+# By name, as graphql-core reads an enum value. A plain dict: `EventType.__members__`
+# builds a new mapping proxy at every look-up, a fifth of a 100-event batch's own time.
+EVENT_TYPES: dict[str, EventType] = {t.name: t for t in EventType}
+
+
 def event_input(item: Any) -> EventInput:
     if not isinstance(item, dict):
         raise NotSure
     kind = item.get("type")
-    if not isinstance(kind, str) or kind not in EventType.__members__:
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
         raise NotSure
     fields = _object({k: v for k, v in item.items() if k != "type" and k != "context"},
                      INPUT_FIELDS, ())
     context = Context(**_object(item.get("context"), CONTEXT_FIELDS, ("shopId", "visitorId")))
-    return EventInput(type=EventType[kind], context=context, **fields)
+    return EventInput(type=EVENT_TYPES[kind], context=context, **fields)
 
 
 def inputs_of(plan: Plan, variables: Any) -> tuple[list[EventInput], Any]:

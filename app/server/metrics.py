@@ -8,19 +8,17 @@
   need a look are set: storage and broker up, each worker's lag.
 - `/readyz`: 200 when this process can serve (storage and broker answer,
   indexes made, not shutting down), else 503 saying what is missing.
-- `RequestTiming`: `tracker_request_duration_seconds` and `tracker_requests_total`
-  by operation kind. The kind is named by whoever learns it (`name_request`):
-  the fast path says track, the GraphQL extension query or mutation (a `track`
-  mutation through Strawberry is track too); anything else stays other.
+- request timing (rule 1 of `app/server/middleware.py`, which times every request):
+  `tracker_request_duration_seconds` and `tracker_requests_total` by operation
+  kind. The kind is named by whoever learns it (`name_request`): the fast path
+  says track, the GraphQL extension query or mutation (a `track` mutation
+  through Strawberry is track too); anything else stays other.
 """
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.access import Keys
 from app.backends import metrics
@@ -68,32 +66,3 @@ async def readyz(request: Request) -> JSONResponse:
     body = {"status": "ready" if ok else "not ready", "storage": storage_ok,
             "broker": broker_ok, "indexes": indexes, "stopping": stopping}
     return JSONResponse(body, status_code=200 if ok else 503)
-
-
-class RequestTiming:
-    """Times each HTTP request, first byte in to last byte out, by operation kind."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        holder = metrics.RequestKind()
-        token = metrics.request_kind.set(holder)
-        status = 500
-        began = time.perf_counter()
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            metrics.request_kind.reset(token)
-            metrics.REQUEST_DURATION.labels(holder.kind).observe(time.perf_counter() - began)
-            metrics.REQUESTS.labels(holder.kind, f"{status // 100}xx").inc()

@@ -14,9 +14,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+KNOWN_HOSTS = 4096  # hosts whose trust is remembered
 
 
 class TrustedProxies:
@@ -27,10 +28,19 @@ class TrustedProxies:
             ipaddress.ip_network(item, strict=False) for item in _items(spec)
             if item.lower() != "none"
         ]
+        self._known: dict[str, bool] = {}
 
     def __contains__(self, host: str) -> bool:
-        address = _address(host)
-        return address is not None and any(address in net for net in self.networks)
+        # Asked for every request's peer: parsing an address costs more than the rest of
+        # the check, so answers are kept (a bounded memo, emptied when full).
+        known = self._known.get(host)
+        if known is None:
+            address = _address(host)
+            known = address is not None and any(address in net for net in self.networks)
+            if len(self._known) >= KNOWN_HOSTS:
+                self._known.clear()
+            self._known[host] = known
+        return known
 
     def client(self, peer: str, forwarded_for: Iterable[str]) -> str:
         """The client's address, for a request from `peer` with these X-Forwarded-For values."""
@@ -49,27 +59,22 @@ class TrustedProxies:
         return nearest  # trusted all the way: the furthest proxy is the client we know
 
 
-class ClientAddress:
-    """Sets the scope's client (HTTP and WebSocket) to the address proxies saw."""
-
-    def __init__(self, app: ASGIApp, trusted: str = "127.0.0.1,::1") -> None:
-        self.app = app
-        self.trusted = TrustedProxies(trusted)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in {"http", "websocket"} and self.trusted.networks:
-            peer = scope.get("client")
-            if peer and peer[0] in self.trusted:
-                forwarded = [v.decode("latin-1") for k, v in scope["headers"]
-                             if k == b"x-forwarded-for"]
-                client = self.trusted.client(peer[0], forwarded)
-                if client != peer[0]:
-                    scope["client"] = (client, 0)  # in place: uvicorn's access log reads it
-                proto = _header(scope, b"x-forwarded-proto")
-                if proto in {"http", "https"}:
-                    scope["scheme"] = proto.replace("http", "ws") \
-                        if scope["type"] == "websocket" else proto
-        await self.app(scope, receive, send)
+def resolve_client(scope: Scope, trusted: TrustedProxies) -> None:
+    """Set the scope's client (HTTP and WebSocket) to the address proxies saw, and its scheme
+    to the one they were asked by (X-Forwarded-Proto). In place: uvicorn's access log reads it.
+    `app/server/middleware.py` calls it first thing for every request."""
+    if not trusted.networks:
+        return
+    peer = scope.get("client")
+    if peer and peer[0] in trusted:
+        forwarded = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
+        client = trusted.client(peer[0], forwarded)
+        if client != peer[0]:
+            scope["client"] = (client, 0)
+        proto = _header(scope, b"x-forwarded-proto")
+        if proto in {"http", "https"}:
+            scope["scheme"] = proto.replace("http", "ws") \
+                if scope["type"] == "websocket" else proto
 
 
 def _items(value: str) -> list[str]:

@@ -6,8 +6,8 @@
   or given, and a visitor id only steers FOR_YOU. Cacheable for 60 s (`public`: the
   URL holds everything the answer depends on). Rate-limited like the tracker (a token
   from the client's bucket and, with a visitor id, from the visitor's), CORS like
-  ``/graphql`` (TrackerCORS echoes the Origin), and an Origin outside the shop's
-  `allowedOrigins` is refused as the tracker's events are.
+  ``/graphql`` (the front layer, app/server/middleware.py, echoes the Origin), and an
+  Origin outside the shop's `allowedOrigins` is refused as the tracker's events are.
 - ``GET /widget.js``: the widget script (``app/static/widget.js``, not part of the
   tracker's size budget), cached like the tracker.
 

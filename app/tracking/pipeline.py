@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,7 +72,9 @@ async def track(
             item, token_error = item
             outcomes[index].error = token_error
         groups.setdefault((item.shop.shop_id, event.context.visitor_id), []).append(item)
-    results = await asyncio.gather(*(_track_visitor(platform, items) for items in groups.values()))
+    visitors = [_track_visitor(platform, items) for items in groups.values()]
+    # One visitor (every request of the tracker's): awaited as it is, no task made for it.
+    results = [await visitors[0]] if len(visitors) == 1 else await asyncio.gather(*visitors)
     for items in results:
         for item in items:
             outcomes[item.index].result = TrackResult(
@@ -89,12 +90,20 @@ async def track(
 
 def _count(inputs: list[EventInput], outcomes: list[Outcome]) -> None:
     """`tracker_events_total`: each input once, by type and what became of it."""
-    counts = Counter(
-        (str(getattr(event.type, "value", event.type)),
-         "rejected" if o.result is None else "duplicate" if o.result.duplicate else "stored")
-        for event, o in zip(inputs, outcomes, strict=True))
-    for (kind, outcome), n in counts.items():
-        EVENTS.labels(kind, outcome).inc(n)
+    counts: dict[tuple[str, str], int] = {}
+    for event, o in zip(inputs, outcomes, strict=True):
+        key = (str(getattr(event.type, "value", event.type)),
+               "rejected" if o.result is None else "duplicate" if o.result.duplicate
+               else "stored")
+        counts[key] = counts.get(key, 0) + 1
+    for key, n in counts.items():
+        child = _EVENT_SERIES.get(key)
+        if child is None:  # `.labels()` takes a lock and checks its labels: once per pair
+            child = _EVENT_SERIES[key] = EVENTS.labels(*key)
+        child.inc(n)
+
+
+_EVENT_SERIES: dict[tuple[str, str], Any] = {}  # (type, outcome): bounded by the enums
 
 
 async def _prepare(
@@ -201,17 +210,18 @@ async def _track_visitor(platform: Platform, items: list[Item]) -> list[Item]:
     # A session that opens needs no mark: a retried batch restarts from the visitor's
     # state before it and writes the same session documents again.
     pending = any(map(has_effects, items))
+    received = platform.clock.now()  # one reading for the batch: it arrived all at once
     for item in items:
         item.user_before = user
         if item.links_to:
             user = item.links_to
         item.user_id = user
-        item.doc = _event_doc(item, settings.anonymous_history_days, platform.clock.now(),
+        item.doc = _event_doc(item, settings.anonymous_history_days, received,
                               platform.settings.analytics_rollups)
         if pending:
             item.doc["pending"] = True
 
-    session_views.annotate(before, segments, items, platform.clock.now())
+    session_views.annotate(before, segments, items, received)
     await _store_events(platform, items, again)
     for seg in segments:  # duplicates were stored before, in their own session
         seg.count -= sum(1 for i in items[seg.first : seg.first + seg.size]

@@ -40,6 +40,17 @@ def annotate(before: dict[str, Any] | None, segments: list[Segment], items: list
         views = [View(i.event.product_id or "", i.event.category_id, i.at, i.doc["_id"])
                  for i in mine]
         partnered, _ = session_partners(window, views)
+        pairs: dict[int, list[Any]] = {}  # by window entry: each `[p, c]` made once
         for item, (_, partners) in zip(mine, partnered, strict=True):
-            item.doc["co"] = [[w["p"], w.get("c")] for w in partners]
+            item.doc["co"] = [_pair(pairs, w) for w in partners]
             item.doc["coAt"] = now
+
+
+def _pair(pairs: dict[int, list[Any]], entry: dict[str, Any]) -> list[Any]:
+    """The `[product, category]` of a window entry. A view pairs with up to 19 entries the
+    views before it named too: the docs share one list each (nothing changes them; they
+    are copied when stored), not 19 new lists a view (and the collections they set off)."""
+    pair = pairs.get(id(entry))  # the entries live as long as `partnered`: ids are unique
+    if pair is None:
+        pair = pairs[id(entry)] = [entry["p"], entry.get("c")]
+    return pair
