@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from app.core.clock import FakeClock
-from app.platform import Platform, open_store
+from app.platform import Platform
 from app.server.asgi import create_app
-from tests.support.api import Api, make_settings, running
+from tests.support.api import Api, platform_on_a_fresh_store, running
 
 pytest_plugins = ["tests.support.redis_server"]
 
@@ -23,15 +23,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def platform(clock: FakeClock) -> AsyncIterator[Platform]:
-    settings = make_settings()
-    storage = open_store(settings.mongodb_url, settings.mongodb_db)
-    await storage.drop()
-    p = await Platform.start(settings, clock=clock, storage=storage)
-    try:
+    async with platform_on_a_fresh_store(clock) as p:
         yield p
-    finally:
-        await p.stop()
-        await storage.drop()
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from app.core.clock import FakeClock
-from app.platform import Platform, open_store
-from tests.support.api import ADMIN_KEY, Api, make_settings
+from app.platform import Platform
+from tests.support.api import ADMIN_KEY, Api, platform_on_a_fresh_store
 
 IMPORT = "mutation($e: [TrackInput!]!) { importEvents(shopId: 1, events: $e) { eventId } }"
 FIGURES = ("start visitors sessions identifiedVisitors productViews categoryViews cartAdds "
@@ -47,15 +47,9 @@ FUNNEL = ("query($from: DateTime!, $to: DateTime!) { funnel(shopId: 1, from: $fr
 async def platform(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Platform]:
     """Every answer twice: from the rollups, and recounted from the raw events (the
     rollups off, TRACKER_ANALYTICS_ROLLUPS=0): the hand-computed answers hold for both."""
-    settings = make_settings(analytics_rollups=request.param == "rollups")
-    storage = open_store(settings.mongodb_url, settings.mongodb_db)
-    await storage.drop()
-    started = await Platform.start(settings, clock=clock, storage=storage)
-    try:
+    rollups = request.param == "rollups"
+    async with platform_on_a_fresh_store(clock, analytics_rollups=rollups) as started:
         yield started
-    finally:
-        await started.stop()
-        await storage.drop()
 
 
 def event(n: int, visitor: str, at: str, type_: str, **fields: Any) -> dict[str, Any]:

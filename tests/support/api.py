@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from app.core.clock import FakeClock
+from app.platform import Platform, open_store
 from app.settings import Settings
 
 ADMIN_KEY = "test-admin-key"
@@ -26,6 +28,20 @@ def make_settings(**changes: Any) -> Settings:
     )
     return base.with_(**changes)
 
+
+
+@contextlib.asynccontextmanager
+async def platform_on_a_fresh_store(clock: FakeClock, **settings: Any) -> AsyncIterator[Platform]:
+    """A platform on a fresh embedded store (test settings changed by `settings`)."""
+    config = make_settings(**settings)
+    storage = open_store(config.mongodb_url, config.mongodb_db)
+    await storage.drop()
+    p = await Platform.start(config, clock=clock, storage=storage)
+    try:
+        yield p
+    finally:
+        await p.stop()
+        await storage.drop()
 
 
 class Api:
