@@ -102,6 +102,15 @@ async def track_all(platform: Platform, batches: list[list[EventInput]]) -> None
         assert [o.error for o in outcomes] == [None] * len(batch)
 
 
+async def tracked_with_rollups_off(storage: Storage, clock: FakeClock) -> None:
+    """The history tracked with the rollups off: events stored without the `rolled` mark."""
+    platform = await start(storage, clock, rollups=False)
+    try:
+        await track_all(platform, history())
+    finally:
+        await platform.stop()
+
+
 async def reports(storage: Storage, now: datetime, first: datetime = FIRST,
                   end: datetime = END) -> dict[str, Any]:
     """The four reports as the dashboard reads them (rollups), by hour and by day."""
@@ -165,11 +174,7 @@ async def test_events_tracked_with_the_rollups_off_are_counted_after_the_rebuild
 async def test_events_inserted_directly_are_counted_after_the_rebuild(
         storage: Storage, clock: FakeClock) -> None:
     """An import that wrote events as stored, without the rollups' `rolled` mark."""
-    platform = await start(storage, clock, rollups=False)
-    try:
-        await track_all(platform, history())
-    finally:
-        await platform.stop()
+    await tracked_with_rollups_off(storage, clock)
     docs = await storage.events.find({}).to_list(None)
     await storage.drop()
     await storage.events.insert_many(docs)  # the events alone: no session, no presence
@@ -253,11 +258,7 @@ async def test_an_event_folded_alone_live_is_not_counted_twice_by_the_rebuild(
 
 async def test_running_it_twice_gives_the_same_documents(
         storage: Storage, clock: FakeClock) -> None:
-    platform = await start(storage, clock, rollups=False)
-    try:
-        await track_all(platform, history())
-    finally:
-        await platform.stop()
+    await tracked_with_rollups_off(storage, clock)
     await rebuild(storage, clock)
     once = await counters(storage)
     await rebuild(storage, clock)
@@ -423,11 +424,7 @@ class Terminal(io.StringIO):
 
 async def test_the_command_rebuilds_and_draws_a_bar_only_on_a_terminal(
         storage: Storage, clock: FakeClock) -> None:
-    platform = await start(storage, clock, rollups=False)
-    try:
-        await track_all(platform, history())
-    finally:
-        await platform.stop()
+    await tracked_with_rollups_off(storage, clock)
     args = rebuild_cli.parser().parse_args(
         ["--shop", "1", "--from", "2026-03-01", "--to", "2026-03-05", "--grace", "0"])
     out, err = io.StringIO(), Terminal()
