@@ -13,11 +13,13 @@ from app.analytics.ranges import buckets, span
 from app.analytics.rebuild import GRACE as REBUILD_GRACE
 from app.analytics.rebuild import StillClaimed, days_of, rebuild
 from app.analytics.reports import funnel, stats, top_categories, top_products
-from app.analytics.rollups import fold
+from app.analytics.rollups import PURCHASED_CATEGORY, PURCHASED_PRODUCT, fold
 from app.analytics.sketch import HLL_BITS, estimate, merge, register
 
 __all__ = [
     "HLL_BITS",
+    "PURCHASED_CATEGORY",
+    "PURCHASED_PRODUCT",
     "REBUILD_GRACE",
     "LeaseBusy",
     "StillClaimed",

@@ -51,7 +51,9 @@ Sessions and triggers per hour are counted by the performance rollups
 (app/attribution/rollups.py) into the shop's hourly buckets (kind "t"), from the sessions
 and triggers, not from events; each day's step 4 also sets, per hour, the count of those
 folded before such buckets existed (an older version: no `inShopHours` mark) into
-buckets of kind "t0", which the reports add (`Run.baseline`).
+buckets of kind "t0", which the reports add (`Run.baseline`). Orders folded before the
+purchases had day buckets are made pending again (`Run.purchases`): the performance fold
+adds their purchases.
 A rebuild counts the events that are stored: a day whose anonymous events retention
 has deleted loses their counts (rollups outlive raw events; a rebuild cannot).
 """
@@ -149,7 +151,19 @@ class Run:
             {**within, **{c: {"$exists": False} for c in CLAIMS}},
             {"$set": {"rolled": False}, "$unset": {"idRolled": "", STEPS_ONLY: ""}})
         await self.baseline(day)
+        await self.purchases(day)
         return await self.fold()  # step 5
+
+    async def purchases(self, day: datetime) -> None:
+        """Orders of the day counted before purchases had day buckets (their `counted`
+        without "p", app/attribution/contributions.py) are pending again: the performance
+        fold adds what they lack, the difference of what they add now and what they
+        added then, as for any changed order."""
+        await self.storage.orders.update_many(
+            {"shopId": self.shop_id, "completedAt": {"$gte": _naive(day), "$lt": _naive(day + DAY)},
+             "rolled": True, "counted": {"$exists": True}, "counted.p": {"$exists": False},
+             "foldBatch": {"$exists": False}},
+            {"$set": {"rolled": False}})
 
     async def baseline(self, day: datetime) -> None:
         """Sessions and triggers counted before the shop's hourly buckets existed (kind "t",

@@ -40,11 +40,19 @@ from app.analytics.ranges import (
     Span,
     check_limit,
 )
-from app.analytics.rollups import bucket_id, fold, hashed, hour_of, session_start
+from app.analytics.rollups import (
+    PURCHASED_CATEGORY,
+    PURCHASED_PRODUCT,
+    bucket_id,
+    fold,
+    hashed,
+    hour_of,
+    session_start,
+)
 from app.analytics.sketch import add as add_to_sketch
 from app.analytics.sketch import estimate, merge
 from app.backends.storage import Storage
-from app.core import utc
+from app.core import to_ms, utc
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 # A report folds what is pending before it reads, for this long at most (a page past it):
@@ -130,8 +138,10 @@ def _steps(kind: str, a: datetime, b: datetime, step: timedelta) -> list[tuple[s
                                                                               datetime]]:
     out, at = [], a
     while at < b:
-        out.append((kind, at, at + step))
-        at += step
+        out.append((kind, at, _after(at, step)))
+        at = _after(at, step)
+        if at == datetime.max.replace(tzinfo=UTC):
+            break  # the calendar's end: no step starts after it
     return out
 
 
@@ -167,10 +177,11 @@ class Reader:
     async def _hourly(self, span: Span) -> dict[datetime, dict[str, int]]:
         """Sessions and triggers of each whole hour of the span: the performance rollups'
         shop buckets (kind "t"), plus what a rebuild counted from before them ("t0")."""
+        hours = [to_ms(a) for _, a, _ in _steps("h", hour_of(span.start), span.end, HOUR)]
+        # By key, as the hour buckets are read (`_find`): the hours asked, not the shop's.
+        ids = [f"{self.shop_id}:{kind}:all:{ms}" for ms in hours for kind in ("t", "t0")]
         docs = await self.storage.performance.find(
-            {"shopId": self.shop_id, "kind": {"$in": ["t", "t0"]},
-             "hour": {"$gte": _naive(hour_of(span.start)), "$lt": _naive(span.end)}},
-            {"hour": 1, "n": 1}).to_list(None)
+            {"shopId": self.shop_id, "_id": {"$in": ids}}, {"hour": 1, "n": 1}).to_list(None)
         out: dict[datetime, dict[str, int]] = {}
         for doc in docs:
             hour = out.setdefault(utc(doc["hour"]), {})
@@ -326,6 +337,34 @@ async def _tops(storage: Storage, shop_id: int, within: Span, kind: str,
     return out
 
 
+async def _purchases(storage: Storage, shop_id: int, within: Span, field_name: str,
+                     keys: list[str]) -> dict[str, int]:
+    """Order lines per product (or category) among `keys`: the performance rollups' day
+    buckets (app/attribution/contributions.py, read by key: the days asked times the
+    items listed), and the orders of the partial days at the edges."""
+    if not keys:
+        return {}
+    a, b = within.start, within.end
+    d0, d1 = _ceil(a, DAY), _floor(b, DAY)
+    if d0 >= d1:
+        return await recount.purchases(storage, shop_id, within, field_name, keys)
+    kind = PURCHASED_PRODUCT if field_name == "productId" else PURCHASED_CATEGORY
+    days = [to_ms(at) for _, at, _ in _steps("d", d0, d1, DAY)]
+    edges = [e for e in (Span(a, d0), Span(d1, b)) if e.start < e.end]
+    docs, raws = await asyncio.gather(
+        storage.performance.find({"shopId": shop_id, "_id": {"$in": [
+            f"{shop_id}:{kind}:{key}:{ms}" for key in keys for ms in days]}},
+            {"key": 1, "n": 1}).to_list(None),
+        asyncio.gather(*(recount.purchases(storage, shop_id, e, field_name, keys)
+                         for e in edges)))
+    out: dict[str, int] = {}
+    for part in [{d["key"]: int((d.get("n") or {}).get("purchases", 0)) for d in [doc]}
+                 for doc in docs] + list(raws):
+        for key, n in part.items():
+            out[key] = out.get(key, 0) + n
+    return out
+
+
 async def _none() -> list[dict[str, Any]]:
     return []
 
@@ -339,7 +378,7 @@ async def top_products(storage: Storage, shop_id: int, within: Span, limit: int,
                        {PRODUCT_VIEW: "views", CART_ADD: "cartAdds"}, "productId")
     ranked = sorted(rows.items(), key=lambda kv: (-kv[1]["views"], -kv[1]["cartAdds"], kv[0]))
     ranked = [(k, r) for k, r in ranked if r["views"] or r["cartAdds"]][:limit]
-    bought = await recount.purchases(storage, shop_id, within, "productId", [k for k, _ in ranked])
+    bought = await _purchases(storage, shop_id, within, "productId", [k for k, _ in ranked])
     return [{"productId": k, "views": r["views"], "cartAdds": r["cartAdds"],
              "purchases": bought.get(k, 0)} for k, r in ranked]
 
@@ -355,7 +394,6 @@ async def top_categories(storage: Storage, shop_id: int, within: Span, limit: in
     ranked = sorted(rows.items(), key=lambda kv: (-kv[1]["views"], -kv[1]["productViews"],
                                                   -kv[1]["cartAdds"], kv[0]))
     ranked = [(k, r) for k, r in ranked if any(r.values())][:limit]
-    bought = await recount.purchases(storage, shop_id, within, "categoryId",
-                                     [k for k, _ in ranked])
+    bought = await _purchases(storage, shop_id, within, "categoryId", [k for k, _ in ranked])
     return [{"categoryId": k, "views": r["views"], "productViews": r["productViews"],
              "cartAdds": r["cartAdds"], "purchases": bought.get(k, 0)} for k, r in ranked]

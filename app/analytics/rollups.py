@@ -48,6 +48,10 @@ EVENTS = folds.Stream("events")
 FILED = folds.Stream("events", pending="idRolled", claim="idBatch")
 # A pending event that adds only its funnel steps (a rebuild's tail: rebuild.py).
 STEPS_ONLY = "rollSteps"
+# Purchases (order lines) per day and product or category: orders are the performance
+# rollups' facts, which count them into their day buckets of these kinds
+# (app/attribution/contributions.py), `<shop>:<kind>:<key>:<day ms>` in `performance`.
+PURCHASED_PRODUCT, PURCHASED_CATEGORY = "dp", "dc"
 SEEN_DAYS = 400  # a presence outlives the widest range asked (366 days) and late imports
 
 FIGURE_OF = {kind: name for name, kind in COUNTED.items()}

@@ -12,6 +12,9 @@ Shop buckets (kind "t", key "all", by the hour): sessions and triggers, every on
 Channel buckets (kind "c", by the hour the session started or the order was placed):
   sessions, orders, revenue, and `v.<register>`: HyperLogLog registers of visitors
   (app/analytics/sketch.py `register`).
+Purchase buckets (kinds "dp" and "dc", key a product or a category, by the day the order
+  was placed, `_id` "<shop>:<kind>:<key>:<day ms>"): purchases, the order lines of any
+  status (the top lists read them: app/analytics/reports.py).
 
 Exposures (`exposures`, `_id` "<shop>:<rule>:<customer>") remember a customer's
 first and last trigger of a rule and whether they were held out; their `counted`
@@ -28,7 +31,7 @@ from typing import Any
 
 from pymongo import UpdateOne
 
-from app.analytics import register
+from app.analytics import PURCHASED_CATEGORY, PURCHASED_PRODUCT, register
 from app.core import to_ms, utc
 
 ALL = "all"  # the key of a shop's own buckets (kind "t"): every session and trigger
@@ -59,6 +62,15 @@ class Counts:
         if key is None or at is None:
             return
         bucket_id, meta = self.bucket(shop_id, kind, key, at)
+        _, inc = self.incs.setdefault(bucket_id, (meta, {}))
+        for name, n in counts.items():
+            inc[name] = round(inc.get(name, 0) + n, 6)
+
+    def add_day(self, shop_id: int, kind: str, key: str, at: datetime, **counts: float) -> None:
+        """Into a day bucket, `<shop>:<kind>:<key>:<day ms>` (the top lists' purchases)."""
+        day = hour_of(at).replace(hour=0)
+        bucket_id = f"{shop_id}:{kind}:{key}:{to_ms(day)}"
+        meta = {"shopId": shop_id, "kind": kind, "key": key, "day": day}
         _, inc = self.incs.setdefault(bucket_id, (meta, {}))
         for name, n in counts.items():
             inc[name] = round(inc.get(name, 0) + n, 6)
@@ -133,17 +145,31 @@ async def _triggers(storage: Any, batch: str, docs: list[dict[str, Any]],
 
 
 def wanted(order: dict[str, Any]) -> dict[str, Any]:
-    """What an order adds to the buckets now: by channel, and to its trigger's rule."""
+    """What an order adds to the buckets now: by channel, to its trigger's rule, and its
+    lines per product and category to the day it was placed."""
     live = order.get("status", "PLACED") in COUNTED_STATUSES
     revenue = float(order.get("revenue") or 0) if live else 0.0
     out: dict[str, Any] = {}
     if order.get("completedAt") is not None:
         out["c"] = [order.get("channel") or "DIRECT", order["completedAt"], int(live), revenue]
+        out["p"] = [order["completedAt"], _lines(order, "productId"),
+                    _lines(order, "categoryId")]
     attribution = order.get("attribution")
     if attribution and attribution.get("ruleId"):
         out["r"] = [attribution["ruleId"], attribution.get("firedAt") or attribution["at"],
                     int(live), revenue]
     return out
+
+
+def _lines(order: dict[str, Any], field: str) -> list[list[Any]]:
+    """[key, lines]: the order's lines per product (or category), whatever its status,
+    as the top lists count purchases (app/analytics/recount.py `purchases`)."""
+    lines: dict[str, int] = {}
+    for item in order.get("items") or []:
+        key = item.get(field) if isinstance(item, dict) else None
+        if isinstance(key, str):  # as a top list's keys are
+            lines[key] = lines.get(key, 0) + 1
+    return [[k, n] for k, n in sorted(lines.items())]
 
 
 async def freeze_orders(storage: Any, batch: str, docs: list[dict[str, Any]]
@@ -166,6 +192,13 @@ async def _orders(storage: Any, batch: str, docs: list[dict[str, Any]], counts: 
                     key, at, n, revenue = parts
                     counts.add(o["shopId"], kind, key, at, orders=sign * n,
                                revenue=sign * revenue)
+        for sign, parts in ((1, want.get("p")), (-1, had.get("p"))):
+            if parts:
+                at, products, categories = parts
+                for kind, lines in ((PURCHASED_PRODUCT, products),
+                                    (PURCHASED_CATEGORY, categories)):
+                    for key, n in lines:
+                        counts.add_day(o["shopId"], kind, key, at, purchases=sign * n)
     # A placed order converts, whatever its status later: the same answer whether it
     # was cancelled before or after it was first counted.
     await _conversions(storage, docs[0]["shopId"], batch,

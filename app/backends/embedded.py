@@ -8,10 +8,12 @@ that a read in a worker thread stops at the request's time budget.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
+from app.backends import partial
 from app.backends.reads import check
 
 
@@ -31,6 +33,9 @@ def prepare_mongomock() -> None:
     _match_in_by_set()
     _read_cursors_in_batches()
     _insert_many_under_one_lock()
+    _set_plain_fields_in_place()
+    _keep_partial_indexes()
+    _copy_documents_directly()
     mongomock.helpers._prepared_by_tracker = True  # type: ignore[attr-defined]
 
 
@@ -120,14 +125,177 @@ def _give_mongomock_an_id_index() -> None:
         elif isinstance(wanted, str | int) and not isinstance(wanted, bool):
             keys = [wanted]
         else:
-            return scan(self, filter)
+            return _through_partial_index(self, filter, scan)
         if not all(isinstance(k, str | int) and not isinstance(k, bool) for k in keys):
-            return scan(self, filter)
+            return _touched(scan(self, filter))
         documents = self._store._documents
         candidates = [documents[k] for k in dict.fromkeys(keys) if k in documents]
-        return (d for d in candidates if filter_applies(filter, d))
+        return _touched(d for d in candidates if filter_applies(filter, d))
 
     MockCollection._iter_documents = by_key  # type: ignore[method-assign]
+
+
+def _through_partial_index(collection: Any, filter: Any, scan: Any) -> Any:
+    """The documents of a partial index that serves `filter` (app/backends/partial.py),
+    tested against the whole filter; else the scan."""
+    from mongomock.filtering import filter_applies
+
+    held = partial.candidates(collection._store, filter)
+    if held is None:
+        return _touched(scan(collection, filter))
+    if collection._store._ttl_indexes:
+        collection._store._remove_expired_documents()  # as the scan's first step does
+    return _touched(d for d in held if filter_applies(filter, d))
+
+
+_RECORDING = threading.local()  # the ids an update in this thread was handed
+
+
+def _touched(documents: Any) -> Any:
+    """Pass documents on, noting their ids while an update runs (`_keep_partial_indexes`)."""
+    seen = getattr(_RECORDING, "ids", None)
+    if seen is None:
+        yield from documents
+        return
+    for document in documents:
+        seen.append(document["_id"])
+        yield document
+
+
+def _keep_partial_indexes() -> None:
+    """Keep the partial indexes' sets (app/backends/partial.py) through every write.
+
+    Inserts and restores go through the collection store's `__setitem__` (or
+    `insert_many`, which notes what it stored); an update changes in place the documents
+    `_iter_documents` handed it, whose ids are recorded while it runs and tested anew
+    after it, whether it ended well or not. `create_indexes` keeps an index model's
+    partial filter (mongomock's own dropped it).
+    """
+    from mongomock.collection import Collection as MockCollection
+    from mongomock.store import CollectionStore
+
+    setitem, update = CollectionStore.__setitem__, MockCollection._update
+
+    def store(self: Any, key: Any, value: Any) -> None:
+        setitem(self, key, value)
+        partial.note(self, [key])
+
+    def updated(self: Any, *args: Any, **kwargs: Any) -> Any:
+        outer = getattr(_RECORDING, "ids", None)
+        _RECORDING.ids = []
+        try:
+            return update(self, *args, **kwargs)
+        finally:
+            ids, _RECORDING.ids = _RECORDING.ids, outer
+            partial.note(self._store, ids)
+            if outer is not None:
+                outer.extend(ids)
+
+    def create_indexes(self: Any, indexes: Any, session: Any = None) -> list[str]:
+        # mongomock's own drops an IndexModel's partial filter; `create_index` keeps it.
+        return [self.create_index(list(m.document["key"].items()), session=session,
+                                  **{k: v for k, v in m.document.items() if k != "key"})
+                for m in indexes]
+
+    CollectionStore.__setitem__ = store  # type: ignore[method-assign]
+    MockCollection._update = updated  # type: ignore[method-assign]
+    MockCollection.create_indexes = create_indexes  # type: ignore[method-assign]
+
+
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def _set_plain_fields_in_place() -> None:
+    """An update that only sets top-level fields to plain values (or unsets them) is
+    applied to each matched document directly.
+
+    mongomock snapshots every matched document whole (to roll back a broken unique
+    index or `_id`), then interprets the update; the folds' claim and finish
+    (app/backends/folds.py) set or unset one or two fields on each of thousands of
+    events. Such an update touches neither `_id` nor a unique index (a collection with
+    one goes to the original), so there is nothing to roll back; the answer (matched,
+    modified) is the original's. Anything else (an upsert, operators, dotted or `$`
+    fields, other values) goes to the original.
+    """
+    import mongomock.helpers as helpers
+    from mongomock.collection import Collection as MockCollection
+
+    original = MockCollection._update
+
+    def plain(document: Any) -> bool:
+        if not isinstance(document, dict) or not document or set(document) - {"$set", "$unset"}:
+            return False
+        for operator, fields in document.items():
+            if not isinstance(fields, dict) or not fields:
+                return False
+            for name, value in fields.items():
+                if not isinstance(name, str) or name == "_id" or name[:1] == "$" or "." in name:
+                    return False
+                if operator == "$set" and type(value) not in _ATOMS:
+                    return False
+        return True
+
+    def update(self: Any, spec: Any, document: Any, upsert: bool = False,
+               manipulate: bool = False, multi: bool = False, *args: Any, **kwargs: Any) -> Any:
+        if upsert or args or any(kwargs.values()) or not isinstance(spec, dict) \
+                or not plain(document) or any(i.get("unique")
+                                              for i in self._store.indexes.values()):
+            return original(self, spec, document, upsert, manipulate, multi, *args, **kwargs)
+        sets, unsets = document.get("$set", {}), list(document.get("$unset", {}))
+        matched = modified = 0
+        for existing in self._iter_documents(helpers.patch_datetime_awareness_in_document(spec)):
+            matched += 1
+            changed = False
+            for name, value in sets.items():
+                if name not in existing or existing[name] != value \
+                        or type(existing[name]) is not type(value):
+                    existing[name] = value
+                    changed = True
+            for name in unsets:
+                if name in existing:
+                    del existing[name]
+                    changed = True
+            modified += changed
+            if not multi:
+                break
+        return {"connectionId": self.database.client._id, "err": None, "n": matched,
+                "nModified": modified, "ok": 1, "upserted": None, "updatedExisting": matched > 0}
+
+    MockCollection._update = update  # type: ignore[method-assign]
+
+
+def _copy_documents_directly() -> None:
+    """Copy stored documents by walking their dicts and lists, not with `copy.deepcopy`.
+
+    mongomock deep-copies every document an update touches (its snapshot, to roll
+    back) and the values it stores and returns; `copy.deepcopy`'s memo and dispatch
+    per value made that the largest cost of an update on the embedded store. Documents
+    are trees of dicts, lists and immutable values (strings, numbers, dates, ids),
+    which are copied the same way here, and anything else goes to `copy.deepcopy`.
+    """
+    import copy
+    import types
+    from decimal import Decimal
+
+    import mongomock.collection as mc
+    from bson import Decimal128, Int64, ObjectId
+
+    immutable = {str, int, float, bool, type(None), bytes, datetime, ObjectId, Decimal128,
+                 Int64, Decimal}
+
+    def copied(value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            return {k: copied(v) for k, v in value.items()}
+        if kind is list:
+            return [copied(v) for v in value]
+        if kind in immutable:
+            return value
+        if kind is OrderedDict:
+            return OrderedDict((k, copied(v)) for k, v in value.items())
+        return copy.deepcopy(value)
+
+    mc.copy = types.SimpleNamespace(deepcopy=copied, copy=copy.copy)  # type: ignore[attr-defined]
 
 
 def _plain(value: Any) -> bool:
@@ -407,6 +575,8 @@ def _insert_many_under_one_lock() -> None:
                                    "op": item})
                     if ordered:
                         break
+        partial.note(store, [r if not isinstance(r, dict) else helpers.hashdict(r)
+                             for r in results])
         if errors:
             raise BulkWriteError({"writeErrors": errors, "nInserted": len(results)})
         return results

@@ -14,7 +14,7 @@ retry"):
    `$inc` (and `$push`) and `$push: {applied: {b: batch, at}}`: a second apply of
    a batch is a no-op; `$max` (HyperLogLog registers) is harmless to repeat;
 4. finish: the facts leave the pending state (the caller's `finish`);
-5. tidy: `applied` entries older than KEEP_APPLIED are pulled.
+5. tidy: `applied` entries older than KEEP_APPLIED are pulled (at most every TIDY_EVERY).
 A crash anywhere leaves the facts claimed: the next fold resumes their batch by its
 id, with the same facts and counts, and step 3 skips buckets already done.
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,6 +39,9 @@ from pymongo.errors import BulkWriteError
 PAGE = 500
 KEEP_APPLIED = timedelta(minutes=30)  # a folder stalled longer than this could count twice
 PUSH_LIMIT = 1000  # a pushed list (an exact set of visitors) keeps this many
+TIDY_EVERY = timedelta(minutes=10)  # a bucket's marks pulled at most this often per process
+TIDIED_KEPT = 100_000  # buckets whose last tidy a process remembers
+_tidied: weakref.WeakKeyDictionary[Any, dict[str, datetime]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -155,8 +159,10 @@ async def apply(target: Any, batch: str, buckets: dict[str, Bucket], now: dateti
             update: dict[str, Any] = {"$push": push, "$setOnInsert": bucket.meta}
             if inc:
                 update["$inc"] = inc
+            if bucket.max:  # in the same guarded update: one write per bucket
+                update["$max"] = bucket.max
             ops.append(UpdateOne({**where, "applied.b": {"$ne": batch}}, update, upsert=True))
-        if bucket.max:
+        elif bucket.max:
             ops.append(UpdateOne(where, {"$max": bucket.max, "$setOnInsert": bucket.meta},
                                  upsert=True))
     for _ in range(3):  # a duplicate key: applied already, or two first inserts racing
@@ -173,12 +179,20 @@ async def apply(target: Any, batch: str, buckets: dict[str, Bucket], now: dateti
 
 
 async def tidy(target: Any, buckets: dict[str, Bucket], now: datetime) -> None:
-    """Step 5: old guard marks pulled (a batch is never folded again once finished)."""
-    ops = [UpdateOne({"_id": b, "shopId": bucket.meta["shopId"]},
-                     {"$pull": {"applied": {"at": {"$lt": now - KEEP_APPLIED}}}})
-           for b, bucket in buckets.items() if bucket.inc or bucket.push]
+    """Step 5: old guard marks pulled (a batch is never folded again once finished); a
+    bucket without any is not written, nor one this process tidied less than TIDY_EVERY
+    ago (its marks stay fewer than the batches of KEEP_APPLIED + TIDY_EVERY)."""
+    old = {"$lt": now - KEEP_APPLIED}
+    tidied = _tidied.setdefault(target, {})
+    due = [b for b, bucket in buckets.items() if (bucket.inc or bucket.push) and not (
+        b in tidied and timedelta(0) <= now - tidied[b] < TIDY_EVERY)]
+    ops = [UpdateOne({"_id": b, "shopId": buckets[b].meta["shopId"], "applied.at": old},
+                     {"$pull": {"applied": {"at": old}}}) for b in due]
     if ops:
         await target.bulk_write(ops, ordered=False)
+    if len(tidied) > TIDIED_KEPT:
+        tidied.clear()
+    tidied.update(dict.fromkeys(due, now))
 
 
 async def owned(presence: Any, shop_id: int, batch: str,

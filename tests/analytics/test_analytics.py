@@ -145,6 +145,37 @@ async def test_top_products_by_views_with_cart_adds_and_purchases(
     assert [p["productId"] for p in data["topProducts"]] == ["p1"]
 
 
+UPSERT = "mutation($o: [OrderInput!]!) { upsertOrders(shopId: 1, orders: $o) }"
+
+
+def _bought(rows: list[dict[str, Any]]) -> dict[str, int]:
+    return {r["productId"]: r["purchases"] for r in rows}
+
+
+async def test_purchases_follow_an_order_changed_later_and_whole_days_read_no_order(
+        api: Api, seeded: dict, platform: Platform) -> None:
+    key, span = seeded["key"], {"from": "2026-02-27T00:00:00Z", "to": "2026-03-01T00:00:00Z"}
+    order = {"orderId": "crm-9", "userId": "ub", "placedAt": "2026-02-28T10:00:00Z",
+             "items": [{"productId": "p1", "quantity": 1}, {"productId": "p2", "quantity": 1},
+                       {"productId": "p2", "quantity": 4}]}
+    await api.data(UPSERT, {"o": [order]}, key=key)
+    data = await ask(api, TOP_PRODUCTS, key, **span)  # the new order folded first
+    assert _bought(data["topProducts"]) == {"p1": 2, "p2": 2, "p3": 0}  # lines, not units
+    platform.storage.trips.reset()
+    again = await ask(api, TOP_PRODUCTS, key, **span)
+    assert again == data
+    if platform.settings.analytics_rollups:  # whole days: the day buckets, not the orders
+        assert platform.storage.trips.documents_by_collection.get("orders", 0) == 0
+    await api.data(UPSERT, {"o": [{**order, "items": [{"productId": "p3", "quantity": 1}]}]},
+                   key=key)
+    data = await ask(api, TOP_PRODUCTS, key, **span)
+    assert _bought(data["topProducts"]) == {"p1": 1, "p2": 0, "p3": 1}
+    # A range ending mid-day: the edge's orders are read, up to its end only.
+    data = await ask(api, TOP_PRODUCTS, key, **{"from": "2026-02-27T00:00:00Z",
+                                                 "to": "2026-02-28T09:00:00Z"})
+    assert _bought(data["topProducts"]) == {"p1": 1, "p2": 0, "p3": 0}
+
+
 async def test_top_categories(api: Api, seeded: dict) -> None:
     data = await ask(api, TOP_CATEGORIES, seeded["key"], **{"from": "2026-02-27T00:00:00Z",
                                                             "to": "2026-03-01T00:00:00Z"})

@@ -211,6 +211,23 @@ async def test_sessions_and_triggers_folded_before_the_shops_hourly_buckets_are_
     assert await reports(storage, NOW) == expected
 
 
+async def test_orders_folded_before_purchases_had_day_buckets_are_counted_after_the_rebuild(
+        storage: Storage, clock: FakeClock) -> None:
+    """Orders an older version folded: counted per channel and rule, but their lines never
+    into the day buckets of purchases the top lists read."""
+    await live(storage, clock)
+    await attribution.fold(storage, NOW)
+    await storage.db["orders"].update_many({}, {"$unset": {"counted.p": ""}})
+    await storage.db["performance"].delete_many({"kind": {"$in": ["dp", "dc"]}})
+    expected = await recounted(storage)
+    assert sum(p["purchases"] for p in expected["products"]) > 0
+    assert sum(p["purchases"] for p in (await reports(storage, NOW))["products"]) == 0
+    await rebuild(storage, clock)
+    assert await reports(storage, NOW) == expected
+    await rebuild(storage, clock)
+    assert await reports(storage, NOW) == expected
+
+
 async def test_a_rebuild_of_what_was_counted_live_changes_no_counter(
         storage: Storage, clock: FakeClock) -> None:
     await live(storage, clock)

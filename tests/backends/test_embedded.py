@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
+import unittest.mock
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import mongomock.filtering
 import mongomock.helpers
 import pytest
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from app.backends import partial
 from app.backends.embedded import _plain_fields, _ruled_out, prepare_mongomock
 from app.platform import open_store
 
@@ -170,3 +177,92 @@ def test_a_scan_for_pending_documents_passes_over_the_counted_ones_unopened() ->
     assert _ruled_out(plain, {"shopId": 1, "rolled": True})
     assert not _ruled_out(plain, {"shopId": 1, "rolled": False})
     assert not _ruled_out(plain, {"shopId": 1, "rolled": [False]})  # arrays: mongomock's say
+
+
+async def _random_writes(rng: random.Random, events: Any) -> None:
+    """One write of any kind mongomock has, on a few ids, with and without the fields
+    the partial indexes select by."""
+    key = f"1:{rng.randrange(12)}"
+    pending = rng.choice([{"rolled": False}, {"rolled": True}, {}, {"rolled": [False]},
+                          {"rolled": 0}, {"foldBatch": "b1"}, {"foldBatch": 7},
+                          {"coAt": datetime(2026, 1, rng.randrange(1, 9))}])
+    kind = rng.randrange(9)
+    with contextlib.suppress(DuplicateKeyError, BulkWriteError):
+        if kind == 0:
+            await events.insert_one({"_id": key, "shopId": 1, **pending})
+        elif kind == 1:
+            await events.insert_many([{"_id": f"1:{rng.randrange(12)}", "shopId": 1, **pending}
+                                      for _ in range(3)], ordered=False)
+        elif kind == 2:
+            await events.update_one({"_id": key}, {"$set": pending or {"x": 1}}, upsert=True)
+        elif kind == 3:
+            await events.update_many({"shopId": 1, "n": {"$exists": False}},
+                                     {"$unset": {"rolled": "", "foldBatch": ""}})
+        elif kind == 4:
+            await events.replace_one({"_id": key}, {"shopId": 1, **pending}, upsert=True)
+        elif kind == 5:
+            await events.delete_one({"_id": key})
+        elif kind == 6:
+            await events.find_one_and_update({"rolled": False}, {"$set": {"foldBatch": "b2"}})
+        elif kind == 7:
+            await events.bulk_write([UpdateOne({"_id": key}, {"$set": pending or {"y": 1}},
+                                               upsert=True),
+                                     UpdateOne({"foldBatch": "b1"}, {"$unset": {"foldBatch": ""},
+                                                                     "$set": {"rolled": False}})])
+        else:
+            await events.update_many({"_id": {"$in": [key, "1:1"]}}, {"$set": pending or {"z": 1}})
+
+
+QUERIES = [{"rolled": False}, {"rolled": False, "shopId": 1}, {"foldBatch": "b1"},
+           {"foldBatch": {"$in": ["b1", "b2"]}}, {"coAt": {"$lte": datetime(2026, 1, 5)}},
+           {"coAt": {"$gt": datetime(2026, 1, 2), "$lt": datetime(2026, 1, 7)}},
+           {"rolled": 0}, {"foldBatch": 7}]
+
+
+async def test_a_partial_index_answers_as_a_scan_of_the_collection_does_through_any_writes(
+        ) -> None:
+    # The folds' pending facts and co-occurrence's due views (app/backends/partial.py):
+    # after every write of every kind, each query a partial index serves finds what
+    # mongomock's own test of every stored document finds.
+    storage = open_store("mongomock://", "embedded_partial")
+    await storage.drop()
+    events = storage.events
+    await events.insert_one({"_id": "1:0", "shopId": 1, "rolled": False})  # before the index
+    await events.create_index("rolled", partialFilterExpression={"rolled": False})
+    await events.create_index("foldBatch",
+                              partialFilterExpression={"foldBatch": {"$type": "string"}})
+    await events.create_index("coAt", partialFilterExpression={"coAt": {"$type": "date"}})
+    store = events.raw._AsyncMongoMockCollection__collection._store
+    served = [q for q in QUERIES if partial.candidates(store, q) is not None]
+    assert len(served) == 6  # the last two ask for other types: the scan answers them
+    rng = random.Random(23)
+    for step in range(400):
+        await _random_writes(rng, events)
+        if step == 200:
+            await storage.drop()
+            await events.create_index("rolled", partialFilterExpression={"rolled": False})
+        everything = await events.find({}).to_list(None)
+        for query in QUERIES:
+            found = await events.find(query).to_list(None)
+            expected = [d for d in everything if mongomock.filtering.filter_applies(query, d)]
+            assert sorted(d["_id"] for d in found) == sorted(d["_id"] for d in expected), query
+    await storage.drop()
+
+
+async def test_a_search_for_pending_documents_reads_only_the_pending_ones() -> None:
+    storage = open_store("mongomock://", "embedded_pending")
+    await storage.drop()
+    await storage.create_indexes()
+    await storage.events.insert_many([{"_id": f"1:{i}", "shopId": 1, "rolled": False}
+                                      if i % 1000 == 0 else {"_id": f"1:{i}", "shopId": 1}
+                                      for i in range(5000)])
+    query = {"rolled": False, "shopId": 1}
+    scanned = []
+    with unittest.mock.patch("app.backends.embedded._ruled_out",
+                             lambda plain, doc: scanned.append(doc) or False):
+        found = await storage.events.find(query).to_list(None)
+    assert sorted(d["_id"] for d in found) == ["1:0", "1:1000", "1:2000", "1:3000", "1:4000"]
+    assert scanned == []  # no scan: the index's five documents were the candidates
+    store = storage.events.raw._AsyncMongoMockCollection__collection._store
+    assert len(list(partial.candidates(store, query) or [])) == 5
+    await storage.drop()
