@@ -10,9 +10,11 @@ whole hours (hour documents), and at most two partial hours at its edges, counte
 from the raw events of those minutes (recount's figures, bounded by an hour of
 traffic; the funnel steps of the sessions started there, whenever taken, as an hour
 document counts them, from the events of the visitors who started them). Top lists
-are covered by whole days and, at the edges, the raw events of the partial days.
-Sessions and triggers per hour come from the performance rollups' shop-wide buckets
-(kind "t"), which the caller folds first (resolvers/analytics.py).
+are covered by whole days and, at the edges, the raw events of the partial days; the
+purchases of the items listed, by the performance rollups' day buckets (kinds "dp",
+"dc", by key) and the orders of the partial days. Sessions and triggers per hour come
+from the performance rollups' shop-wide buckets (kind "t", by key), which the caller
+folds first (resolvers/analytics.py).
 
 Visitors are exact per bucket (one document's counter, or, for a bucket made of
 several pieces, the union of their exact lists while each holds every visitor); the
@@ -157,21 +159,25 @@ class Reader:
         self.totals: dict[datetime, dict[str, int]] = {}  # sessions, triggers per hour
         self.raw: dict[tuple[datetime, datetime], Piece] = {}
 
-    async def load(self, pieces: list[tuple[str, datetime, datetime]], span: Span) -> None:
+    async def load(self, pieces: list[tuple[str, datetime, datetime]], span: Span,
+                   visitors: bool = True) -> None:
+        """Read what the pieces need; without `visitors`, the counters alone (the funnel)."""
         ids = [bucket_id(self.shop_id, kind, a) for kind, a, _ in pieces if kind != "raw"]
         raws = sorted({(a, b) for kind, a, b in pieces if kind == "raw"})
         found, hours, parts = await asyncio.gather(
-            self._find(ids), self._hourly(span), asyncio.gather(*(self._raw(a, b)
-                                                                  for a, b in raws)))
+            self._find(ids, visitors), self._hourly(span),
+            asyncio.gather(*(self._raw(a, b) for a, b in raws)))
         self.docs = found
         self.totals = hours
         self.raw = dict(zip(raws, parts, strict=True))
 
-    async def _find(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+    async def _find(self, ids: list[str], visitors: bool) -> dict[str, dict[str, Any]]:
         if not ids:
             return {}
+        # The visitor lists and registers are most of a busy bucket's size: read if needed.
+        fields = {"applied": 0} if visitors else {"n": 1}
         docs = await self.storage.rollups.find(
-            {"shopId": self.shop_id, "_id": {"$in": ids}}, {"applied": 0}).to_list(None)
+            {"shopId": self.shop_id, "_id": {"$in": ids}}, fields).to_list(None)
         return {d["_id"]: d for d in docs}
 
     async def _hourly(self, span: Span) -> dict[datetime, dict[str, int]]:
@@ -302,7 +308,7 @@ async def funnel(storage: Storage, shop_id: int, within: Span,
     await fold(storage, now or datetime.now(UTC), shop_id, seconds=FOLD_SECONDS)
     pieces = cover(within)
     reader = Reader(storage, shop_id)
-    await reader.load(pieces, within)
+    await reader.load(pieces, within, visitors=False)
     figures = combine([reader.piece(*p) for p in pieces])
     return {"sessions": figures["sessions"], **{name: figures[name] for name in STEPS}}
 

@@ -33,6 +33,7 @@ facts have. Raw events may be deleted (retention) only once folded: counts outli
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from datetime import datetime, timedelta
@@ -73,6 +74,7 @@ def bucket_id(shop_id: int, kind: str, start: datetime, key: str | None = None) 
     return base if key is None else f"{base}:{key}"
 
 
+@functools.lru_cache(maxsize=65536)  # an event names its visitor in several keys
 def hashed(visitor_id: str) -> str:
     """A visitor as the rollups keep it: no visitor id is stored in a counter."""
     return hashlib.sha256(visitor_id.encode()).hexdigest()[:16]

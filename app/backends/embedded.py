@@ -8,10 +8,14 @@ that a read in a worker thread stops at the request's time budget.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import OrderedDict
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
+
+from bson import Decimal128, Int64, ObjectId
 
 from app.backends import partial
 from app.backends.reads import check
@@ -36,6 +40,7 @@ def prepare_mongomock() -> None:
     _set_plain_fields_in_place()
     _keep_partial_indexes()
     _copy_documents_directly()
+    _project_top_level_fields()
     mongomock.helpers._prepared_by_tracker = True  # type: ignore[attr-defined]
 
 
@@ -112,7 +117,7 @@ def _give_mongomock_an_id_index() -> None:
         def matching() -> Any:
             for scanned, document in enumerate(documents):
                 check(scanned)
-                if not _ruled_out(plain, document) and filter_applies(filter, document):
+                if not _ruled_out(plain, document) and _applies(filter, document):
                     yield document
 
         return matching()
@@ -130,7 +135,7 @@ def _give_mongomock_an_id_index() -> None:
             return _touched(scan(self, filter))
         documents = self._store._documents
         candidates = [documents[k] for k in dict.fromkeys(keys) if k in documents]
-        return _touched(d for d in candidates if filter_applies(filter, d))
+        return _touched(d for d in candidates if _applies(filter, d))
 
     MockCollection._iter_documents = by_key  # type: ignore[method-assign]
 
@@ -138,14 +143,96 @@ def _give_mongomock_an_id_index() -> None:
 def _through_partial_index(collection: Any, filter: Any, scan: Any) -> Any:
     """The documents of a partial index that serves `filter` (app/backends/partial.py),
     tested against the whole filter; else the scan."""
-    from mongomock.filtering import filter_applies
-
     held = partial.candidates(collection._store, filter)
     if held is None:
         return _touched(scan(collection, filter))
     if collection._store._ttl_indexes:
         collection._store._remove_expired_documents()  # as the scan's first step does
-    return _touched(d for d in held if filter_applies(filter, d))
+    return _touched(d for d in held if _applies(filter, d))
+
+
+_UNDECIDED = object()
+
+
+def _applies(filter: Any, document: dict[str, Any]) -> bool:
+    """mongomock's `filter_applies`, decided first by `_simple` where it can be."""
+    decided = _simple(filter, document)
+    if decided is _UNDECIDED:
+        from mongomock.filtering import filter_applies
+
+        return bool(filter_applies(filter, document))
+    return bool(decided)
+
+
+_LAST_SET: list[Any] = [None, 0, (False, frozenset())]  # the list, its length, its answer
+
+
+def _set_of(values: list[Any]) -> tuple[bool, frozenset[Any]]:
+    """Of a `$in` list: whether its values are all plain, and their set; worked out once
+    while the same list is asked about (a filter is tested against many documents)."""
+    if _LAST_SET[0] is not values or _LAST_SET[1] != len(values):
+        plain = all(_scalar(v) for v in values)
+        _LAST_SET[:] = [values, len(values), (plain, frozenset(values) if plain else frozenset())]
+    return _LAST_SET[2]
+
+
+def _same(wanted: Any, value: Any) -> Any:
+    """Whether a stored plain value equals a filter's plain value (strings, numbers of any
+    type by value, booleans by value), or undecided (mongomock decides)."""
+    if type(value) in (list, tuple, dict):
+        return _UNDECIDED
+    if type(wanted) is bool or type(value) is bool:  # mongomock's say on False and 0
+        return wanted == value if type(wanted) is type(value) else _UNDECIDED
+    if isinstance(wanted, str):
+        return isinstance(value, str) and wanted == value
+    if isinstance(value, int | float) and isinstance(wanted, int | float):
+        return wanted == value
+    return _UNDECIDED
+
+
+def _simple(filter: Any, document: dict[str, Any]) -> Any:
+    """A filter of top-level fields, each equal to a plain value, `$in` plain values or
+    `$exists`, decided on a document whose such fields hold plain values (or are
+    missing); anything else is undecided (mongomock decides)."""
+    if type(filter) is not dict:
+        return _UNDECIDED
+    for name, wanted in filter.items():
+        if name[:1] == "$" or "." in name:
+            return _UNDECIDED
+        present = name in document
+        value = document.get(name)
+        if type(wanted) is dict:
+            if list(wanted) == ["$exists"] and type(wanted["$exists"]) is bool:
+                if present != wanted["$exists"]:
+                    return False
+                continue
+            if list(wanted) != ["$in"] or type(wanted["$in"]) is not list:
+                return _UNDECIDED
+            plain, listed = _set_of(wanted["$in"])
+            if not plain:
+                return _UNDECIDED
+            if value is None:
+                return _UNDECIDED if present else False
+            if type(value) is str:  # a string equals only an equal string
+                if value not in listed:
+                    return False
+                continue
+            found = [_same(v, value) for v in wanted["$in"]]
+            if _UNDECIDED in found:
+                return _UNDECIDED
+            if not any(found):
+                return False
+            continue
+        if not _scalar(wanted):
+            return _UNDECIDED
+        if value is None:
+            if present:
+                return _UNDECIDED
+            return False
+        same = _same(wanted, value)
+        if same is not True:
+            return same
+    return True
 
 
 _RECORDING = threading.local()  # the ids an update in this thread was handed
@@ -203,6 +290,8 @@ def _keep_partial_indexes() -> None:
 
 
 _ATOMS = (str, int, float, bool, type(None))
+_IMMUTABLE = {str, int, float, bool, type(None), bytes, datetime, ObjectId, Decimal128, Int64,
+              Decimal}
 
 
 def _set_plain_fields_in_place() -> None:
@@ -264,38 +353,73 @@ def _set_plain_fields_in_place() -> None:
     MockCollection._update = update  # type: ignore[method-assign]
 
 
+def _copied(value: Any) -> Any:
+    """A stored value copied: dicts and lists walked, immutable values shared (strings,
+    numbers, dates, ids), anything else given to `copy.deepcopy`."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copied(v) for k, v in value.items()}
+    if kind is list:
+        return [_copied(v) for v in value]
+    if kind in _IMMUTABLE:
+        return value
+    if kind is OrderedDict:
+        return OrderedDict((k, _copied(v)) for k, v in value.items())
+    return copy.deepcopy(value)
+
+
 def _copy_documents_directly() -> None:
     """Copy stored documents by walking their dicts and lists, not with `copy.deepcopy`.
 
     mongomock deep-copies every document an update touches (its snapshot, to roll
     back) and the values it stores and returns; `copy.deepcopy`'s memo and dispatch
     per value made that the largest cost of an update on the embedded store. Documents
-    are trees of dicts, lists and immutable values (strings, numbers, dates, ids),
-    which are copied the same way here, and anything else goes to `copy.deepcopy`.
+    are trees of dicts, lists and immutable values, copied the same way by `_copied`.
     """
-    import copy
     import types
-    from decimal import Decimal
 
     import mongomock.collection as mc
-    from bson import Decimal128, Int64, ObjectId
 
-    immutable = {str, int, float, bool, type(None), bytes, datetime, ObjectId, Decimal128,
-                 Int64, Decimal}
+    mc.copy = types.SimpleNamespace(deepcopy=_copied, copy=copy.copy)  # type: ignore[attr-defined]
 
-    def copied(value: Any) -> Any:
-        kind = type(value)
-        if kind is dict:
-            return {k: copied(v) for k, v in value.items()}
-        if kind is list:
-            return [copied(v) for v in value]
-        if kind in immutable:
-            return value
-        if kind is OrderedDict:
-            return OrderedDict((k, copied(v)) for k, v in value.items())
-        return copy.deepcopy(value)
 
-    mc.copy = types.SimpleNamespace(deepcopy=copied, copy=copy.copy)  # type: ignore[attr-defined]
+def _project_top_level_fields() -> None:
+    """A projection that keeps (or leaves out) top-level fields copies just those.
+
+    mongomock interprets every projection path by path for every document returned,
+    which made reading a page of pending events (three fields each) cost more than
+    counting them. A projection of plain top-level names, all kept or all left out
+    (and `_id` either way), is applied here with the same result; anything else (dotted
+    paths, operators, a mix, another document class) goes to the original.
+    """
+    import mongomock.collection as mc
+
+    original = mc.Collection._copy_only_fields
+
+    def project(self: Any, doc: Any, fields: Any, container: Any) -> Any:
+        if container is not dict:
+            return original(self, doc, fields, container)
+        if fields is None:
+            return _copied(doc)
+        others = {k: v for k, v in fields.items() if k != "_id"} if isinstance(
+            fields, dict) else {}
+        flags = {v for v in others.values() if v in (0, 1)}
+        if not others or len(flags) != 1 or len(others) != sum(
+                1 for v in others.values() if v in (0, 1)) or any(
+                not isinstance(k, str) or "." in k or k[:1] == "$" for k in others):
+            return original(self, doc, fields, container)
+        if flags == {1}:
+            out = {k: _copied(doc[k]) for k in others if k in doc}
+        else:
+            out = {k: _copied(v) for k, v in doc.items() if k not in others}
+        if fields.get("_id", 1) in (0, False):
+            out.pop("_id", None)
+        elif "_id" in doc:
+            out["_id"] = doc["_id"]
+        return out
+
+    project.original = original  # type: ignore[attr-defined]
+    mc.Collection._copy_only_fields = project  # type: ignore[method-assign]
 
 
 def _plain(value: Any) -> bool:

@@ -266,3 +266,45 @@ async def test_a_search_for_pending_documents_reads_only_the_pending_ones() -> N
     store = storage.events.raw._AsyncMongoMockCollection__collection._store
     assert len(list(partial.candidates(store, query) or [])) == 5
     await storage.drop()
+
+
+PROJECTIONS = [None, {"a": 1}, {"a": 1, "_id": 0}, {"a": True, "b": 1, "z": 1}, {"a": 0},
+               {"a": 0, "_id": 0}, {"_id": 0}, {"_id": 1}, {"b.c": 1},
+               {"l": 0, "b": False}]
+
+
+@pytest.mark.parametrize("fields", PROJECTIONS)
+def test_projections_copy_what_mongomock_copies(fields: dict | None) -> None:
+    import mongomock.collection as mc
+
+    doc = {"_id": "1:1", "a": [1, {"x": datetime(2026, 1, 1)}], "b": {"c": [2, 3], "d": "e"},
+           "l": [[1], [2]], "n": None}
+    project = mc.Collection._copy_only_fields
+    collection = open_store("mongomock://", "embedded_projection").events.raw
+    mock = collection._AsyncMongoMockCollection__collection
+    ours = project(mock, doc, None if fields is None else dict(fields), dict)
+    theirs = project.original(mock, doc, None if fields is None else dict(fields), dict)
+    assert ours == theirs
+    if "a" in ours:
+        ours["a"][1]["x"] = 0  # a copy: the stored document is unchanged
+        assert doc["a"][1]["x"] == datetime(2026, 1, 1)
+
+
+VALUES = [None, True, False, 0, 1, 1.0, 2, "1", "a", "", [1], ["a", 1], [], {"x": 1}, {},
+          datetime(2026, 1, 1)]
+
+
+def test_simple_filters_are_decided_as_mongomock_decides_them() -> None:
+    # The embedded store's own test of plain filters (`_applies`): every verdict it gives
+    # is mongomock's, over values of every kind, missing fields, and filters it passes on.
+    from app.backends.embedded import _applies
+
+    rng = random.Random(7)
+    conditions = [*VALUES, *({"$in": rng.sample(VALUES, 3)} for _ in range(30)),
+                  {"$in": [str(i) for i in range(40)] + [1]}, {"$exists": True},
+                  {"$exists": False}, {"$ne": 1}, {"$gt": 0}]
+    for _ in range(4000):
+        doc = {"_id": 1, **{f: rng.choice(VALUES) for f in "ab" if rng.random() < 0.8}}
+        filter = {f: rng.choice(conditions) for f in rng.sample("ab", rng.randint(1, 2))}
+        assert _applies(filter, doc) == bool(mongomock.filtering.filter_applies(filter, doc)), (
+            filter, doc)
