@@ -368,6 +368,17 @@ def _copied(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def _returned(value: Any) -> Any:
+    """A stored value as a read returns it: as mongomock's `_copy_field` into `dict`, every
+    mapping a plain dict and every list a new list, other values copied or shared."""
+    kind = type(value)
+    if kind is dict or isinstance(value, dict):
+        return {k: _returned(v) for k, v in value.items()}
+    if kind is list or isinstance(value, list):
+        return [_returned(v) for v in value]
+    return value if kind in _IMMUTABLE else copy.copy(value)
+
+
 def _copy_documents_directly() -> None:
     """Copy stored documents by walking their dicts and lists, not with `copy.deepcopy`.
 
@@ -400,7 +411,7 @@ def _project_top_level_fields() -> None:
         if container is not dict:
             return original(self, doc, fields, container)
         if fields is None:
-            return _copied(doc)
+            return _returned(doc)
         others = {k: v for k, v in fields.items() if k != "_id"} if isinstance(
             fields, dict) else {}
         flags = {v for v in others.values() if v in (0, 1)}
@@ -409,9 +420,9 @@ def _project_top_level_fields() -> None:
                 not isinstance(k, str) or "." in k or k[:1] == "$" for k in others):
             return original(self, doc, fields, container)
         if flags == {1}:
-            out = {k: _copied(doc[k]) for k in others if k in doc}
+            out = {k: _returned(doc[k]) for k in others if k in doc}
         else:
-            out = {k: _copied(v) for k, v in doc.items() if k not in others}
+            out = {k: _returned(v) for k, v in doc.items() if k not in others}
         if fields.get("_id", 1) in (0, False):
             out.pop("_id", None)
         elif "_id" in doc:

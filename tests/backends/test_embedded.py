@@ -268,6 +268,14 @@ async def test_a_search_for_pending_documents_reads_only_the_pending_ones() -> N
     await storage.drop()
 
 
+def _types(value: Any) -> Any:
+    if isinstance(value, dict):
+        return (type(value), {k: _types(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_types(v) for v in value]
+    return type(value)
+
+
 PROJECTIONS = [None, {"a": 1}, {"a": 1, "_id": 0}, {"a": True, "b": 1, "z": 1}, {"a": 0},
                {"a": 0, "_id": 0}, {"_id": 0}, {"_id": 1}, {"b.c": 1},
                {"l": 0, "b": False}]
@@ -277,14 +285,15 @@ PROJECTIONS = [None, {"a": 1}, {"a": 1, "_id": 0}, {"a": True, "b": 1, "z": 1}, 
 def test_projections_copy_what_mongomock_copies(fields: dict | None) -> None:
     import mongomock.collection as mc
 
-    doc = {"_id": "1:1", "a": [1, {"x": datetime(2026, 1, 1)}], "b": {"c": [2, 3], "d": "e"},
-           "l": [[1], [2]], "n": None}
+    doc = OrderedDict(_id="1:1", a=[1, {"x": datetime(2026, 1, 1)}],
+                      b=OrderedDict(c=[2, 3], d="e"), l=[[1], [2]], n=None)
     project = mc.Collection._copy_only_fields
     collection = open_store("mongomock://", "embedded_projection").events.raw
     mock = collection._AsyncMongoMockCollection__collection
     ours = project(mock, doc, None if fields is None else dict(fields), dict)
     theirs = project.original(mock, doc, None if fields is None else dict(fields), dict)
     assert ours == theirs
+    assert _types(ours) == _types(theirs)  # plain dicts, as mongomock returns them
     if "a" in ours:
         ours["a"][1]["x"] = 0  # a copy: the stored document is unchanged
         assert doc["a"][1]["x"] == datetime(2026, 1, 1)
