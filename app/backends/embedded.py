@@ -17,7 +17,7 @@ from typing import Any
 
 from bson import Decimal128, Int64, ObjectId
 
-from app.backends import partial
+from app.backends import equality, partial
 from app.backends.reads import check
 
 
@@ -41,6 +41,7 @@ def prepare_mongomock() -> None:
     _keep_partial_indexes()
     _copy_documents_directly()
     _project_top_level_fields()
+    _read_up_to_the_limit()
     mongomock.helpers._prepared_by_tracker = True  # type: ignore[attr-defined]
 
 
@@ -130,7 +131,7 @@ def _give_mongomock_an_id_index() -> None:
         elif isinstance(wanted, str | int) and not isinstance(wanted, bool):
             keys = [wanted]
         else:
-            return _through_partial_index(self, filter, scan)
+            return _through_an_index(self, filter, scan)
         if not all(isinstance(k, str | int) and not isinstance(k, bool) for k in keys):
             return _touched(scan(self, filter))
         documents = self._store._documents
@@ -140,15 +141,24 @@ def _give_mongomock_an_id_index() -> None:
     MockCollection._iter_documents = by_key  # type: ignore[method-assign]
 
 
-def _through_partial_index(collection: Any, filter: Any, scan: Any) -> Any:
-    """The documents of a partial index that serves `filter` (app/backends/partial.py),
-    tested against the whole filter; else the scan."""
-    held = partial.candidates(collection._store, filter)
+def _through_an_index(collection: Any, filter: Any, scan: Any) -> Any:
+    """The documents a partial index (app/backends/partial.py) or an equality index
+    (equality.py) holds for `filter`, tested against the whole filter; else the scan."""
+    store = collection._store
+    held = partial.candidates(store, filter)
+    if held is None:
+        held = equality.candidates(store, filter)
     if held is None:
         return _touched(scan(collection, filter))
-    if collection._store._ttl_indexes:
-        collection._store._remove_expired_documents()  # as the scan's first step does
+    if store._ttl_indexes:
+        store._remove_expired_documents()  # as the scan's first step does
     return _touched(d for d in held if _applies(filter, d))
+
+
+def _note(store: Any, keys: list[Any]) -> None:
+    """After a write: the documents' places in the partial and equality indexes."""
+    partial.note(store, keys)
+    equality.note(store, keys)
 
 
 _UNDECIDED = object()
@@ -250,10 +260,12 @@ def _touched(documents: Any) -> Any:
 
 
 def _keep_partial_indexes() -> None:
-    """Keep the partial indexes' sets (app/backends/partial.py) through every write.
+    """Keep the partial and equality indexes (app/backends/partial.py, equality.py)
+    through every write.
 
     Inserts and restores go through the collection store's `__setitem__` (or
-    `insert_many`, which notes what it stored); an update changes in place the documents
+    `insert_many`, which notes what it stored), deletes through its `__delitem__`; an
+    update changes in place the documents
     `_iter_documents` handed it, whose ids are recorded while it runs and tested anew
     after it, whether it ended well or not. `create_indexes` keeps an index model's
     partial filter (mongomock's own dropped it).
@@ -261,11 +273,12 @@ def _keep_partial_indexes() -> None:
     from mongomock.collection import Collection as MockCollection
     from mongomock.store import CollectionStore
 
-    setitem, update = CollectionStore.__setitem__, MockCollection._update
+    setitem, delitem = CollectionStore.__setitem__, CollectionStore.__delitem__
+    update = MockCollection._update
 
     def store(self: Any, key: Any, value: Any) -> None:
         setitem(self, key, value)
-        partial.note(self, [key])
+        _note(self, [key])
 
     def updated(self: Any, *args: Any, **kwargs: Any) -> Any:
         outer = getattr(_RECORDING, "ids", None)
@@ -274,7 +287,7 @@ def _keep_partial_indexes() -> None:
             return update(self, *args, **kwargs)
         finally:
             ids, _RECORDING.ids = _RECORDING.ids, outer
-            partial.note(self._store, ids)
+            _note(self._store, ids)
             if outer is not None:
                 outer.extend(ids)
 
@@ -284,7 +297,13 @@ def _keep_partial_indexes() -> None:
                                   **{k: v for k, v in m.document.items() if k != "key"})
                 for m in indexes]
 
+    def delete(self: Any, key: Any) -> None:
+        delitem(self, key)
+        _note(self, [key])
+
+    updated.inner = update  # type: ignore[attr-defined]
     CollectionStore.__setitem__ = store  # type: ignore[method-assign]
+    CollectionStore.__delitem__ = delete  # type: ignore[method-assign]
     MockCollection._update = updated  # type: ignore[method-assign]
     MockCollection.create_indexes = create_indexes  # type: ignore[method-assign]
 
@@ -296,15 +315,16 @@ _IMMUTABLE = {str, int, float, bool, type(None), bytes, datetime, ObjectId, Deci
 
 def _set_plain_fields_in_place() -> None:
     """An update that only sets top-level fields to plain values (or unsets them) is
-    applied to each matched document directly.
+    applied to each matched document directly; an upsert of `$setOnInsert` alone that
+    matches a document changes nothing, and says so without copying it.
 
     mongomock snapshots every matched document whole (to roll back a broken unique
     index or `_id`), then interprets the update; the folds' claim and finish
     (app/backends/folds.py) set or unset one or two fields on each of thousands of
     events. Such an update touches neither `_id` nor a unique index (a collection with
     one goes to the original), so there is nothing to roll back; the answer (matched,
-    modified) is the original's. Anything else (an upsert, operators, dotted or `$`
-    fields, other values) goes to the original.
+    modified) is the original's. Anything else (an upsert that inserts, other operators,
+    dotted or `$` fields, other values) goes to the original.
     """
     import mongomock.helpers as helpers
     from mongomock.collection import Collection as MockCollection
@@ -324,11 +344,43 @@ def _set_plain_fields_in_place() -> None:
                     return False
         return True
 
+    def counters(document: Any) -> bool:
+        return isinstance(document, dict) and not set(document) - set(_COUNTERS) and bool(
+            set(document) & {"$inc", "$max", "$push"}) and all(
+            isinstance(v, dict) and v for v in document.values())
+
     def update(self: Any, spec: Any, document: Any, upsert: bool = False,
                manipulate: bool = False, multi: bool = False, *args: Any, **kwargs: Any) -> Any:
-        if upsert or args or any(kwargs.values()) or not isinstance(spec, dict) \
-                or not plain(document) or any(i.get("unique")
-                                              for i in self._store.indexes.values()):
+        if args or any(kwargs.values()) or not isinstance(spec, dict) or any(
+                i.get("unique") for i in self._store.indexes.values()):
+            return original(self, spec, document, upsert, manipulate, multi, *args, **kwargs)
+        if upsert and isinstance(document, dict) and list(document) == ["$setOnInsert"]:
+            # The presences of app/backends/folds.py `owned`: matched, nothing is set;
+            # else, with plain fields only, the new document is the filter's and these.
+            for _ in self._iter_documents(helpers.patch_datetime_awareness_in_document(spec)):
+                return {"connectionId": self.database.client._id, "err": None, "n": 1,
+                        "nModified": 0, "ok": 1, "upserted": None, "updatedExisting": True}
+            fields = document["$setOnInsert"]
+            if isinstance(fields, dict) and fields and "_id" in spec and all(
+                    isinstance(k, str) and k[:1] != "$" and "." not in k and _scalar(v)
+                    for k, v in spec.items()) and all(
+                    isinstance(k, str) and k[:1] != "$" and "." not in k and k not in spec
+                    for k in fields):
+                new = {**spec, **_copied(helpers.patch_datetime_awareness_in_document(fields))}
+                upserted = self._insert(new)
+                return {"connectionId": self.database.client._id, "err": None, "n": 1,
+                        "nModified": 0, "ok": 1, "upserted": upserted, "updatedExisting": False}
+        if not multi and counters(document):  # a fold's guarded update of its buckets
+            patched = helpers.patch_datetime_awareness_in_document(document)
+            for existing in self._iter_documents(
+                    helpers.patch_datetime_awareness_in_document(spec)):
+                changed = _count_into(existing, patched)
+                if changed is None:
+                    break  # a shape only mongomock knows: the original, from the start
+                return {"connectionId": self.database.client._id, "err": None, "n": 1,
+                        "nModified": int(changed), "ok": 1, "upserted": None,
+                        "updatedExisting": True}
+        if upsert or not plain(document):
             return original(self, spec, document, upsert, manipulate, multi, *args, **kwargs)
         sets, unsets = document.get("$set", {}), list(document.get("$unset", {}))
         matched = modified = 0
@@ -336,10 +388,11 @@ def _set_plain_fields_in_place() -> None:
             matched += 1
             changed = False
             for name, value in sets.items():
-                if name not in existing or existing[name] != value \
-                        or type(existing[name]) is not type(value):
-                    existing[name] = value
+                if name not in existing or existing[name] != value:
                     changed = True
+                elif type(existing[name]) is type(value):
+                    continue
+                existing[name] = value  # 2.0 for 2: stored, not "modified" (as mongomock)
             for name in unsets:
                 if name in existing:
                     del existing[name]
@@ -350,7 +403,91 @@ def _set_plain_fields_in_place() -> None:
         return {"connectionId": self.database.client._id, "err": None, "n": matched,
                 "nModified": modified, "ok": 1, "upserted": None, "updatedExisting": matched > 0}
 
+    update.original = original  # type: ignore[attr-defined]
     MockCollection._update = update  # type: ignore[method-assign]
+
+
+_COUNTERS = ("$inc", "$max", "$push", "$setOnInsert")
+
+
+def _path(document: dict[str, Any], name: Any) -> tuple[dict[str, Any], str] | None:
+    """The dict holding a field of one or two names (`n.views`), created if missing, or
+    None for anything else (deeper, `$`, array positions, a parent not a dict)."""
+    if not isinstance(name, str) or name[:1] == "$" or not name:
+        return None
+    parts = name.split(".")
+    if len(parts) > 2 or any(not p or p[:1] == "$" or p.isdigit() for p in parts):
+        return None
+    if len(parts) == 1:
+        return document, name
+    parent = document.get(parts[0])
+    if parent is None and parts[0] not in document:
+        return {}, parts[1]  # created on write (below)
+    return (parent, parts[1]) if type(parent) is dict else None
+
+
+def _number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+def _count_into(existing: dict[str, Any], document: dict[str, Any]) -> bool | None:
+    """`$inc`, `$max` and `$push` (a value, or `$each` with `$slice`) on fields of one or
+    two names of an existing document, as mongomock applies them (`$setOnInsert` does
+    nothing to it); whether it changed. None, the document untouched, for any other
+    shape: the caller gives it to mongomock."""
+    names: list[str] = []
+    plan: list[tuple[str, str, Any]] = []
+    for operator in _COUNTERS:
+        for name, value in (document.get(operator) or {}).items():
+            if operator == "$setOnInsert":
+                continue
+            names.append(name)
+            plan.append((operator, name, value))
+    heads = [n.split(".")[0] for n in names]
+    if len(set(names)) != len(names) or any(h in names and h != n for h, n in zip(
+            heads, names, strict=True)) or "_id" in heads:
+        return None  # one field twice, or a field and its parent: mongomock's answer
+    steps = []
+    for operator, name, value in plan:
+        found = _path(existing, name)
+        if found is None:
+            return None
+        holder, key = found
+        current = holder.get(key)
+        if operator in ("$inc", "$max"):
+            if not _number(value) or (key in holder and not _number(current)):
+                return None
+        else:
+            if key in holder and type(current) is not list:
+                return None
+            if type(value) is dict and "$each" in value and (
+                    set(value) - {"$each", "$slice"} or type(value["$each"]) is not list
+                    or type(value.get("$slice", 0)) is not int):
+                return None
+        steps.append((operator, name, value))
+    changed = False
+    for operator, name, value in steps:
+        head, _, tail = name.partition(".")
+        holder = existing.setdefault(head, {}) if tail else existing
+        key = tail or head
+        before = holder.get(key, _MISSING_FIELD)
+        if operator == "$inc":
+            holder[key] = holder.get(key, 0) + value
+        elif operator == "$max":
+            holder[key] = max(holder.get(key, value), value)
+        elif type(value) is dict and "$each" in value:
+            pushed = holder.get(key, []) + _copied(value["$each"])
+            limit = value.get("$slice")
+            if limit is not None:
+                pushed = pushed[limit:] if limit < 0 else pushed[:limit]
+            holder[key] = pushed
+        else:
+            holder[key] = [*holder.get(key, []), _copied(value)]
+        changed = changed or before is _MISSING_FIELD or before != holder[key]
+    return changed
+
+
+_MISSING_FIELD = object()
 
 
 def _copied(value: Any) -> Any:
@@ -431,6 +568,33 @@ def _project_top_level_fields() -> None:
 
     project.original = original  # type: ignore[attr-defined]
     mc.Collection._copy_only_fields = project  # type: ignore[method-assign]
+
+
+def _read_up_to_the_limit() -> None:
+    """An unsorted cursor with a limit tests and copies documents up to its limit only.
+
+    mongomock computes every matching document before it applies `limit`: a fold reading
+    a page of 500 pending events tested and copied the whole backlog, page after page.
+    Unsorted, the first documents of the full answer are the answer (skip, then limit),
+    so the rest is not computed; a sort, or no limit, goes to the original.
+    """
+    import itertools
+
+    from mongomock.collection import Cursor
+
+    original = Cursor._compute_results
+
+    def compute(self: Any, with_limit_and_skip: bool = False) -> Any:
+        stale = not self._results or self._factory_last_generated_results != self._factory
+        if stale and self._limit and not self._sort \
+                and not self.collection.codec_options.tz_aware:
+            self._results = list(itertools.islice(self._factory(),
+                                                  self._skip + abs(self._limit)))
+            self._factory_last_generated_results = self._factory
+        return original(self, with_limit_and_skip)
+
+    compute.original = original  # type: ignore[attr-defined]
+    Cursor._compute_results = compute  # type: ignore[method-assign]
 
 
 def _plain(value: Any) -> bool:
@@ -710,8 +874,7 @@ def _insert_many_under_one_lock() -> None:
                                    "op": item})
                     if ordered:
                         break
-        partial.note(store, [r if not isinstance(r, dict) else helpers.hashdict(r)
-                             for r in results])
+        _note(store, [r if not isinstance(r, dict) else helpers.hashdict(r) for r in results])
         if errors:
             raise BulkWriteError({"writeErrors": errors, "nInserted": len(results)})
         return results

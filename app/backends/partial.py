@@ -22,9 +22,8 @@ sets with one scan.
 A filter uses an index when its condition on the index's field can only select
 documents the index holds (the same value, of the same type; a value, or `$eq` /
 `$in` / comparisons with values, of the index's type). The candidates are then
-tested against the whole filter, as a scan would test them: answers are unchanged
-but for their order, which is the order documents joined the index (MongoDB gives
-none without a sort either).
+tested against the whole filter, as a scan would test them, in the collection's order
+(equality.py keeps each document's place): answers are unchanged.
 """
 
 from __future__ import annotations
@@ -33,6 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from app.backends import equality
 
 TYPES: dict[str, type | tuple[type, ...]] = {"string": str, "date": datetime}
 RANGE = {"$eq", "$in", "$gt", "$gte", "$lt", "$lte"}
@@ -149,4 +150,6 @@ def _held(store: Any, index: Partial) -> Iterator[dict[str, Any]]:
     gone = [k for k in held if k not in documents]
     for key in gone:  # deleted since: they leave the index now
         index.ids.pop(key, None)
-    return (documents[k] for k in held if k in documents)
+    order = equality.table(store).order  # the collection's order, as a scan's
+    return (documents[k] for k in sorted((k for k in held if k in documents),
+                                         key=order.__getitem__))

@@ -15,7 +15,7 @@ import pytest
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from app.backends import partial
+from app.backends import equality, partial
 from app.backends.embedded import _plain_fields, _ruled_out, prepare_mongomock
 from app.platform import open_store
 
@@ -110,6 +110,7 @@ async def test_aggregations_answer_as_mongomock_does(pipeline: list) -> None:
 
 @pytest.mark.parametrize(("skip", "limit", "sort"), [
     (0, 0, None), (3, 0, None), (0, 4, None), (2, 5, -1), (9, 5, 1), (20, 0, None), (0, -3, 1),
+    (3, 4, None), (0, -3, None), (8, 5, None), (20, 2, None),
 ])
 def test_cursors_read_what_they_did(skip: int, limit: int, sort: int | None) -> None:
     import mongomock
@@ -124,12 +125,13 @@ def test_cursors_read_what_they_did(skip: int, limit: int, sort: int | None) -> 
 
     ours = read()
     assert ours or skip >= 10
-    patched = Cursor.__next__
+    patched, computed = Cursor.__next__, Cursor._compute_results
     Cursor.__next__ = patched.original  # type: ignore[attr-defined]
+    Cursor._compute_results = computed.original  # type: ignore[attr-defined]
     try:
         theirs = read()
     finally:
-        Cursor.__next__ = patched
+        Cursor.__next__, Cursor._compute_results = patched, computed
     assert ours == theirs
 
 
@@ -223,7 +225,7 @@ async def test_a_partial_index_answers_as_a_scan_of_the_collection_does_through_
         ) -> None:
     # The folds' pending facts and co-occurrence's due views (app/backends/partial.py):
     # after every write of every kind, each query a partial index serves finds what
-    # mongomock's own test of every stored document finds.
+    # mongomock's own test of every stored document finds, in the same order.
     storage = open_store("mongomock://", "embedded_partial")
     await storage.drop()
     events = storage.events
@@ -245,7 +247,7 @@ async def test_a_partial_index_answers_as_a_scan_of_the_collection_does_through_
         for query in QUERIES:
             found = await events.find(query).to_list(None)
             expected = [d for d in everything if mongomock.filtering.filter_applies(query, d)]
-            assert sorted(d["_id"] for d in found) == sorted(d["_id"] for d in expected), query
+            assert [d["_id"] for d in found] == [d["_id"] for d in expected], query
     await storage.drop()
 
 
@@ -317,3 +319,121 @@ def test_simple_filters_are_decided_as_mongomock_decides_them() -> None:
         filter = {f: rng.choice(conditions) for f in rng.sample("ab", rng.randint(1, 2))}
         assert _applies(filter, doc) == bool(mongomock.filtering.filter_applies(filter, doc)), (
             filter, doc)
+
+
+UPDATES = [
+    ({"n": {"$gte": 3}}, {"$set": {"flag": "b1"}}, False, True),
+    ({"n": 4}, {"$set": {"flag": "b1", "k": None}, "$unset": {"n": "", "gone": ""}}, False, False),
+    ({"n": {"$lt": 3}}, {"$unset": {"flag": ""}}, False, True),
+    ({"_id": "1:2"}, {"$set": {"n": 2}}, False, False),  # the same value: not modified
+    ({"_id": "1:2"}, {"$set": {"n": 2.0}}, False, False),  # another type: modified
+    ({"_id": "1:3", "shopId": 1}, {"$setOnInsert": {"by": "b"}}, True, False),  # matched
+    ({"_id": "1:99", "shopId": 1}, {"$setOnInsert": {"by": "b"}}, True, False),  # inserted
+    ({"_id": "1:98", "shopId": 1}, {"$setOnInsert": {"at": datetime(2026, 1, 1, 1, 2, 3, 4567,
+                                                                 tzinfo=UTC),
+                                                      "l": [1, {"x": 2}]}}, True, False),
+    ({"_id": "1:97", "n": {"$gt": 1}}, {"$setOnInsert": {"by": "b"}}, True, False),
+    ({"shopId": 1, "n": 100}, {"$setOnInsert": {"by": "b"}}, True, False),  # no _id given
+    ({"_id": "1:96"}, {"$setOnInsert": {"a.b": 1}}, True, False),
+    ({"_id": "1:5"}, {"$set": {"a.b": 1}}, False, False),  # dotted: the original's
+    ({"_id": "1:6"}, {"$inc": {"n": 1}}, True, False),
+    # A fold's guarded update of a bucket (app/backends/folds.py apply), and its neighbours.
+    ({"_id": "1:1", "applied.b": {"$ne": "b9"}},
+     {"$inc": {"c.views": 2, "c.adds": 1.5, "n": 3}, "$max": {"h.7": 4, "h.8": 0},
+      "$push": {"applied": {"b": "b9", "at": datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)},
+                "vs": {"$each": ["x", "y", "z"], "$slice": 4}},
+      "$setOnInsert": {"shopId": 1, "kind": "h"}}, True, False),
+    ({"_id": "1:2"}, {"$inc": {"c.views": 0}}, False, False),  # a new field at 0: modified
+    ({"_id": "1:2"}, {"$inc": {"n": 0}}, False, False),  # unchanged
+    ({"_id": "1:3"}, {"$max": {"n": 1}}, False, False),  # lower: unchanged
+    ({"_id": "1:3"}, {"$max": {"n": 5.0}}, False, False),
+    ({"_id": "1:4"}, {"$push": {"vs": {"$each": [], "$slice": -2}}}, False, False),
+    ({"_id": "1:5"}, {"$push": {"vs": {"$each": [1, 2], "$slice": 0}}}, False, False),
+    ({"_id": "1:5"}, {"$inc": {"shopId.x": 1}}, False, False),  # a parent not a document
+    ({"_id": "1:5"}, {"$inc": {"n": 1, "n.x": 1}}, False, False),  # conflicting: mongomock's
+    ({"_id": "1:6"}, {"$inc": {"a.b.c": 1}}, False, False),  # deeper: mongomock's
+    ({"_id": "1:7"}, {"$push": {"n": 1}}, False, False),  # not an array: mongomock's error
+    ({"_id": "1:404"}, {"$inc": {"c.views": 1}, "$setOnInsert": {"k": 1}}, True, False),
+    ({"_id": "1:404"}, {"$inc": {"c.views": 1}}, False, False),
+]
+
+
+@pytest.mark.parametrize(("spec", "document", "upsert", "multi"), UPDATES)
+def test_updates_answer_and_write_as_mongomocks_own(spec: dict, document: dict, upsert: bool,
+                                                    multi: bool) -> None:
+    import mongomock
+    import mongomock.collection as mc
+
+    def run() -> tuple[Any, list[Any]]:
+        collection = mongomock.MongoClient().db.events
+        collection.insert_many([{"_id": f"1:{i}", "shopId": 1, "n": i} for i in range(8)])
+        collection.update_one({"_id": "1:4"}, {"$set": {"vs": ["a", "b", "c"]}})
+        collection.update_one({"_id": "1:1"}, {"$set": {"vs": ["a"], "h": {"7": 5, "8": 1},
+                                                        "applied": [{"b": "b1"}]}})
+        try:
+            result = collection._update(dict(spec), dict(document), upsert=upsert, multi=multi)
+        except Exception as error:  # the same error, and nothing written
+            result = {"error": type(error).__name__, "upserted": None}
+        if not isinstance(result["upserted"], str | None):  # an id made up: the same in both
+            collection.update_one({"_id": result["upserted"]}, {"$set": {"made": True}})
+            result["upserted"] = "made"
+        found = list(collection.find({}))
+        return result, [{**d, "_id": "made"} if d.get("made") else d for d in found]
+
+    ours = run()
+    patched = mc.Collection._update
+    mc.Collection._update = patched.inner.original  # type: ignore[attr-defined]
+    try:
+        theirs = run()
+    finally:
+        mc.Collection._update = patched
+    assert ours[0] == {**theirs[0], **({"connectionId": ours[0]["connectionId"]}
+                                      if "connectionId" in ours[0] else {})}
+    assert ours[1] == theirs[1]
+    assert [_types(d) for d in ours[1]] == [_types(d) for d in theirs[1]]
+
+
+async def test_an_equality_index_answers_as_a_scan_does_in_the_same_order(
+        ) -> None:
+    # A visitor's documents (app/backends/equality.py): after every write of every kind,
+    # a query by visitor (a string, `$in` strings) finds what mongomock's own test of
+    # every stored document finds, in the collection's order.
+    storage = open_store("mongomock://", "embedded_equality")
+    await storage.drop()
+    events = storage.events
+    await events.insert_one({"_id": "1:0", "shopId": 1, "visitorId": "va"})
+    await events.create_index([("shopId", 1), ("visitorId", 1), ("at", -1)])
+    store = events.raw._AsyncMongoMockCollection__collection._store
+    queries = [{"shopId": 1, "visitorId": "va"}, {"visitorId": {"$in": ["vb", "vc"]}},
+               {"shopId": 1, "visitorId": "vb", "userId": None}, {"visitorId": "nobody"}]
+    assert all(equality.candidates(store, q) is not None for q in queries)
+    assert equality.candidates(store, {"visitorId": {"$in": ["va", 1]}}) is None
+    rng = random.Random(5)
+    for step in range(300):
+        key = f"1:{rng.randrange(15)}"
+        who = rng.choice(["va", "vb", "vc", ["va", "vb"], None, 7])
+        kind = rng.randrange(6)
+        with contextlib.suppress(DuplicateKeyError, BulkWriteError):
+            if kind == 0:
+                await events.insert_one({"_id": key, "shopId": 1, "visitorId": who})
+            elif kind == 1:
+                await events.update_one({"_id": key}, {"$set": {"visitorId": who}}, upsert=True)
+            elif kind == 2:
+                await events.delete_one({"_id": key})
+            elif kind == 3:
+                await events.update_many({"visitorId": "vb"}, {"$set": {"userId": "u"}})
+            elif kind == 4:
+                await events.replace_one({"_id": key}, {"shopId": 1, "visitorId": who},
+                                         upsert=True)
+            else:
+                await events.insert_many([{"_id": f"1:{rng.randrange(15)}", "shopId": 1,
+                                           "visitorId": who}], ordered=False)
+        if step == 150:
+            await storage.drop()
+            await events.create_index([("shopId", 1), ("visitorId", 1), ("at", -1)])
+        everything = await events.find({}).to_list(None)
+        for query in queries:
+            found = await events.find(query).to_list(None)
+            expected = [d for d in everything if mongomock.filtering.filter_applies(query, d)]
+            assert [d["_id"] for d in found] == [d["_id"] for d in expected], query
+    await storage.drop()
