@@ -174,11 +174,25 @@ class Reader:
     async def _find(self, ids: list[str], visitors: bool) -> dict[str, dict[str, Any]]:
         if not ids:
             return {}
-        # The visitor lists and registers are most of a busy bucket's size: read if needed.
-        fields = {"applied": 0} if visitors else {"n": 1}
+        # The visitor lists and registers are most of a busy bucket's size: read if needed
+        # (the registers only for a union beyond the lists: `registers_if_needed`).
+        fields = {"applied": 0, "hv": 0, "hi": 0} if visitors else {"n": 1}
         docs = await self.storage.rollups.find(
             {"shopId": self.shop_id, "_id": {"$in": ids}}, fields).to_list(None)
         return {d["_id"]: d for d in docs}
+
+    async def registers_if_needed(self) -> None:
+        """The HyperLogLog registers of the documents read, when one of them has more
+        visitors than its exact list holds (a union is then estimated from registers)."""
+        if not any(int((d.get("n") or {}).get(figure, 0)) > len(d.get(listed) or [])
+                   for d in self.docs.values()
+                   for figure, listed in (("visitors", "vs"), ("identifiedVisitors", "is"))):
+            return
+        found = await self.storage.rollups.find(
+            {"shopId": self.shop_id, "_id": {"$in": list(self.docs)}},
+            {"hv": 1, "hi": 1}).to_list(None)
+        for doc in found:
+            self.docs[doc["_id"]].update({k: doc[k] for k in ("hv", "hi") if k in doc})
 
     async def _hourly(self, span: Span) -> dict[datetime, dict[str, int]]:
         """Sessions and triggers of each whole hour of the span: the performance rollups'
@@ -289,6 +303,7 @@ async def stats(storage: Storage, shop_id: int, cut: Buckets,
     whole = cover(cut.span)
     reader = Reader(storage, shop_id)
     await reader.load([p for c in covers for p in c] + whole, cut.span)
+    await reader.registers_if_needed()
     rows = []
     for at, pieces in zip(cut.starts(), covers, strict=True):
         figures = combine([reader.piece(*p) for p in pieces])

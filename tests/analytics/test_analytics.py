@@ -320,3 +320,28 @@ async def test_a_session_with_three_cart_adds_counts_once_in_the_funnel(
                                                   "to": "2026-02-28T00:00:00Z"})
     assert data["funnel"] == {"sessions": 1, "withProductView": 1, "withCartAdd": 1,
                               "withCheckout": 1}
+
+
+@pytest.mark.parametrize("listed", [5, 1000])
+async def test_visitors_beyond_the_exact_lists_are_estimated_from_the_registers(
+        api: Api, shop: dict, platform: Platform, listed: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each day's bucket lists its first `listed` visitors (folds.PUSH_LIMIT); a union of
+    # days whose lists are short is the HyperLogLog estimate of their registers, exact at
+    # this size; the registers are read only then.
+    from app.backends import folds
+
+    monkeypatch.setattr(folds, "PUSH_LIMIT", listed)
+    days = {"2026-02-26": range(0, 12), "2026-02-27": range(6, 18)}  # 18 visitors, 6 twice
+    history = [event(i * 100 + n, f"v{n}", f"{day}T10:{n:02d}:00Z", "VISIT")
+               for i, (day, who) in enumerate(days.items()) for n in who]
+    assert all((await api.data(IMPORT, {"e": history}, key=shop["key"]))["importEvents"])
+    span = {"from": "2026-02-26T00:00:00Z", "to": "2026-02-28T00:00:00Z"}
+    await ask(api, STATS, shop["key"], **span)  # folded: the next one only reads
+    platform.storage.trips.reset()
+    data = await ask(api, STATS, shop["key"], **span)
+    assert [b["visitors"] for b in data["stats"]["buckets"]] == [12, 12]
+    assert data["stats"]["totals"]["visitors"] == 18
+    if platform.settings.analytics_rollups:
+        rollup_reads = platform.storage.trips.by_collection.get("rollups", 0)
+        assert rollup_reads == (2 if listed == 5 else 1)
