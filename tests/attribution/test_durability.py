@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from app import analytics
 from app.attribution import channel_stats, fold, trigger_performance, upsert_orders
 from app.core.events import Context, EventInput, EventType
 from app.platform import Platform
@@ -73,7 +74,11 @@ async def scenario(platform: Platform) -> tuple[Any, int]:
     rows, again = await retried(lambda: trigger_performance(platform.storage, now, 1, rules,
                                                             start, end))
     channels, more = await retried(lambda: channel_stats(platform.storage, now, 1, start, end))
-    return (changed, [r for r in rows if r["triggers"]], channels), retries + again + more
+    # Purchases: the day buckets the same fold writes from the orders (the top lists').
+    products, most = await retried(lambda: analytics.top_products(
+        platform.storage, 1, analytics.span(start, end), 10, now))
+    return ((changed, [r for r in rows if r["triggers"]], channels, products),
+            retries + again + more + most)
 
 
 async def test_orders_attribution_and_rollups_survive_any_failed_call() -> None:
@@ -87,8 +92,10 @@ async def test_the_scenario_counts_what_happened() -> None:
     from tests.support.faults import fresh_platform
     platform = await fresh_platform()
     await setup(platform)
-    (changed, rows, channels), _ = await scenario(platform)
+    (changed, rows, channels, products), _ = await scenario(platform)
     await platform.stop()
+    # Three orders of one line of p1 each, the cancelled one too (lines of any status).
+    assert [(p["productId"], p["purchases"]) for p in products] == [("p1", 3)]
     assert changed == 1
     [row] = [r for r in rows if r["rule_id"] == RULE]
     assert (row["triggers"], row["delivered"], row["held_out"]) == (3, 2, 1)

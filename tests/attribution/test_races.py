@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from app import analytics
 from app.attribution import fold, trigger_performance, upsert_orders
 from app.platform import Platform
 from app.tracking import pipeline as tracking
@@ -50,6 +51,10 @@ async def test_two_folds_at_once_count_every_fact_once() -> None:
                row["revenue"], row["customers"], row["holdout_customers"])
         if got != (3, 2, 1, 2, 20.0, 2, 1):
             problems.append(f"counted {got}")
+        span = analytics.span(now - timedelta(days=1), now + timedelta(days=1))
+        products = await analytics.top_products(platform.storage, 1, span, 10, now)
+        if [(p["productId"], p["purchases"]) for p in products] != [("p1", 3)]:
+            problems.append(f"purchases {products}")  # the orders' day buckets: once each
         return problems
 
     await run_both_ways(prepare, folding, folding, check)
