@@ -3,7 +3,9 @@
 mongomock answers like MongoDB but was built for correctness, not speed, and
 predates the pymongo we use. Each fix below keeps its answers unchanged. Scans
 and groups look at their deadline as they go (app/backends/reads.py `check`), so
-that a read in a worker thread stops at the request's time budget.
+that a read in a worker thread stops at the request's time budget. The indexes
+MongoDB would use are kept here too (partial.py, equality.py), and what mongomock
+interprets per document for the folds' reads and writes is done directly (direct.py).
 """
 
 from __future__ import annotations
@@ -12,12 +14,9 @@ import copy
 import threading
 from collections import OrderedDict
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from bson import Decimal128, Int64, ObjectId
-
-from app.backends import equality, partial
+from app.backends import direct, equality, partial
 from app.backends.reads import check
 
 
@@ -118,7 +117,7 @@ def _give_mongomock_an_id_index() -> None:
         def matching() -> Any:
             for scanned, document in enumerate(documents):
                 check(scanned)
-                if not _ruled_out(plain, document) and _applies(filter, document):
+                if not _ruled_out(plain, document) and direct.applies(filter, document):
                     yield document
 
         return matching()
@@ -136,7 +135,7 @@ def _give_mongomock_an_id_index() -> None:
             return _touched(scan(self, filter))
         documents = self._store._documents
         candidates = [documents[k] for k in dict.fromkeys(keys) if k in documents]
-        return _touched(d for d in candidates if _applies(filter, d))
+        return _touched(d for d in candidates if direct.applies(filter, d))
 
     MockCollection._iter_documents = by_key  # type: ignore[method-assign]
 
@@ -152,97 +151,13 @@ def _through_an_index(collection: Any, filter: Any, scan: Any) -> Any:
         return _touched(scan(collection, filter))
     if store._ttl_indexes:
         store._remove_expired_documents()  # as the scan's first step does
-    return _touched(d for d in held if _applies(filter, d))
+    return _touched(d for d in held if direct.applies(filter, d))
 
 
 def _note(store: Any, keys: list[Any]) -> None:
     """After a write: the documents' places in the partial and equality indexes."""
     partial.note(store, keys)
     equality.note(store, keys)
-
-
-_UNDECIDED = object()
-
-
-def _applies(filter: Any, document: dict[str, Any]) -> bool:
-    """mongomock's `filter_applies`, decided first by `_simple` where it can be."""
-    decided = _simple(filter, document)
-    if decided is _UNDECIDED:
-        from mongomock.filtering import filter_applies
-
-        return bool(filter_applies(filter, document))
-    return bool(decided)
-
-
-_LAST_SET: list[Any] = [None, 0, (False, frozenset())]  # the list, its length, its answer
-
-
-def _set_of(values: list[Any]) -> tuple[bool, frozenset[Any]]:
-    """Of a `$in` list: whether its values are all plain, and their set; worked out once
-    while the same list is asked about (a filter is tested against many documents)."""
-    if _LAST_SET[0] is not values or _LAST_SET[1] != len(values):
-        plain = all(_scalar(v) for v in values)
-        _LAST_SET[:] = [values, len(values), (plain, frozenset(values) if plain else frozenset())]
-    return _LAST_SET[2]
-
-
-def _same(wanted: Any, value: Any) -> Any:
-    """Whether a stored plain value equals a filter's plain value (strings, numbers of any
-    type by value, booleans by value), or undecided (mongomock decides)."""
-    if type(value) in (list, tuple, dict):
-        return _UNDECIDED
-    if type(wanted) is bool or type(value) is bool:  # mongomock's say on False and 0
-        return wanted == value if type(wanted) is type(value) else _UNDECIDED
-    if isinstance(wanted, str):
-        return isinstance(value, str) and wanted == value
-    if isinstance(value, int | float) and isinstance(wanted, int | float):
-        return wanted == value
-    return _UNDECIDED
-
-
-def _simple(filter: Any, document: dict[str, Any]) -> Any:
-    """A filter of top-level fields, each equal to a plain value, `$in` plain values or
-    `$exists`, decided on a document whose such fields hold plain values (or are
-    missing); anything else is undecided (mongomock decides)."""
-    if type(filter) is not dict:
-        return _UNDECIDED
-    for name, wanted in filter.items():
-        if name[:1] == "$" or "." in name:
-            return _UNDECIDED
-        present = name in document
-        value = document.get(name)
-        if type(wanted) is dict:
-            if list(wanted) == ["$exists"] and type(wanted["$exists"]) is bool:
-                if present != wanted["$exists"]:
-                    return False
-                continue
-            if list(wanted) != ["$in"] or type(wanted["$in"]) is not list:
-                return _UNDECIDED
-            plain, listed = _set_of(wanted["$in"])
-            if not plain:
-                return _UNDECIDED
-            if value is None:
-                return _UNDECIDED if present else False
-            if type(value) is str:  # a string equals only an equal string
-                if value not in listed:
-                    return False
-                continue
-            found = [_same(v, value) for v in wanted["$in"]]
-            if _UNDECIDED in found:
-                return _UNDECIDED
-            if not any(found):
-                return False
-            continue
-        if not _scalar(wanted):
-            return _UNDECIDED
-        if value is None:
-            if present:
-                return _UNDECIDED
-            return False
-        same = _same(wanted, value)
-        if same is not True:
-            return same
-    return True
 
 
 _RECORDING = threading.local()  # the ids an update in this thread was handed
@@ -309,8 +224,6 @@ def _keep_partial_indexes() -> None:
 
 
 _ATOMS = (str, int, float, bool, type(None))
-_IMMUTABLE = {str, int, float, bool, type(None), bytes, datetime, ObjectId, Decimal128, Int64,
-              Decimal}
 
 
 def _set_plain_fields_in_place() -> None:
@@ -345,7 +258,7 @@ def _set_plain_fields_in_place() -> None:
         return True
 
     def counters(document: Any) -> bool:
-        return isinstance(document, dict) and not set(document) - set(_COUNTERS) and bool(
+        return isinstance(document, dict) and not set(document) - set(direct.COUNTERS) and bool(
             set(document) & {"$inc", "$max", "$push"}) and all(
             isinstance(v, dict) and v for v in document.values())
 
@@ -362,11 +275,12 @@ def _set_plain_fields_in_place() -> None:
                         "nModified": 0, "ok": 1, "upserted": None, "updatedExisting": True}
             fields = document["$setOnInsert"]
             if isinstance(fields, dict) and fields and "_id" in spec and all(
-                    isinstance(k, str) and k[:1] != "$" and "." not in k and _scalar(v)
+                    isinstance(k, str) and k[:1] != "$" and "." not in k and direct.scalar(v)
                     for k, v in spec.items()) and all(
                     isinstance(k, str) and k[:1] != "$" and "." not in k and k not in spec
                     for k in fields):
-                new = {**spec, **_copied(helpers.patch_datetime_awareness_in_document(fields))}
+                patched = helpers.patch_datetime_awareness_in_document(fields)
+                new = {**spec, **direct.copied(patched)}
                 upserted = self._insert(new)
                 return {"connectionId": self.database.client._id, "err": None, "n": 1,
                         "nModified": 0, "ok": 1, "upserted": upserted, "updatedExisting": False}
@@ -374,7 +288,7 @@ def _set_plain_fields_in_place() -> None:
             patched = helpers.patch_datetime_awareness_in_document(document)
             for existing in self._iter_documents(
                     helpers.patch_datetime_awareness_in_document(spec)):
-                changed = _count_into(existing, patched)
+                changed = direct.count_into(existing, patched)
                 if changed is None:
                     break  # a shape only mongomock knows: the original, from the start
                 return {"connectionId": self.database.client._id, "err": None, "n": 1,
@@ -407,128 +321,19 @@ def _set_plain_fields_in_place() -> None:
     MockCollection._update = update  # type: ignore[method-assign]
 
 
-_COUNTERS = ("$inc", "$max", "$push", "$setOnInsert")
-
-
-def _path(document: dict[str, Any], name: Any) -> tuple[dict[str, Any], str] | None:
-    """The dict holding a field of one or two names (`n.views`), created if missing, or
-    None for anything else (deeper, `$`, array positions, a parent not a dict)."""
-    if not isinstance(name, str) or name[:1] == "$" or not name:
-        return None
-    parts = name.split(".")
-    if len(parts) > 2 or any(not p or p[:1] == "$" or p.isdigit() for p in parts):
-        return None
-    if len(parts) == 1:
-        return document, name
-    parent = document.get(parts[0])
-    if parent is None and parts[0] not in document:
-        return {}, parts[1]  # created on write (below)
-    return (parent, parts[1]) if type(parent) is dict else None
-
-
-def _number(value: Any) -> bool:
-    return type(value) in (int, float)
-
-
-def _count_into(existing: dict[str, Any], document: dict[str, Any]) -> bool | None:
-    """`$inc`, `$max` and `$push` (a value, or `$each` with `$slice`) on fields of one or
-    two names of an existing document, as mongomock applies them (`$setOnInsert` does
-    nothing to it); whether it changed. None, the document untouched, for any other
-    shape: the caller gives it to mongomock."""
-    names: list[str] = []
-    plan: list[tuple[str, str, Any]] = []
-    for operator in _COUNTERS:
-        for name, value in (document.get(operator) or {}).items():
-            if operator == "$setOnInsert":
-                continue
-            names.append(name)
-            plan.append((operator, name, value))
-    heads = [n.split(".")[0] for n in names]
-    if len(set(names)) != len(names) or any(h in names and h != n for h, n in zip(
-            heads, names, strict=True)) or "_id" in heads:
-        return None  # one field twice, or a field and its parent: mongomock's answer
-    steps = []
-    for operator, name, value in plan:
-        found = _path(existing, name)
-        if found is None:
-            return None
-        holder, key = found
-        current = holder.get(key)
-        if operator in ("$inc", "$max"):
-            if not _number(value) or (key in holder and not _number(current)):
-                return None
-        else:
-            if key in holder and type(current) is not list:
-                return None
-            if type(value) is dict and "$each" in value and (
-                    set(value) - {"$each", "$slice"} or type(value["$each"]) is not list
-                    or type(value.get("$slice", 0)) is not int):
-                return None
-        steps.append((operator, name, value))
-    changed = False
-    for operator, name, value in steps:
-        head, _, tail = name.partition(".")
-        holder = existing.setdefault(head, {}) if tail else existing
-        key = tail or head
-        before = holder.get(key, _MISSING_FIELD)
-        if operator == "$inc":
-            holder[key] = holder.get(key, 0) + value
-        elif operator == "$max":
-            holder[key] = max(holder.get(key, value), value)
-        elif type(value) is dict and "$each" in value:
-            pushed = holder.get(key, []) + _copied(value["$each"])
-            limit = value.get("$slice")
-            if limit is not None:
-                pushed = pushed[limit:] if limit < 0 else pushed[:limit]
-            holder[key] = pushed
-        else:
-            holder[key] = [*holder.get(key, []), _copied(value)]
-        changed = changed or before is _MISSING_FIELD or before != holder[key]
-    return changed
-
-
-_MISSING_FIELD = object()
-
-
-def _copied(value: Any) -> Any:
-    """A stored value copied: dicts and lists walked, immutable values shared (strings,
-    numbers, dates, ids), anything else given to `copy.deepcopy`."""
-    kind = type(value)
-    if kind is dict:
-        return {k: _copied(v) for k, v in value.items()}
-    if kind is list:
-        return [_copied(v) for v in value]
-    if kind in _IMMUTABLE:
-        return value
-    if kind is OrderedDict:
-        return OrderedDict((k, _copied(v)) for k, v in value.items())
-    return copy.deepcopy(value)
-
-
-def _returned(value: Any) -> Any:
-    """A stored value as a read returns it: as mongomock's `_copy_field` into `dict`, every
-    mapping a plain dict and every list a new list, other values copied or shared."""
-    kind = type(value)
-    if kind is dict or isinstance(value, dict):
-        return {k: _returned(v) for k, v in value.items()}
-    if kind is list or isinstance(value, list):
-        return [_returned(v) for v in value]
-    return value if kind in _IMMUTABLE else copy.copy(value)
-
-
 def _copy_documents_directly() -> None:
     """Copy stored documents by walking their dicts and lists, not with `copy.deepcopy`.
 
     mongomock deep-copies every document an update touches (its snapshot, to roll
     back) and the values it stores and returns; `copy.deepcopy`'s memo and dispatch
     per value made that the largest cost of an update on the embedded store. Documents
-    are trees of dicts, lists and immutable values, copied the same way by `_copied`.
+    are trees of dicts, lists and immutable values, copied the same way by `direct.copied`.
     """
     import types
 
     import mongomock.collection as mc
 
-    mc.copy = types.SimpleNamespace(deepcopy=_copied, copy=copy.copy)  # type: ignore[attr-defined]
+    mc.copy = types.SimpleNamespace(deepcopy=direct.copied, copy=copy.copy)  # type: ignore[attr-defined]
 
 
 def _project_top_level_fields() -> None:
@@ -548,7 +353,7 @@ def _project_top_level_fields() -> None:
         if container is not dict:
             return original(self, doc, fields, container)
         if fields is None:
-            return _returned(doc)
+            return direct.returned(doc)
         others = {k: v for k, v in fields.items() if k != "_id"} if isinstance(
             fields, dict) else {}
         flags = {v for v in others.values() if v in (0, 1)}
@@ -557,9 +362,9 @@ def _project_top_level_fields() -> None:
                 not isinstance(k, str) or "." in k or k[:1] == "$" for k in others):
             return original(self, doc, fields, container)
         if flags == {1}:
-            out = {k: _returned(doc[k]) for k in others if k in doc}
+            out = {k: direct.returned(doc[k]) for k in others if k in doc}
         else:
-            out = {k: _returned(v) for k, v in doc.items() if k not in others}
+            out = {k: direct.returned(v) for k, v in doc.items() if k not in others}
         if fields.get("_id", 1) in (0, False):
             out.pop("_id", None)
         elif "_id" in doc:
@@ -597,18 +402,6 @@ def _read_up_to_the_limit() -> None:
     Cursor._compute_results = compute  # type: ignore[method-assign]
 
 
-def _plain(value: Any) -> bool:
-    """A string or a number (not a bool, not NaN): equal in Python as in MongoDB."""
-    return isinstance(value, str | int | float) and not isinstance(value, bool) \
-        and value == value
-
-
-def _scalar(value: Any) -> bool:
-    """A plain value or a boolean: Python's `==` on them is looser than MongoDB's (True
-    == 1 here, not there), so "not equal here" is "not equal there"."""
-    return type(value) is bool or _plain(value)
-
-
 def _plain_fields(filter: Any) -> list[tuple[str, tuple[Any, ...]]]:
     """The top-level fields of a filter that must equal one of some plain values (or
     booleans: the folds' `{rolled: false}`, app/backends/folds.py)."""
@@ -616,11 +409,11 @@ def _plain_fields(filter: Any) -> list[tuple[str, tuple[Any, ...]]]:
     for field, condition in (filter.items() if isinstance(filter, dict) else ()):
         if field.startswith("$") or "." in field:
             continue
-        if _scalar(condition):
+        if direct.scalar(condition):
             out.append((field, (condition,)))
         elif isinstance(condition, dict) and list(condition) == ["$in"] and isinstance(
                 condition["$in"], list | tuple) and all(
-                v is None or _scalar(v) for v in condition["$in"]):
+                v is None or direct.scalar(v) for v in condition["$in"]):
             out.append((field, tuple(condition["$in"])))
     return out
 
@@ -635,7 +428,7 @@ def _ruled_out(plain: list[tuple[str, tuple[Any, ...]]], document: dict[str, Any
         if value is None:
             if None not in allowed:
                 return True
-        elif _scalar(value) and value not in allowed:
+        elif direct.scalar(value) and value not in allowed:
             return True
     return False
 

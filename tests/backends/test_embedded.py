@@ -312,9 +312,9 @@ VALUES = [None, True, False, 0, 1, 1.0, 2, "1", "a", "", [1], ["a", 1], [], {"x"
 
 
 def test_simple_filters_are_decided_as_mongomock_decides_them() -> None:
-    # The embedded store's own test of plain filters (`_applies`): every verdict it gives
+    # The embedded store's own test of plain filters (`direct.applies`): every verdict it gives
     # is mongomock's, over values of every kind, missing fields, and filters it passes on.
-    from app.backends.embedded import _applies
+    from app.backends.direct import applies as _applies
 
     rng = random.Random(7)
     conditions = [*VALUES, *({"$in": rng.sample(VALUES, 3)} for _ in range(30)),
