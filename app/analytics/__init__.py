@@ -13,7 +13,7 @@ from app.analytics.ranges import buckets, span
 from app.analytics.rebuild import GRACE as REBUILD_GRACE
 from app.analytics.rebuild import StillClaimed, days_of, rebuild
 from app.analytics.reports import funnel, stats, top_categories, top_products
-from app.analytics.rollups import PURCHASED_CATEGORY, PURCHASED_PRODUCT, fold
+from app.analytics.rollups import PURCHASED_CATEGORY, PURCHASED_PRODUCT, fold, performance_id
 from app.analytics.sketch import HLL_BITS, estimate, merge, register
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "fold",
     "funnel",
     "merge",
+    "performance_id",
     "reading",
     "rebuild",
     "recount",

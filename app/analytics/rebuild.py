@@ -70,7 +70,7 @@ from pymongo import UpdateOne
 
 import app.analytics.leases as leases
 from app.analytics.ranges import CART_ADD, CHECKOUT, PRODUCT_VIEW
-from app.analytics.rollups import STEPS_ONLY, day_of, fold
+from app.analytics.rollups import STEPS_ONLY, day_of, fold, performance_id
 from app.core import BadInput, Clock, to_ms, utc
 
 GRACE = 5.0  # seconds: longer than a folder's work on one page (see step 0)
@@ -183,7 +183,8 @@ class Run:
         await self.storage.performance.delete_many(
             {"shopId": self.shop_id, "kind": "t0",
              "hour": {"$gte": _naive(day), "$lt": _naive(day + DAY)}})
-        ops = [UpdateOne({"_id": f"{self.shop_id}:t0:all:{to_ms(hour)}", "shopId": self.shop_id},
+        ops = [UpdateOne({"_id": performance_id(self.shop_id, "t0", "all", to_ms(hour)),
+                          "shopId": self.shop_id},
                          {"$set": {**counts, "kind": "t0", "key": "all", "hour": hour}},
                          upsert=True)
                for hour, counts in sorted(hours.items())]

@@ -49,6 +49,7 @@ from app.analytics.rollups import (
     fold,
     hashed,
     hour_of,
+    performance_id,
     session_start,
 )
 from app.analytics.sketch import add as add_to_sketch
@@ -199,7 +200,8 @@ class Reader:
         shop buckets (kind "t"), plus what a rebuild counted from before them ("t0")."""
         hours = [to_ms(a) for _, a, _ in _steps("h", hour_of(span.start), span.end, HOUR)]
         # By key, as the hour buckets are read (`_find`): the hours asked, not the shop's.
-        ids = [f"{self.shop_id}:{kind}:all:{ms}" for ms in hours for kind in ("t", "t0")]
+        ids = [performance_id(self.shop_id, kind, "all", ms) for ms in hours
+               for kind in ("t", "t0")]
         docs = await self.storage.performance.find(
             {"shopId": self.shop_id, "_id": {"$in": ids}}, {"hour": 1, "n": 1}).to_list(None)
         out: dict[datetime, dict[str, int]] = {}
@@ -374,13 +376,14 @@ async def _purchases(storage: Storage, shop_id: int, within: Span, field_name: s
     edges = [e for e in (Span(a, d0), Span(d1, b)) if e.start < e.end]
     docs, raws = await asyncio.gather(
         storage.performance.find({"shopId": shop_id, "_id": {"$in": [
-            f"{shop_id}:{kind}:{key}:{ms}" for key in keys for ms in days]}},
+            performance_id(shop_id, kind, key, ms) for key in keys for ms in days]}},
             {"key": 1, "n": 1}).to_list(None),
         asyncio.gather(*(recount.purchases(storage, shop_id, e, field_name, keys)
                          for e in edges)))
     out: dict[str, int] = {}
-    for part in [{d["key"]: int((d.get("n") or {}).get("purchases", 0)) for d in [doc]}
-                 for doc in docs] + list(raws):
+    for doc in docs:
+        out[doc["key"]] = out.get(doc["key"], 0) + int((doc.get("n") or {}).get("purchases", 0))
+    for part in raws:
         for key, n in part.items():
             out[key] = out.get(key, 0) + n
     return out

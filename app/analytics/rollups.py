@@ -74,6 +74,12 @@ def bucket_id(shop_id: int, kind: str, start: datetime, key: str | None = None) 
     return base if key is None else f"{base}:{key}"
 
 
+def performance_id(shop_id: int, kind: str, key: str, ms: int) -> str:
+    """A performance rollup's `_id` (app/attribution/contributions.py writes them: hours of
+    kinds t, c, r; days of dp, dc), read by key here (reports.py) and by the rebuild (t0)."""
+    return f"{shop_id}:{kind}:{key}:{ms}"
+
+
 @functools.lru_cache(maxsize=65536)  # an event names its visitor in several keys
 def hashed(visitor_id: str) -> str:
     """A visitor as the rollups keep it: no visitor id is stored in a counter."""

@@ -31,7 +31,7 @@ from typing import Any
 
 from pymongo import UpdateOne
 
-from app.analytics import PURCHASED_CATEGORY, PURCHASED_PRODUCT, register
+from app.analytics import PURCHASED_CATEGORY, PURCHASED_PRODUCT, performance_id, register
 from app.core import to_ms, utc
 
 ALL = "all"  # the key of a shop's own buckets (kind "t"): every session and trigger
@@ -55,7 +55,7 @@ class Counts:
     def bucket(shop_id: int, kind: str, key: str, at: datetime) -> tuple[str, dict[str, Any]]:
         hour = hour_of(at)
         meta = {"shopId": shop_id, "kind": kind, "key": key, "hour": hour}
-        return f"{shop_id}:{kind}:{key}:{to_ms(hour)}", meta
+        return performance_id(shop_id, kind, key, to_ms(hour)), meta
 
     def add(self, shop_id: int, kind: str, key: str | None, at: datetime | None,
             **counts: float) -> None:
@@ -69,7 +69,7 @@ class Counts:
     def add_day(self, shop_id: int, kind: str, key: str, at: datetime, **counts: float) -> None:
         """Into a day bucket, `<shop>:<kind>:<key>:<day ms>` (the top lists' purchases)."""
         day = hour_of(at).replace(hour=0)
-        bucket_id = f"{shop_id}:{kind}:{key}:{to_ms(day)}"
+        bucket_id = performance_id(shop_id, kind, key, to_ms(day))
         meta = {"shopId": shop_id, "kind": kind, "key": key, "day": day}
         _, inc = self.incs.setdefault(bucket_id, (meta, {}))
         for name, n in counts.items():
