@@ -21,14 +21,26 @@ several pieces, the union of their exact lists while each holds every visitor); 
 union of pieces with more than PUSH_LIMIT visitors is the HyperLogLog estimate of
 their merged registers (sketch.py, within 2%): `totals.visitors` of a range with
 more than a thousand visitors a day, as section 10 of the contract allows.
+
+What a union reads does not grow with the visitors: a closed hour or day with
+DENSE_FROM visitors or more keeps its registers dense as well (`dense.<figure>`: the
+count they were made at, and 16 KiB at most), written by the first report that merges
+it. Such buckets are read without their lists and registers; a union of them is a merge
+of fixed-size sketches, and their lists are read only where the union may be at most
+PUSH_LIMIT (`Reader.complete`), the answer then exact. A dense sketch whose count is
+no longer its bucket's (a visitor counted late) is left aside until made again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.errors import PyMongoError
 
 import app.analytics.recount as recount
 from app.analytics.ranges import (
@@ -52,8 +64,9 @@ from app.analytics.rollups import (
     performance_id,
     session_start,
 )
+from app.analytics.sketch import Dense, estimate, merge
 from app.analytics.sketch import add as add_to_sketch
-from app.analytics.sketch import estimate, merge
+from app.backends import folds
 from app.backends.storage import Storage
 from app.core import to_ms, utc
 
@@ -67,29 +80,44 @@ STEP_TYPES = {"withProductView": PRODUCT_VIEW, "withCartAdd": CART_ADD,
               "withCheckout": CHECKOUT}
 
 
+# A closed hour or day with this many visitors keeps its registers dense as well
+# (sketch.Dense, written by the first report that merges it: `Reader.complete`).
+DENSE_FROM = 64
+DISTINCT = {"visitors": ("vs", "hv"), "identifiedVisitors": ("is", "hi")}  # list, registers
+
+
 @dataclass
 class Distinct:
-    """Visitors of a piece: their count, the exact set while known, HyperLogLog registers."""
+    """Visitors of a piece: their count, the exact set while known, HyperLogLog registers
+    (sparse, or dense when the bucket keeps them so)."""
 
     count: int = 0
     exact: set[str] | None = field(default_factory=set)
     registers: dict[str, int] = field(default_factory=dict)
+    dense: Dense | None = None
 
-    @classmethod
-    def of_doc(cls, doc: dict[str, Any], figure: str, listed: str, regs: str) -> Distinct:
-        count = int(doc.get("n", {}).get(figure, 0))
-        ids = doc.get(listed) or []
-        return cls(count, set(ids) if len(ids) >= count else None, dict(doc.get(regs) or {}))
+    def sketch(self) -> Dense:
+        return self.dense if self.dense is not None else Dense.of(self.registers)
 
 
 def union(parts: list[Distinct]) -> int:
-    """Distinct visitors over pieces: exact when each piece's set is, else estimated."""
+    """Distinct visitors over pieces: exact when each piece's set is, else estimated (the
+    reader has read the lists where the union may be at most PUSH_LIMIT: `complete`)."""
     parts = [p for p in parts if p.count]
     if len(parts) <= 1:
         return parts[0].count if parts else 0
     if all(p.exact is not None for p in parts):
         return len(set().union(*(p.exact or set() for p in parts)))
-    return estimate(merge(p.registers for p in parts))
+    if all(p.dense is None for p in parts):
+        return estimate(merge(p.registers for p in parts))
+    return merged(parts).estimate()
+
+
+def merged(parts: list[Distinct]) -> Dense:
+    out = Dense()
+    for part in parts:
+        out = out.merge(part.sketch())
+    return out
 
 
 @dataclass
@@ -159,6 +187,7 @@ class Reader:
         self.docs: dict[str, dict[str, Any]] = {}
         self.totals: dict[datetime, dict[str, int]] = {}  # sessions, triggers per hour
         self.raw: dict[tuple[datetime, datetime], Piece] = {}
+        self.dense: dict[tuple[str, str], Dense | None] = {}  # unpacked once per report
 
     async def load(self, pieces: list[tuple[str, datetime, datetime]], span: Span,
                    visitors: bool = True) -> None:
@@ -175,25 +204,114 @@ class Reader:
     async def _find(self, ids: list[str], visitors: bool) -> dict[str, dict[str, Any]]:
         if not ids:
             return {}
-        # The visitor lists and registers are most of a busy bucket's size: read if needed
-        # (the registers only for a union beyond the lists: `registers_if_needed`).
-        fields = {"applied": 0, "hv": 0, "hi": 0} if visitors else {"n": 1}
-        docs = await self.storage.rollups.find(
-            {"shopId": self.shop_id, "_id": {"$in": ids}}, fields).to_list(None)
-        return {d["_id"]: d for d in docs}
+        where = {"shopId": self.shop_id, "_id": {"$in": ids}}
+        if not visitors:
+            return {d["_id"]: d for d in await self.storage.rollups.find(
+                where, {"n": 1}).to_list(None)}
+        # The visitor lists and registers are most of a busy bucket's size: a bucket that
+        # keeps dense sketches is read without them, one that does not, whole (a small
+        # bucket, or an open one): two finds side by side.
+        dense, whole = await asyncio.gather(
+            self.storage.rollups.find({**where, "dense": {"$exists": True}},
+                                      {"n": 1, "dense": 1}).to_list(None),
+            self.storage.rollups.find({**where, "dense": {"$exists": False}},
+                                      {"applied": 0}).to_list(None))
+        return {d["_id"]: d for d in dense + whole}
 
-    async def registers_if_needed(self) -> None:
-        """The HyperLogLog registers of the documents read, when one of them has more
-        visitors than its exact list holds (a union is then estimated from registers)."""
-        if not any(int((d.get("n") or {}).get(figure, 0)) > len(d.get(listed) or [])
-                   for d in self.docs.values()
-                   for figure, listed in (("visitors", "vs"), ("identifiedVisitors", "is"))):
+    async def complete(self, groups: list[list[tuple[str, datetime, datetime]]],
+                       now: datetime) -> None:
+        """Read what the unions of these groups of pieces need beyond what `load` read, and
+        keep the dense sketches of closed busy buckets for the next report:
+        1. the lists and registers of buckets whose dense sketch is stale (a late event
+           counted a visitor since: its count is no longer the sketch's);
+        2. a closed bucket read whole, with DENSE_FROM visitors or more, gets its dense
+           sketches (`_keep_dense`);
+        3. where a union may hold at most PUSH_LIMIT visitors (its merged sketch has that
+           many registers set or fewer: each visitor sets at most one), the lists of the
+           buckets read without them, for the exact answer."""
+        unions = [[p for p in g if p[0] != "raw"] for g in groups
+                  if sum(1 for p in g if self.piece(*p).visitors.count) > 1]
+        wanted = {bucket_id(self.shop_id, kind, a): b for g in unions for kind, a, b in g}
+        wanted = {bid: end for bid, end in wanted.items() if bid in self.docs}
+        stale = [bid for bid in wanted if self._stale(self.docs[bid])]
+        await self._more(stale, {"vs": 1, "is": 1, "hv": 1, "hi": 1})
+        await self._keep_dense([bid for bid, end in wanted.items() if end <= now
+                                and "hv" in self.docs[bid] and self._count(bid) >= DENSE_FROM
+                                and self._stale(self.docs[bid], dense_only=True)])
+        short = {bid for g in unions for bid in self._lists_needed(g)}
+        await self._more(sorted(short), {"vs": 1, "is": 1})
+
+    def _count(self, bid: str, figure: str = "visitors") -> int:
+        return int((self.docs[bid].get("n") or {}).get(figure, 0))
+
+    @staticmethod
+    def _stale(doc: dict[str, Any], dense_only: bool = False) -> bool:
+        """Whether a figure counted in `doc` lacks a dense sketch of its count (and, but
+        with `dense_only`, its registers too)."""
+        counts = doc.get("n") or {}
+        kept = doc.get("dense") or {}
+        return any(counts.get(figure) and (kept.get(figure) or {}).get("n") != counts[figure]
+                   and (dense_only or regs not in doc)
+                   for figure, (_, regs) in DISTINCT.items())
+
+    def _lists_needed(self, group: list[tuple[str, datetime, datetime]]) -> list[str]:
+        out: list[str] = []
+        for figure, (listed, _) in DISTINCT.items():
+            parts = [self.distinct(self.docs[bid], figure) for bid in
+                     (bucket_id(self.shop_id, kind, a) for kind, a, _ in group)
+                     if bid in self.docs]
+            parts = [p for p in parts if p.count]
+            unread = [bid for kind, a, _ in group
+                      if (bid := bucket_id(self.shop_id, kind, a)) in self.docs
+                      and listed not in self.docs[bid] and self._count(bid, figure)]
+            if unread and merged(parts).occupied() <= folds.PUSH_LIMIT:
+                out += unread
+        return out
+
+    async def _more(self, ids: list[str], fields: dict[str, int]) -> None:
+        if not ids:
             return
-        found = await self.storage.rollups.find(
-            {"shopId": self.shop_id, "_id": {"$in": list(self.docs)}},
-            {"hv": 1, "hi": 1}).to_list(None)
-        for doc in found:
-            self.docs[doc["_id"]].update({k: doc[k] for k in ("hv", "hi") if k in doc})
+        for doc in await self.storage.rollups.find(
+                {"shopId": self.shop_id, "_id": {"$in": ids}}, fields).to_list(None):
+            self.docs[doc["_id"]].update(doc)
+        self.dense.clear()
+
+    async def _keep_dense(self, ids: list[str]) -> None:
+        """Write these buckets' dense sketches, each only while the bucket's counts are
+        those read: a visitor counted since makes the write miss (the next report does
+        it). A count changes with every visitor the fold counts, in the same update as
+        the registers, so a sketch whose count is the bucket's is the bucket's."""
+        ops = []
+        for bid in ids:
+            doc = self.docs[bid]
+            counts = {figure: int(n) for figure in DISTINCT if (n := doc["n"].get(figure))}
+            kept = {f"dense.{figure}": {"n": n, "r": Dense.of(doc.get(regs) or {}).pack()}
+                    for figure, n in counts.items() for regs in (DISTINCT[figure][1],)}
+            ops.append(UpdateOne({"_id": bid, "shopId": self.shop_id,
+                                  **{f"n.{figure}": n for figure, n in counts.items()}},
+                                 {"$set": kept}))
+        if not ops:
+            return
+        with contextlib.suppress(PyMongoError):  # the answer does not need them: the
+            await self.storage.rollups.bulk_write(ops, ordered=False)  # next report writes them
+
+    def distinct(self, doc: dict[str, Any], figure: str) -> Distinct:
+        listed, regs = DISTINCT[figure]
+        count = int((doc.get("n") or {}).get(figure, 0))
+        ids = doc.get(listed)
+        if ids is None and listed not in doc and not count:
+            ids = []
+        exact = set(ids) if ids is not None and len(ids) >= count else None
+        return Distinct(count, exact, dict(doc.get(regs) or {}), self._dense(doc, figure))
+
+    def _dense(self, doc: dict[str, Any], figure: str) -> Dense | None:
+        key = (doc["_id"], figure)
+        if key not in self.dense:
+            kept = (doc.get("dense") or {}).get(figure) or {}
+            count = (doc.get("n") or {}).get(figure)
+            self.dense[key] = Dense.unpack(kept["r"]) if count and kept.get("n") == count \
+                else None
+        return self.dense[key]
 
     async def _hourly(self, span: Span) -> dict[datetime, dict[str, int]]:
         """Sessions and triggers of each whole hour of the span: the performance rollups'
@@ -223,8 +341,10 @@ class Reader:
         for name in ("sessions", "triggers"):
             counts[name] = sum(self.totals.get(a + i * HOUR, {}).get(name, 0)
                                for i in range((b - a) // HOUR))
-        return Piece(counts, Distinct.of_doc(doc, "visitors", "vs", "hv"),
-                     Distinct.of_doc(doc, "identifiedVisitors", "is", "hi"))
+        if not doc:
+            return Piece(counts)
+        return Piece(counts, self.distinct(doc, "visitors"),
+                     self.distinct(doc, "identifiedVisitors"))
 
 
 def combine(pieces: list[Piece]) -> dict[str, int]:
@@ -305,7 +425,7 @@ async def stats(storage: Storage, shop_id: int, cut: Buckets,
     whole = cover(cut.span)
     reader = Reader(storage, shop_id)
     await reader.load([p for c in covers for p in c] + whole, cut.span)
-    await reader.registers_if_needed()
+    await reader.complete([*covers, whole], now or datetime.now(UTC))
     rows = []
     for at, pieces in zip(cut.starts(), covers, strict=True):
         figures = combine([reader.piece(*p) for p in pieces])

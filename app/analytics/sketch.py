@@ -21,12 +21,20 @@ register and rank; writing it is `$max` (MongoDB) or `max` (here), so:
   range switch where the classic estimator jumps (between 2.5 m and 5 m).
 The hash is the first 64 bits of SHA-256 of the id: stable across processes and
 versions (Python's `hash` is salted), so sketches written by any process merge.
+
+A busy bucket's sketch has thousands of keys, and a report merging a month of them
+would cost as much as the visitors behind them. Its dense form (`pack`) is one byte per
+register, zlib-compressed: a fixed 16 KiB at most whatever the visitors. Dense sketches
+merge as whole integers (`Dense.merge`: a register-wise max of 2^14 byte lanes in a
+handful of big-integer operations) and are estimated from their byte histogram, so a
+union's cost depends on the buckets merged, not on the visitors in them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import zlib
 from collections.abc import Iterable, Mapping
 
 HLL_BITS = 14
@@ -63,24 +71,78 @@ def merge(sketches: Iterable[Mapping[str, int]]) -> dict[str, int]:
 
 def estimate(registers: Mapping[str, int]) -> int:
     """The estimated number of distinct visitors counted into `registers`."""
-    if not registers:
-        return 0
+    counts = [0] * (RANK_BITS + 2)  # counts[k]: registers holding k
+    for rank in registers.values():
+        counts[min(int(rank), RANK_BITS + 1)] += 1
+    counts[0] += REGISTERS - sum(counts)
+    return from_histogram(counts)
+
+
+def from_histogram(counts: list[int]) -> int:
+    """The estimate from how many registers hold each rank (counts[0]: the empty ones)."""
     m = REGISTERS
-    empty = m - sum(1 for rank in registers.values() if rank > 0)
+    empty = counts[0]
+    if empty == m:
+        return 0
     if empty:
         linear = m * math.log(m / empty)
         if linear <= LINEAR_LIMIT:
             return round(linear)
-    return round(_improved(registers))
+    return round(_improved(counts))
 
 
-def _improved(registers: Mapping[str, int]) -> float:
+# -- the dense form --------------------------------------------------------------------
+
+_LANES = int.from_bytes(b"\x80" * REGISTERS, "big")  # each byte's top bit
+
+
+class Dense:
+    """A sketch as one integer, a byte per register (ranks are at most 51 < 128)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int = 0) -> None:
+        self.value = value
+
+    @classmethod
+    def of(cls, registers: Mapping[str, int]) -> Dense:
+        lanes = bytearray(REGISTERS)
+        for key, rank in registers.items():
+            lanes[int(key)] = int(rank)
+        return cls(int.from_bytes(lanes, "big"))
+
+    @classmethod
+    def unpack(cls, packed: bytes) -> Dense:
+        return cls(int.from_bytes(zlib.decompress(packed), "big"))
+
+    def pack(self) -> bytes:
+        """What a document keeps: the registers' bytes, compressed (mostly zeros until
+        thousands of visitors)."""
+        return zlib.compress(self.value.to_bytes(REGISTERS, "big"))
+
+    def merge(self, other: Dense) -> Dense:
+        """The register-wise max. Per byte lane, (a | 0x80) - b keeps its top bit iff
+        a >= b and never borrows from the next lane (128 + a - b > 0); that bit, spread
+        over its lane (x 0xFF), picks a or b."""
+        a, b = self.value, other.value
+        picks_a = (((a | _LANES) - b) & _LANES) >> 7
+        return Dense(b ^ ((a ^ b) & (picks_a * 0xFF)))
+
+    def occupied(self) -> int:
+        """Registers set: a lower bound of the visitors counted (each sets at most one)."""
+        return REGISTERS - self.value.to_bytes(REGISTERS, "big").count(0)
+
+    def estimate(self) -> int:
+        lanes = self.value.to_bytes(REGISTERS, "big")
+        top = max(lanes)
+        counts = [lanes.count(k) for k in range(top + 1)]
+        counts += [0] * (RANK_BITS + 2 - len(counts))
+        return from_histogram(counts)
+
+
+def _improved(counts: list[int]) -> float:
     """Ertl's improved raw estimator (2017, algorithm 6) over the register histogram."""
     m, q = REGISTERS, RANK_BITS
-    counts = [0] * (q + 2)  # counts[k]: registers holding k
-    for rank in registers.values():
-        counts[min(int(rank), q + 1)] += 1
-    counts[0] += m - len(registers)
     z = m * _tau(1 - counts[q + 1] / m)
     for k in range(q, 0, -1):
         z = 0.5 * (z + counts[k])
