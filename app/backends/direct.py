@@ -9,7 +9,8 @@ Pure functions on stored documents (dicts), installed by embedded.py:
   for a read (every mapping a plain dict, as mongomock's `_copy_field`);
 - `count_into`: a fold's guarded bucket update (`$inc`, `$max`, `$push` with `$each` and
   `$slice`, `$setOnInsert`) applied to an existing document, or None (untouched) for
-  any shape mongomock alone knows.
+  any shape mongomock alone knows; `counted_new`: the document such an upsert inserts
+  when none matched.
 tests/backends/test_embedded.py checks each against mongomock's own, value by value.
 """
 
@@ -202,6 +203,34 @@ def count_into(existing: dict[str, Any], document: dict[str, Any]) -> bool | Non
 
 
 _MISSING_FIELD = object()
+
+
+def counted_new(spec: dict[str, Any], document: dict[str, Any]) -> dict[str, Any] | None:
+    """The document an upsert of counters inserts when nothing matched, as mongomock makes
+    it: the filter's plain top-level equalities (a `$ne` condition, the fold's guard, adds
+    nothing), the counters applied to them (`count_into`), then `$setOnInsert`'s plain
+    top-level fields; None, for any other shape (the caller gives it to mongomock)."""
+    new: dict[str, Any] = {}
+    for name, wanted in spec.items():
+        if not isinstance(name, str) or name[:1] == "$" or not name:
+            return None
+        if type(wanted) is dict:
+            if list(wanted) != ["$ne"] or not scalar(wanted["$ne"]):
+                return None
+            continue
+        if "." in name or not scalar(wanted):
+            return None
+        new[name] = wanted
+    inserted = document.get("$setOnInsert") or {}
+    if "_id" not in new or type(inserted) is not dict or any(
+            not isinstance(k, str) or k[:1] == "$" or "." in k or k == "_id"
+            or (k in spec and spec[k] != v) for k, v in inserted.items()):
+        return None
+    if count_into(new, document) is None or any(
+            k in new and k not in spec for k in inserted):
+        return None  # a counter and an inserted field on one path: mongomock's answer
+    new.update({k: copied(v) for k, v in inserted.items()})
+    return new
 
 
 def copied(value: Any) -> Any:

@@ -277,8 +277,9 @@ def _set_plain_fields_in_place() -> None:
             if isinstance(fields, dict) and fields and "_id" in spec and all(
                     isinstance(k, str) and k[:1] != "$" and "." not in k and direct.scalar(v)
                     for k, v in spec.items()) and all(
-                    isinstance(k, str) and k[:1] != "$" and "." not in k and k not in spec
-                    for k in fields):
+                    isinstance(k, str) and k[:1] != "$" and "." not in k
+                    and (k not in spec or (spec[k] == v and type(spec[k]) is type(v)))
+                    for k, v in fields.items()):
                 patched = helpers.patch_datetime_awareness_in_document(fields)
                 new = {**spec, **direct.copied(patched)}
                 upserted = self._insert(new)
@@ -286,14 +287,21 @@ def _set_plain_fields_in_place() -> None:
                         "nModified": 0, "ok": 1, "upserted": upserted, "updatedExisting": False}
         if not multi and counters(document):  # a fold's guarded update of its buckets
             patched = helpers.patch_datetime_awareness_in_document(document)
-            for existing in self._iter_documents(
-                    helpers.patch_datetime_awareness_in_document(spec)):
+            where = helpers.patch_datetime_awareness_in_document(spec)
+            matched = False
+            for existing in self._iter_documents(where):
+                matched = True
                 changed = direct.count_into(existing, patched)
                 if changed is None:
                     break  # a shape only mongomock knows: the original, from the start
                 return {"connectionId": self.database.client._id, "err": None, "n": 1,
                         "nModified": int(changed), "ok": 1, "upserted": None,
                         "updatedExisting": True}
+            new = None if matched or not upsert else direct.counted_new(where, patched)
+            if new is not None:  # a bucket's first batch
+                return {"connectionId": self.database.client._id, "err": None, "n": 1,
+                        "nModified": 0, "ok": 1, "upserted": self._insert(new),
+                        "updatedExisting": False}
         if upsert or not plain(document):
             return original(self, spec, document, upsert, manipulate, multi, *args, **kwargs)
         sets, unsets = document.get("$set", {}), list(document.get("$unset", {}))

@@ -180,12 +180,14 @@ async def apply(target: Any, batch: str, buckets: dict[str, Bucket], now: dateti
 
 async def tidy(target: Any, buckets: dict[str, Bucket], now: datetime) -> None:
     """Step 5: old guard marks pulled (a batch is never folded again once finished); a
-    bucket without any is not written, nor one this process tidied less than TIDY_EVERY
-    ago (its marks stay fewer than the batches of KEEP_APPLIED + TIDY_EVERY)."""
+    bucket without any is not written, nor one this process tidied, or first saw, less
+    than TIDY_EVERY ago (its marks stay fewer than the batches of KEEP_APPLIED + twice
+    TIDY_EVERY): most buckets (a product's day) are touched a few times in all, and
+    their few marks are not worth a write each."""
     old = {"$lt": now - KEEP_APPLIED}
     tidied = _tidied.setdefault(target, {})
-    due = [b for b, bucket in buckets.items() if (bucket.inc or bucket.push) and not (
-        b in tidied and timedelta(0) <= now - tidied[b] < TIDY_EVERY)]
+    applied = [b for b, bucket in buckets.items() if bucket.inc or bucket.push]
+    due = [b for b in applied if b in tidied and not timedelta(0) <= now - tidied[b] < TIDY_EVERY]
     ops = [UpdateOne({"_id": b, "shopId": buckets[b].meta["shopId"], "applied.at": old},
                      {"$pull": {"applied": {"at": old}}}) for b in due]
     if ops:
@@ -193,6 +195,8 @@ async def tidy(target: Any, buckets: dict[str, Bucket], now: datetime) -> None:
     if len(tidied) > TIDIED_KEPT:
         tidied.clear()
     tidied.update(dict.fromkeys(due, now))
+    for b in applied:
+        tidied.setdefault(b, now)
 
 
 async def owned(presence: Any, shop_id: int, batch: str,

@@ -25,6 +25,7 @@ from pymongo.errors import AutoReconnect
 
 from app import analytics, attribution
 from app.backends import folds
+from app.core import utc
 from app.core.clock import FakeClock
 from app.core.events import Context, EventInput, EventType
 from app.platform import Platform, open_store
@@ -378,3 +379,19 @@ async def test_a_fold_racing_new_events_and_a_login_counts_each_once() -> None:
 
 async def test_a_login_batch_sent_twice_at_once_counts_once() -> None:
     await race_both_ways(upto(2), login_batch, login_batch)
+
+
+async def test_a_buckets_guard_marks_are_pulled_once_old() -> None:
+    # A bucket keeps a mark per batch applied (the guard against applying one twice);
+    # marks older than KEEP_APPLIED are pulled when the bucket is folded into again, at
+    # most every TIDY_EVERY: a busy day's bucket does not grow with its batches.
+    platform = await fresh()
+    for n in range(24):  # two hours, a batch every five minutes
+        answered(await tracking.track(platform, [event(f"v{n}", 1, EventType.VISIT)]))
+        await analytics.fold(platform.storage, platform.clock.now())
+        platform.clock.advance(minutes=5)
+    day = (await platform.storage.rollups.find({"kind": "d"}).sort("at", -1).to_list(1))[0]
+    ages = [platform.clock.now() - utc(mark["at"]) for mark in day["applied"]]
+    assert day["n"]["visitors"] == 16  # a batch for each, from midnight on
+    assert max(ages) <= folds.KEEP_APPLIED + 2 * folds.TIDY_EVERY
+    await platform.stop()

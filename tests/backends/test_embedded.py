@@ -339,6 +339,9 @@ UPDATES = [
                                                                  tzinfo=UTC),
                                                       "l": [1, {"x": 2}]}}, True, False),
     ({"_id": "1:97", "n": {"$gt": 1}}, {"$setOnInsert": {"by": "b"}}, True, False),
+    ({"_id": "1:95", "shopId": 1}, {"$setOnInsert": {"shopId": 1, "by": "b"}}, True, False),
+    ({"_id": "1:94", "shopId": 1}, {"$setOnInsert": {"shopId": 2}}, True, False),
+    ({"_id": "1:93", "shopId": 1}, {"$setOnInsert": {"shopId": 1.0}}, True, False),
     ({"shopId": 1, "n": 100}, {"$setOnInsert": {"by": "b"}}, True, False),  # no _id given
     ({"_id": "1:96"}, {"$setOnInsert": {"a.b": 1}}, True, False),
     ({"_id": "1:5"}, {"$set": {"a.b": 1}}, False, False),  # dotted: the original's
@@ -360,6 +363,21 @@ UPDATES = [
     ({"_id": "1:6"}, {"$inc": {"a.b.c": 1}}, False, False),  # deeper: mongomock's
     ({"_id": "1:7"}, {"$push": {"n": 1}}, False, False),  # not an array: mongomock's error
     ({"_id": "1:404"}, {"$inc": {"c.views": 1}, "$setOnInsert": {"k": 1}}, True, False),
+    # A bucket's first batch: the upsert inserts (`direct.counted_new`), and its neighbours.
+    ({"_id": "1:50", "shopId": 1, "applied.b": {"$ne": "b9"}},
+     {"$inc": {"c.views": 2, "n": 3}, "$max": {"h.7": 4},
+      "$push": {"applied": {"b": "b9", "at": datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)},
+                "vs": {"$each": ["x", "y", "z"], "$slice": 2}},
+      "$setOnInsert": {"shopId": 1, "kind": "h", "at": datetime(2026, 1, 1, tzinfo=UTC)}},
+     True, False),
+    ({"_id": "1:51", "shopId": 1}, {"$max": {"h.7": 4}, "$setOnInsert": {"k": "p1"}}, True,
+     False),
+    ({"_id": "1:52", "shopId": 1}, {"$inc": {"n": 1}, "$setOnInsert": {"shopId": 2}}, True,
+     False),  # an inserted field unlike the filter's: mongomock's
+    ({"_id": "1:53"}, {"$inc": {"k": 1}, "$setOnInsert": {"k": 2}}, True, False),  # one path
+    ({"_id": "1:54", "n": {"$gt": 1}}, {"$inc": {"c": 1}}, True, False),  # not an equality
+    ({"_id": "1:55", "s.t": 1}, {"$inc": {"c": 1}}, True, False),  # a dotted equality
+    ({"shopId": 1, "n": 100}, {"$inc": {"c": 1}}, True, False),  # no _id: mongomock makes one
     ({"_id": "1:404"}, {"$inc": {"c.views": 1}}, False, False),
 ]
 
