@@ -45,10 +45,13 @@ from app.analytics.sketch import register
 from app.backends import folds
 from app.core import from_ms, to_ms, utc
 
-EVENTS = folds.Stream("events")
-FILED = folds.Stream("events", pending="idRolled", claim="idBatch")
 # A pending event that adds only its funnel steps (a rebuild's tail: rebuild.py).
 STEPS_ONLY = "rollSteps"
+# What the count reads of an event (`_event`): not its URL, referrer or properties.
+COUNTED_FIELDS = ("occurredAt", "type", "visitorId", "userId", "productId", "categoryId",
+                  "sessionId", STEPS_ONLY)
+EVENTS = folds.Stream("events", fields=COUNTED_FIELDS)
+FILED = folds.Stream("events", pending="idRolled", claim="idBatch", fields=COUNTED_FIELDS)
 # Purchases (order lines) per day and product or category: orders are the performance
 # rollups' facts, which count them into their day buckets of these kinds
 # (app/attribution/contributions.py), `<shop>:<kind>:<key>:<day ms>` in `performance`.

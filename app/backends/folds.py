@@ -51,6 +51,7 @@ class Stream:
     collection: str
     pending: str = "rolled"
     claim: str = "foldBatch"
+    fields: tuple[str, ...] = ()  # what a count reads of a fact (all of it when empty)
 
 
 @dataclass
@@ -113,8 +114,10 @@ async def claim_page(facts: Any, stream: Stream, name: str, shop_id: int | None,
 
 
 async def claimed(facts: Any, stream: Stream, batch: str) -> list[dict[str, Any]]:
-    """Step 2's read: the batch's facts, by their claim."""
-    return await facts.find({"shopId": shop_of(batch), stream.claim: batch}).to_list(None)
+    """Step 2's read: the batch's facts, by their claim (the fields counted, if named)."""
+    fields = dict.fromkeys(stream.fields, 1) or None
+    return await facts.find({"shopId": shop_of(batch), stream.claim: batch}, fields
+                            ).to_list(None)
 
 
 async def fold(storage: Any, stream: Stream, name: str, target: str, count: Count,
