@@ -190,33 +190,41 @@ class Reader:
         self.dense: dict[tuple[str, str], Dense | None] = {}  # unpacked once per report
 
     async def load(self, pieces: list[tuple[str, datetime, datetime]], span: Span,
-                   visitors: bool = True) -> None:
-        """Read what the pieces need; without `visitors`, the counters alone (the funnel)."""
+                   merged: frozenset[str] | set[str] = frozenset()) -> None:
+        """Read what the pieces need: their counters, and the visitors (lists, registers,
+        dense sketches) of those in `merged`, the buckets a union of pieces merges."""
         ids = [bucket_id(self.shop_id, kind, a) for kind, a, _ in pieces if kind != "raw"]
         raws = sorted({(a, b) for kind, a, b in pieces if kind == "raw"})
         found, hours, parts = await asyncio.gather(
-            self._find(ids, visitors), self._hourly(span),
+            self._find(ids, merged), self._hourly(span),
             asyncio.gather(*(self._raw(a, b) for a, b in raws)))
         self.docs = found
         self.totals = hours
         self.raw = dict(zip(raws, parts, strict=True))
 
-    async def _find(self, ids: list[str], visitors: bool) -> dict[str, dict[str, Any]]:
-        if not ids:
-            return {}
-        where = {"shopId": self.shop_id, "_id": {"$in": ids}}
-        if not visitors:
-            return {d["_id"]: d for d in await self.storage.rollups.find(
-                where, {"n": 1}).to_list(None)}
-        # The visitor lists and registers are most of a busy bucket's size: a bucket that
-        # keeps dense sketches is read without them, one that does not, whole (a small
-        # bucket, or an open one): two finds side by side.
-        dense, whole = await asyncio.gather(
-            self.storage.rollups.find({**where, "dense": {"$exists": True}},
-                                      {"n": 1, "dense": 1}).to_list(None),
-            self.storage.rollups.find({**where, "dense": {"$exists": False}},
-                                      {"applied": 0}).to_list(None))
-        return {d["_id"]: d for d in dense + whole}
+    async def _find(self, ids: list[str], merged: frozenset[str] | set[str]
+                    ) -> dict[str, dict[str, Any]]:
+        # The visitor lists and registers are most of a busy bucket's size, and a bucket
+        # that is a piece alone answers by its counter: read only where merged. There, a
+        # bucket keeping dense sketches is read without them, one that does not, whole (a
+        # small bucket, or an open one). Side by side.
+        alone = sorted({i for i in ids if i not in merged})
+        both = sorted({i for i in ids if i in merged})
+        where = {"shopId": self.shop_id}
+        reads = [(alone, {}, {"n": 1}), (both, {"dense": {"$exists": True}},
+                                         {"n": 1, "dense": 1}),
+                 (both, {"dense": {"$exists": False}}, {"applied": 0})]
+        found = await asyncio.gather(*(
+            self.storage.rollups.find({**where, "_id": {"$in": some}, **extra},
+                                      fields).to_list(None)
+            for some, extra, fields in reads if some))
+        return {d["_id"]: d for docs in found for d in docs}
+
+    @staticmethod
+    def merged(groups: list[list[tuple[str, datetime, datetime]]], shop_id: int) -> set[str]:
+        """The buckets of groups of more than one piece: those a union merges."""
+        return {bucket_id(shop_id, kind, a) for g in groups if len(g) > 1
+                for kind, a, _ in g if kind != "raw"}
 
     async def complete(self, groups: list[list[tuple[str, datetime, datetime]]],
                        now: datetime) -> None:
@@ -424,7 +432,8 @@ async def stats(storage: Storage, shop_id: int, cut: Buckets,
     covers = [cover(s) for s in spans]
     whole = cover(cut.span)
     reader = Reader(storage, shop_id)
-    await reader.load([p for c in covers for p in c] + whole, cut.span)
+    await reader.load([p for c in covers for p in c] + whole, cut.span,
+                      Reader.merged([*covers, whole], shop_id))
     await reader.complete([*covers, whole], now or datetime.now(UTC))
     rows = []
     for at, pieces in zip(cut.starts(), covers, strict=True):
@@ -445,7 +454,7 @@ async def funnel(storage: Storage, shop_id: int, within: Span,
     await fold(storage, now or datetime.now(UTC), shop_id, seconds=FOLD_SECONDS)
     pieces = cover(within)
     reader = Reader(storage, shop_id)
-    await reader.load(pieces, within, visitors=False)
+    await reader.load(pieces, within)
     figures = combine([reader.piece(*p) for p in pieces])
     return {"sessions": figures["sessions"], **{name: figures[name] for name in STEPS}}
 
