@@ -25,7 +25,8 @@ more than a thousand visitors a day, as section 10 of the contract allows.
 What a union reads does not grow with the visitors: a closed hour or day with
 DENSE_FROM visitors or more keeps its registers dense as well (`dense.<figure>`: the
 count they were made at, and 16 KiB at most), written by the first report that merges
-it. Such buckets are read without their lists and registers; a union of them is a merge
+it. A bucket that is a piece alone is read by its counters; one a union merges and that
+keeps dense sketches, without its lists and registers; a union of them is a merge
 of fixed-size sketches, and their lists are read only where the union may be at most
 PUSH_LIMIT (`Reader.complete`), the answer then exact. A dense sketch whose count is
 no longer its bucket's (a visitor counted late) is left aside until made again.
