@@ -14,7 +14,8 @@ retry"):
    `$inc` (and `$push`) and `$push: {applied: {b: batch, at}}`: a second apply of
    a batch is a no-op; `$max` (HyperLogLog registers) is harmless to repeat;
 4. finish: the facts leave the pending state (the caller's `finish`);
-5. tidy: `applied` entries older than KEEP_APPLIED are pulled (at most every TIDY_EVERY).
+5. tidy: `applied` entries older than KEEP_APPLIED are pulled (at most every TIDY_EVERY,
+   and every TIDY_AFTER applies of this process).
 A crash anywhere leaves the facts claimed: the next fold resumes their batch by its
 id, with the same facts and counts, and step 3 skips buckets already done.
 
@@ -40,8 +41,10 @@ PAGE = 500
 KEEP_APPLIED = timedelta(minutes=30)  # a folder stalled longer than this could count twice
 PUSH_LIMIT = 1000  # a pushed list (an exact set of visitors) keeps this many
 TIDY_EVERY = timedelta(minutes=10)  # a bucket's marks pulled at most this often per process
+TIDY_AFTER = 16  # and after at least this many applies of the process to it
 TIDIED_KEPT = 100_000  # buckets whose last tidy a process remembers
-_tidied: weakref.WeakKeyDictionary[Any, dict[str, datetime]] = weakref.WeakKeyDictionary()
+# Per target: bucket -> [when this process last tidied it (or first saw it), applies since].
+_tidied: weakref.WeakKeyDictionary[Any, dict[str, list[Any]]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -182,24 +185,30 @@ async def apply(target: Any, batch: str, buckets: dict[str, Bucket], now: dateti
 
 
 async def tidy(target: Any, buckets: dict[str, Bucket], now: datetime) -> None:
-    """Step 5: old guard marks pulled (a batch is never folded again once finished); a
-    bucket without any is not written, nor one this process tidied, or first saw, less
-    than TIDY_EVERY ago (its marks stay fewer than the batches of KEEP_APPLIED + twice
-    TIDY_EVERY): most buckets (a product's day) are touched a few times in all, and
-    their few marks are not worth a write each."""
+    """Step 5: old guard marks pulled (a batch is never folded again once finished). A
+    bucket is written once this process has applied TIDY_AFTER batches to it since it
+    last tidied it (or first saw it), and TIDY_EVERY has passed: most buckets (a
+    product's day) get a few batches in all, and their few marks are not worth a write
+    each. A bucket holds at most the marks of the last KEEP_APPLIED + TIDY_EVERY, and of
+    TIDY_AFTER batches per process beyond."""
     old = {"$lt": now - KEEP_APPLIED}
     tidied = _tidied.setdefault(target, {})
-    applied = [b for b, bucket in buckets.items() if bucket.inc or bucket.push]
-    due = [b for b in applied if b in tidied and not timedelta(0) <= now - tidied[b] < TIDY_EVERY]
+    due = []
+    for b, bucket in buckets.items():
+        if not (bucket.inc or bucket.push):
+            continue  # no mark added
+        seen = tidied.setdefault(b, [now, 0])
+        seen[1] += 1
+        if seen[1] >= TIDY_AFTER and not timedelta(0) <= now - seen[0] < TIDY_EVERY:
+            due.append(b)
     ops = [UpdateOne({"_id": b, "shopId": buckets[b].meta["shopId"], "applied.at": old},
                      {"$pull": {"applied": {"at": old}}}) for b in due]
     if ops:
         await target.bulk_write(ops, ordered=False)
+    for b in due:
+        tidied[b] = [now, 0]
     if len(tidied) > TIDIED_KEPT:
         tidied.clear()
-    tidied.update(dict.fromkeys(due, now))
-    for b in applied:
-        tidied.setdefault(b, now)
 
 
 async def owned(presence: Any, shop_id: int, batch: str,
