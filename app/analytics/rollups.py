@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -120,7 +119,7 @@ async def fold(storage: Any, now: datetime, shop_id: int | None = None,
     # batches held, and a presence such a batch left must not count again for the
     # refold: the rebuild's batches carry its lease in their name.
     named = "" if lease is None else f".{lease}"
-    until = None if seconds is None else time.monotonic() + seconds
+    until = None if seconds is None else folds.clock() + seconds
     n = await folds.fold(storage, EVENTS, f"events{named}", "rollups", count_events,
                          finish_events, now, shop_id, skip, until)
     return n + await folds.fold(storage, FILED, f"filed{named}", "rollups", count_filed,

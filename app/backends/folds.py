@@ -79,6 +79,11 @@ Finish = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
 Skip = Callable[[], Awaitable[set[int]]]
 
 
+def clock() -> float:
+    """What a fold's deadline is on: `time.monotonic()`."""
+    return time.monotonic()
+
+
 def batch_id(name: str, shop_id: int, docs: list[dict[str, Any]]) -> str:
     """Named by what it holds (ids, and a version where facts have one)."""
     digest = hashlib.sha256()
@@ -127,14 +132,16 @@ async def fold(storage: Any, stream: Stream, name: str, target: str, count: Coun
                finish: Finish, now: datetime, shop_id: int | None = None,
                skip: Skip | None = None, until: float | None = None) -> int:
     """Count pending facts of `stream` into `target` until none is left (or, with `until`,
-    a `time.monotonic()` deadline, until the page that passes it: a report's fold, which
-    leaves a backlog to the worker); how many.
+    a `clock()` deadline, until the page that passes it, and one page at least however
+    late: a report's fold, which leaves a backlog to the worker, and counts a page of
+    each stream whatever the pages before it took); how many.
 
     `skip`, asked before each page, names shops to leave alone (a rebuild holds them):
     asked per page, so a folder stops touching such a shop within one page's work."""
     facts = getattr(storage, stream.collection)
-    total = 0
-    while until is None or time.monotonic() < until:
+    total, pages = 0, 0
+    while until is None or not pages or clock() < until:
+        pages += 1
         left_out = await skip() if skip is not None else set()
         if shop_id is not None and shop_id in left_out:
             return total
