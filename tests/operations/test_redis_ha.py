@@ -127,7 +127,9 @@ async def test_cluster_uses_sharded_pub_sub(cluster_set: ClusterSet) -> None:
         async with Subscriber(b.ws_url, key) as subscriber:
             await subscribed(b, 1)
             owner = cluster_set.owner("triggers:1")
-            assert owner.client.execute_command("PUBSUB", "SHARDNUMSUB", "triggers:1")[1] == 1
+            # The server counts its subscriber before Redis has its SSUBSCRIBE: wait for it.
+            await eventually(lambda: owner.client.execute_command(
+                "PUBSUB", "SHARDNUMSUB", "triggers:1")[1] == 1, "the shard subscription")
             assert owner.client.execute_command("PUBSUB", "NUMSUB", "triggers:1")[1] == 0
             for n in range(5):
                 await track(a, "CUSTOM", eventName=f"e{n}", visitor=f"v{n}")
