@@ -111,10 +111,11 @@ def union(parts: list[Distinct]) -> int:
         return len(set().union(*(p.exact or set() for p in parts)))
     if all(p.dense is None for p in parts):
         return estimate(merge(p.registers for p in parts))
-    return merged(parts).estimate()
+    return sketch_of(parts).estimate()
 
 
-def merged(parts: list[Distinct]) -> Dense:
+def sketch_of(parts: list[Distinct]) -> Dense:
+    """The dense sketch of the parts' union."""
     out = Dense()
     for part in parts:
         out = out.merge(part.sketch())
@@ -191,30 +192,30 @@ class Reader:
         self.dense: dict[tuple[str, str], Dense | None] = {}  # unpacked once per report
 
     async def load(self, pieces: list[tuple[str, datetime, datetime]], span: Span,
-                   merged: frozenset[str] | set[str] = frozenset()) -> None:
+                   in_unions: frozenset[str] | set[str] = frozenset()) -> None:
         """Read what the pieces need: their counters, and the visitors (lists, registers,
-        dense sketches) of those in `merged`, the buckets a union of pieces merges."""
+        dense sketches) of those `in_unions`, the buckets a union of pieces merges."""
         ids = [bucket_id(self.shop_id, kind, a) for kind, a, _ in pieces if kind != "raw"]
         raws = sorted({(a, b) for kind, a, b in pieces if kind == "raw"})
         found, hours, parts = await asyncio.gather(
-            self._find(ids, merged), self._hourly(span),
+            self._find(ids, in_unions), self._hourly(span),
             asyncio.gather(*(self._raw(a, b) for a, b in raws)))
         self.docs = found
         self.totals = hours
         self.raw = dict(zip(raws, parts, strict=True))
 
-    async def _find(self, ids: list[str], merged: frozenset[str] | set[str]
+    async def _find(self, ids: list[str], in_unions: frozenset[str] | set[str]
                     ) -> dict[str, dict[str, Any]]:
         # The visitor lists and registers are most of a busy bucket's size, and a bucket
         # that is a piece alone answers by its counter: read only where merged. There, a
         # bucket keeping dense sketches is read without them, one that does not, whole (a
         # small bucket, or an open one). Side by side.
-        alone = sorted({i for i in ids if i not in merged})
-        both = sorted({i for i in ids if i in merged})
+        alone = sorted({i for i in ids if i not in in_unions})
+        merging = sorted({i for i in ids if i in in_unions})
         where = {"shopId": self.shop_id}
-        reads = [(alone, {}, {"n": 1}), (both, {"dense": {"$exists": True}},
+        reads = [(alone, {}, {"n": 1}), (merging, {"dense": {"$exists": True}},
                                          {"n": 1, "dense": 1}),
-                 (both, {"dense": {"$exists": False}}, {"applied": 0})]
+                 (merging, {"dense": {"$exists": False}}, {"applied": 0})]
         found = await asyncio.gather(*(
             self.storage.rollups.find({**where, "_id": {"$in": some}, **extra},
                                       fields).to_list(None)
@@ -222,7 +223,7 @@ class Reader:
         return {d["_id"]: d for docs in found for d in docs}
 
     @staticmethod
-    def merged(groups: list[list[tuple[str, datetime, datetime]]], shop_id: int) -> set[str]:
+    def in_unions(groups: list[list[tuple[str, datetime, datetime]]], shop_id: int) -> set[str]:
         """The buckets of groups of more than one piece: those a union merges."""
         return {bucket_id(shop_id, kind, a) for g in groups if len(g) > 1
                 for kind, a, _ in g if kind != "raw"}
@@ -273,7 +274,7 @@ class Reader:
             unread = [bid for kind, a, _ in group
                       if (bid := bucket_id(self.shop_id, kind, a)) in self.docs
                       and listed not in self.docs[bid] and self._count(bid, figure)]
-            if unread and merged(parts).occupied() <= folds.PUSH_LIMIT:
+            if unread and sketch_of(parts).occupied() <= folds.PUSH_LIMIT:
                 out += unread
         return out
 
@@ -308,7 +309,7 @@ class Reader:
         listed, regs = DISTINCT[figure]
         count = int((doc.get("n") or {}).get(figure, 0))
         ids = doc.get(listed)
-        if ids is None and listed not in doc and not count:
+        if ids is None and not count:
             ids = []
         exact = set(ids) if ids is not None and len(ids) >= count else None
         return Distinct(count, exact, dict(doc.get(regs) or {}), self._dense(doc, figure))
@@ -434,7 +435,7 @@ async def stats(storage: Storage, shop_id: int, cut: Buckets,
     whole = cover(cut.span)
     reader = Reader(storage, shop_id)
     await reader.load([p for c in covers for p in c] + whole, cut.span,
-                      Reader.merged([*covers, whole], shop_id))
+                      Reader.in_unions([*covers, whole], shop_id))
     await reader.complete([*covers, whole], now or datetime.now(UTC))
     rows = []
     for at, pieces in zip(cut.starts(), covers, strict=True):

@@ -155,7 +155,7 @@ async def test_a_dense_write_after_a_visitor_was_counted_since_the_read_misses(
     cut = buckets(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC), "DAY")
     reader = reports.Reader(platform.storage, SHOP)
     whole = reports.cover(cut.span)
-    await reader.load(whole, cut.span, reports.Reader.merged([whole], SHOP))
+    await reader.load(whole, cut.span, reports.Reader.in_unions([whole], SHOP))
     # A visitor's event of the first day lands and is folded between the read and the write.
     late = event("vd", 1, EventType.VISIT)
     late.context.occurred_at = datetime(2026, 3, 1, 23, 50, tzinfo=UTC)
