@@ -155,7 +155,14 @@ INDEXES["events"] += [
     IndexModel([("shopId", UP), ("idBatch", UP)], name="rollups_filed_batch",
                partialFilterExpression={"idBatch": {"$type": "string"}}),
 ]
-INDEXES["rollups"] = [IndexModel([("shopId", UP), ("kind", UP), ("at", UP)])]
+INDEXES["rollups"] = [
+    IndexModel([("shopId", UP), ("kind", UP), ("at", UP)]),
+    # Busy hours and days (64 visitors or more: app/analytics/reports.py DENSE_FROM), by kind
+    # and start: the closing worker's search, every shop, for those lacking a dense sketch
+    # (app/analytics/closing.py). A bucket joins once, when its count reaches the threshold.
+    IndexModel([("kind", UP), ("at", UP)], name="rollups_busy",
+               partialFilterExpression={"n.visitors": {"$gte": 64}}),
+]
 INDEXES["rollupSeen"] = [
     IndexModel([("shopId", UP), ("at", UP)]),
     IndexModel([("expireAt", UP)], expireAfterSeconds=0, name="rollup_seen_ttl"),

@@ -4,10 +4,12 @@ recounted from the raw events (`recount`: the reference, and the edges of a rang
 the reads of customers, visitors, sessions, carts and orders (`reading`); the project's
 one HyperLogLog of distinct visitors (`sketch`: HLL_BITS, register, estimate, merge);
 a shop's rollups rebuilt from its raw events over a range of days (`rebuild`, under a
-lease live folds respect: LeaseBusy when another rebuild holds it).
+lease live folds respect: LeaseBusy when another rebuild holds it); the dense sketches of
+busy hours and days written as they close (`keep_dense`, a worker every CLOSING_SECONDS).
 """
 
 from app.analytics import reading, recount, sketch
+from app.analytics.closing import CLOSING_SECONDS, keep_dense
 from app.analytics.leases import LeaseBusy
 from app.analytics.ranges import buckets, span
 from app.analytics.rebuild import GRACE as REBUILD_GRACE
@@ -17,6 +19,7 @@ from app.analytics.rollups import PURCHASED_CATEGORY, PURCHASED_PRODUCT, fold, p
 from app.analytics.sketch import HLL_BITS, estimate, merge, register
 
 __all__ = [
+    "CLOSING_SECONDS",
     "HLL_BITS",
     "PURCHASED_CATEGORY",
     "PURCHASED_PRODUCT",
@@ -28,6 +31,7 @@ __all__ = [
     "estimate",
     "fold",
     "funnel",
+    "keep_dense",
     "merge",
     "performance_id",
     "reading",

@@ -178,6 +178,23 @@ def _steps(kind: str, a: datetime, b: datetime, step: timedelta) -> list[tuple[s
     return out
 
 
+def dense_updates(shop_id: int, docs: list[dict[str, Any]]) -> list[UpdateOne]:
+    """The updates writing these buckets' dense sketches (from their `n` and registers),
+    each only while the bucket's counts are those read: a visitor counted since makes the
+    write miss (the next report, or the closing worker, does it). A count changes with
+    every visitor the fold counts, in the same update as the registers, so a sketch whose
+    count is the bucket's is the bucket's."""
+    ops = []
+    for doc in docs:
+        counts = {figure: int(n) for figure in DISTINCT if (n := doc["n"].get(figure))}
+        kept = {f"dense.{figure}": {"n": n, "r": Dense.of(doc.get(regs) or {}).pack()}
+                for figure, n in counts.items() for regs in (DISTINCT[figure][1],)}
+        ops.append(UpdateOne({"_id": doc["_id"], "shopId": shop_id,
+                              **{f"n.{figure}": n for figure, n in counts.items()}},
+                             {"$set": kept}))
+    return ops
+
+
 # -- reading the pieces ----------------------------------------------------------------
 
 
@@ -287,23 +304,13 @@ class Reader:
         self.dense.clear()
 
     async def _keep_dense(self, ids: list[str]) -> None:
-        """Write these buckets' dense sketches, each only while the bucket's counts are
-        those read: a visitor counted since makes the write miss (the next report does
-        it). A count changes with every visitor the fold counts, in the same update as
-        the registers, so a sketch whose count is the bucket's is the bucket's."""
-        ops = []
-        for bid in ids:
-            doc = self.docs[bid]
-            counts = {figure: int(n) for figure in DISTINCT if (n := doc["n"].get(figure))}
-            kept = {f"dense.{figure}": {"n": n, "r": Dense.of(doc.get(regs) or {}).pack()}
-                    for figure, n in counts.items() for regs in (DISTINCT[figure][1],)}
-            ops.append(UpdateOne({"_id": bid, "shopId": self.shop_id,
-                                  **{f"n.{figure}": n for figure, n in counts.items()}},
-                                 {"$set": kept}))
+        """Write these buckets' dense sketches (`dense_updates`); a failed write is the next
+        report's (or the closing worker's) to do again: the answer does not need it."""
+        ops = dense_updates(self.shop_id, [self.docs[bid] for bid in ids])
         if not ops:
             return
-        with contextlib.suppress(PyMongoError):  # the answer does not need them: the
-            await self.storage.rollups.bulk_write(ops, ordered=False)  # next report writes them
+        with contextlib.suppress(PyMongoError):
+            await self.storage.rollups.bulk_write(ops, ordered=False)
 
     def distinct(self, doc: dict[str, Any], figure: str) -> Distinct:
         listed, regs = DISTINCT[figure]

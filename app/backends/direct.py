@@ -3,8 +3,9 @@ document, decided or done here directly, with mongomock's answers.
 
 Pure functions on stored documents (dicts), installed by embedded.py:
 - `applies`: a filter of plain top-level equalities, `$in` and `$exists` decided on a
-  document whose such fields hold plain values; anything else is UNDECIDED and left
-  to mongomock's `filter_applies`;
+  document whose such fields hold plain values, and a fold's guard (`{"applied.b":
+  {"$ne": batch}}`) on a list of marks; anything else is UNDECIDED and left to
+  mongomock's `filter_applies`;
 - `copied` / `returned`: a stored value copied for an update's snapshot (types kept) or
   for a read (every mapping a plain dict, as mongomock's `_copy_field`);
 - `count_into`: a fold's guarded bucket update (`$inc`, `$max`, `$push` with `$each` and
@@ -70,8 +71,13 @@ def _simple(filter: Any, document: dict[str, Any]) -> Any:
     if type(filter) is not dict:
         return UNDECIDED
     for name, wanted in filter.items():
-        if name[:1] == "$" or "." in name:
+        if name[:1] == "$":
             return UNDECIDED
+        if "." in name:
+            decided = _marked(name, wanted, document)
+            if decided is not True:
+                return decided
+            continue
         present = name in document
         value = document.get(name)
         if type(wanted) is dict:
@@ -106,6 +112,26 @@ def _simple(filter: Any, document: dict[str, Any]) -> Any:
         if same is not True:
             return same
     return True
+
+
+def _marked(name: str, wanted: Any, document: dict[str, Any]) -> Any:
+    """`{"a.b": {"$ne": "x"}}` (a fold's guard: no mark of this batch), decided where `a`
+    is missing, a dict or a list of dicts whose `b`, where present, is a string: true if
+    none is "x"; anything else is undecided."""
+    outer, _, inner = name.partition(".")
+    if type(wanted) is not dict or list(wanted) != ["$ne"] or type(wanted["$ne"]) is not str \
+            or not outer or not inner or "." in inner or outer[:1] == "$" or inner[:1] == "$":
+        return UNDECIDED
+    held = document.get(outer)
+    if outer not in document:
+        return True
+    marks = [held] if type(held) is dict else held if type(held) is list else None
+    if marks is None or any(type(m) is not dict for m in marks):
+        return UNDECIDED
+    values = [m[inner] for m in marks if inner in m]
+    if any(type(v) is not str for v in values):
+        return UNDECIDED
+    return wanted["$ne"] not in values
 
 
 def plain(value: Any) -> bool:

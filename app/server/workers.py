@@ -61,9 +61,12 @@ class Workers:
             # Traffic rollups (app/analytics/rollups.py): the dashboard's reports read them.
             ("traffic rollups", TRAFFIC_SECONDS,
              lambda: analytics.fold(platform.storage, platform.clock.now())),
+            # Busy hours and days that closed: their dense sketches (app/analytics/closing.py).
+            ("closed buckets", analytics.CLOSING_SECONDS,
+             lambda: analytics.keep_dense(platform.storage, platform.clock.now())),
             ("retention", settings.retention_interval_seconds,
              lambda: expire_anonymous(platform)),
-        ] if job[0] != "traffic rollups" or settings.analytics_rollups]
+        ] if job[0] not in ("traffic rollups", "closed buckets") or settings.analytics_rollups]
 
     def start(self) -> None:
         for name, seconds, job in self.jobs():

@@ -1,12 +1,13 @@
 """Dense sketches: what keeps `totals.visitors` flat in cost however busy the days are.
 
 A closed hour or day with DENSE_FROM visitors or more keeps its HyperLogLog registers
-dense too (app/analytics/sketch.py `Dense`, app/analytics/reports.py `Reader.complete`),
-written by the first report that merges it, only while the bucket's counts are those it
-read. Later reports merge those instead of the visitors' lists and registers. These tests
+dense too (app/analytics/sketch.py `Dense`), written by the closing worker as it closes
+(app/analytics/closing.py) or else by the first report that merges it
+(app/analytics/reports.py `Reader.complete`), only while the bucket's counts are those
+it read. Later reports merge those instead of the visitors' lists and registers. These tests
 hold that the answers stay what the raw events say: exact up to PUSH_LIMIT visitors,
 within the sketch's error above; a visitor counted late into a closed day; the dense
-write racing a fold, or failing.
+write racing a fold, or failing, whoever writes it.
 """
 
 from __future__ import annotations
@@ -202,3 +203,106 @@ async def test_a_failed_dense_write_leaves_the_answers_to_the_raw_events(
     await assert_rollups_equal_recount(platform, SHOP, RANGES)  # written now
     assert any("dense" in d for d in await _day_docs(platform))
     await platform.stop()
+
+
+# -- the closing worker -----------------------------------------------------------------
+
+
+async def _closed_days(api: Api, shop: dict, platform: Platform) -> None:
+    """DAYS imported and folded; the clock ten minutes into the day after them."""
+    await _import(api, shop["key"], DAYS)
+    platform.clock.set(datetime(2026, 2, 28, 0, 10, tzinfo=UTC))  # type: ignore[attr-defined]
+    await analytics.fold(platform.storage, platform.clock.now())
+
+
+async def test_the_closing_worker_writes_busy_days_sketches_before_any_report(
+        api: Api, shop: dict, platform: Platform, dense_from_three: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if not platform.settings.analytics_rollups:
+        pytest.skip("the recount reads no rollups")
+    monkeypatch.setattr(folds, "PUSH_LIMIT", 5)  # the union of 18 is estimated
+    await _closed_days(api, shop, platform)
+    assert await analytics.keep_dense(platform.storage, platform.clock.now()) == 2
+    days = await _day_docs(platform)
+    assert [d["dense"]["visitors"]["n"] for d in days] == [12, 12]
+    assert all(d["dense"]["visitors"]["r"] == Dense.of(d["hv"]).pack() for d in days)
+    written: list[list[str]] = []
+    original = reports.Reader._keep_dense
+
+    async def keep_dense(self: reports.Reader, ids: list[str]) -> None:
+        written.append(ids)
+        await original(self, ids)
+
+    monkeypatch.setattr(reports.Reader, "_keep_dense", keep_dense)
+    data = await ask(api, STATS, shop["key"], **SPAN)
+    assert data["stats"]["totals"]["visitors"] == 18
+    assert written and not any(written)  # the report had none left to write
+    # Done once: the next look finds nothing to write.
+    assert await analytics.keep_dense(platform.storage, platform.clock.now()) == 0
+
+
+async def test_the_closing_worker_leaves_open_and_quiet_buckets_alone(
+        api: Api, shop: dict, platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not platform.settings.analytics_rollups:
+        pytest.skip("the recount reads no rollups")
+    monkeypatch.setattr(reports, "DENSE_FROM", 13)  # the days have 12 visitors each
+    await _closed_days(api, shop, platform)
+    assert await analytics.keep_dense(platform.storage, platform.clock.now()) == 0
+    monkeypatch.setattr(reports, "DENSE_FROM", 3)
+    platform.clock.set(datetime(2026, 2, 27, 23, 0, tzinfo=UTC))  # type: ignore[attr-defined]
+    assert await analytics.keep_dense(platform.storage, platform.clock.now()) == 1
+    assert ["dense" in d for d in await _day_docs(platform)] == [True, False]  # 27th open
+
+
+async def test_a_visitor_counted_while_the_closing_worker_writes_makes_its_write_miss(
+        api: Api, shop: dict, platform: Platform, dense_from_three: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if not platform.settings.analytics_rollups:
+        pytest.skip("the recount reads no rollups")
+    await _closed_days(api, shop, platform)
+    rollups = platform.storage.rollups
+    write = rollups.bulk_write
+    raced = {"done": False}
+
+    async def late_visitor_first(ops: list[Any], **kwargs: Any) -> Any:
+        if not raced["done"]:  # the worker's write: a late visitor folded just before it
+            raced["done"] = True
+            await _import(api, shop["key"], {"2026-02-26": range(40, 41)}, base=5000)
+            await analytics.fold(platform.storage, platform.clock.now())
+        return await write(ops, **kwargs)
+
+    monkeypatch.setattr(rollups, "bulk_write", late_visitor_first)
+    await analytics.keep_dense(platform.storage, platform.clock.now())
+    first, second = await _day_docs(platform)
+    assert first["n"]["visitors"] == 13 and "dense" not in first  # missed: 12 were read
+    assert second["dense"]["visitors"]["n"] == 12
+    data = await ask(api, STATS, shop["key"], **SPAN)
+    assert [b["visitors"] for b in data["stats"]["buckets"]] == [13, 12]
+    assert data["stats"]["totals"]["visitors"] == 19
+    assert (await _day_docs(platform))[0]["dense"]["visitors"]["n"] == 13  # the report's
+
+
+async def test_a_failed_closing_write_changes_no_answer(
+        api: Api, shop: dict, platform: Platform, dense_from_three: None) -> None:
+    if not platform.settings.analytics_rollups:
+        pytest.skip("the recount reads no rollups")
+    await _closed_days(api, shop, platform)
+
+    calls: list[str] = []
+
+    def fail_the_write(collection: str) -> None:  # the worker reads, then writes
+        if collection == "rollups":
+            calls.append(collection)
+            if len(calls) == 2:
+                raise AutoReconnect("the primary stepped down")
+
+    platform.storage.trips.before_call = fail_the_write
+    try:
+        with pytest.raises(AutoReconnect):  # the worker's loop logs it and looks again
+            await analytics.keep_dense(platform.storage, platform.clock.now())
+    finally:
+        platform.storage.trips.before_call = None
+    assert not any("dense" in d for d in await _day_docs(platform))
+    data = await ask(api, STATS, shop["key"], **SPAN)
+    assert data["stats"]["totals"]["visitors"] == 18
+    assert await analytics.keep_dense(platform.storage, platform.clock.now()) == 0  # the report's

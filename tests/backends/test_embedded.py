@@ -327,6 +327,35 @@ def test_simple_filters_are_decided_as_mongomock_decides_them() -> None:
             filter, doc)
 
 
+MARKS = [None, "b1", "b2", 1, ["b1"], {"b": "b1"}]
+
+
+def test_a_folds_guard_is_decided_as_mongomock_decides_it() -> None:
+    # `{"applied.b": {"$ne": batch}}` on lists of marks, single marks, marks without `b`
+    # or with other values, missing or plain `applied`, and guards of other shapes.
+    from app.backends.direct import applies as _applies
+
+    rng = random.Random(11)
+    guards = [{"$ne": "b1"}, {"$ne": "b3"}, {"$ne": 1}, {"$ne": None}, "b1", {"$in": ["b1"]},
+              {"$ne": "b1", "$exists": True}]
+
+    def mark() -> object:
+        kind = rng.random()
+        if kind < 0.7:
+            return {"b": rng.choice(MARKS), "at": 1} if rng.random() < 0.9 else {"at": 1}
+        return rng.choice(MARKS)
+
+    for _ in range(3000):
+        shape = rng.random()
+        applied = ([mark() for _ in range(rng.randint(0, 4))] if shape < 0.7
+                   else mark() if shape < 0.9 else rng.choice(VALUES))
+        doc = {"_id": 1, "n": 1, **({"applied": applied} if rng.random() < 0.9 else {})}
+        name = rng.choice(["applied.b", "applied.b", "applied.at", "applied.b.c", "n.b"])
+        filter = {"_id": 1, name: rng.choice(guards)}
+        assert _applies(filter, doc) == bool(mongomock.filtering.filter_applies(filter, doc)), (
+            filter, doc)
+
+
 UPDATES = [
     ({"n": {"$gte": 3}}, {"$set": {"flag": "b1"}}, False, True),
     ({"n": 4}, {"$set": {"flag": "b1", "k": None}, "$unset": {"n": "", "gone": ""}}, False, False),

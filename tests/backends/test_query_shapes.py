@@ -66,6 +66,8 @@ SCATTER_GATHER = {
     # (app/analytics/rollups.py)
     "events.find(rolled=)", "events.find(idRolled=)",
     "events.find(coAt~) sort coAt+,_id+",  # the co-occurrence fold: views not yet folded
+    # the closing worker: busy hours and days closed lately (app/analytics/closing.py)
+    "rollups.find(at~, dense!, kind=, n.visitors~)",
 }
 # Scans of the small `shops` collection (one document per shop), by design.
 SCANS = {"shops.find()", "shops.find(settings.catalogFeedUrl!)"}  # (the feed poller)
@@ -135,6 +137,7 @@ async def run_the_product(api: Api, platform: Platform, key: str) -> None:
     await analytics.rebuild(platform.storage, 1, datetime(2026, 2, 28, tzinfo=UTC),
                             datetime(2026, 3, 2, tzinfo=UTC), platform.clock, grace=0)
     await section_12(api, platform, key)
+    await analytics.keep_dense(platform.storage, platform.clock.now())  # the closing worker
     platform.clock.advance(seconds=3600)
     await abandoned.fire_due(platform)
     await fire_due_sessions(platform)
