@@ -208,6 +208,12 @@ async def test_a_failed_dense_write_leaves_the_answers_to_the_raw_events(
 # -- the closing worker -----------------------------------------------------------------
 
 
+@pytest.fixture
+def rollups_on(platform: Platform) -> None:
+    if not platform.settings.analytics_rollups:
+        pytest.skip("the closing worker reads rollups: the recount has none")
+
+
 async def _closed_days(api: Api, shop: dict, platform: Platform) -> None:
     """DAYS imported and folded; the clock ten minutes into the day after them."""
     await _import(api, shop["key"], DAYS)
@@ -216,10 +222,8 @@ async def _closed_days(api: Api, shop: dict, platform: Platform) -> None:
 
 
 async def test_the_closing_worker_writes_busy_days_sketches_before_any_report(
-        api: Api, shop: dict, platform: Platform, dense_from_three: None,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    if not platform.settings.analytics_rollups:
-        pytest.skip("the recount reads no rollups")
+        api: Api, shop: dict, platform: Platform, rollups_on: None,
+        dense_from_three: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(folds, "PUSH_LIMIT", 5)  # the union of 18 is estimated
     await _closed_days(api, shop, platform)
     assert await analytics.keep_dense(platform.storage, platform.clock.now()) == 2
@@ -242,9 +246,8 @@ async def test_the_closing_worker_writes_busy_days_sketches_before_any_report(
 
 
 async def test_the_closing_worker_leaves_open_and_quiet_buckets_alone(
-        api: Api, shop: dict, platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not platform.settings.analytics_rollups:
-        pytest.skip("the recount reads no rollups")
+        api: Api, shop: dict, platform: Platform, rollups_on: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reports, "DENSE_FROM", 13)  # the days have 12 visitors each
     await _closed_days(api, shop, platform)
     assert await analytics.keep_dense(platform.storage, platform.clock.now()) == 0
@@ -255,10 +258,8 @@ async def test_the_closing_worker_leaves_open_and_quiet_buckets_alone(
 
 
 async def test_a_visitor_counted_while_the_closing_worker_writes_makes_its_write_miss(
-        api: Api, shop: dict, platform: Platform, dense_from_three: None,
+        api: Api, shop: dict, platform: Platform, rollups_on: None, dense_from_three: None,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    if not platform.settings.analytics_rollups:
-        pytest.skip("the recount reads no rollups")
     await _closed_days(api, shop, platform)
     rollups = platform.storage.rollups
     write = rollups.bulk_write
@@ -283,9 +284,8 @@ async def test_a_visitor_counted_while_the_closing_worker_writes_makes_its_write
 
 
 async def test_a_failed_closing_write_changes_no_answer(
-        api: Api, shop: dict, platform: Platform, dense_from_three: None) -> None:
-    if not platform.settings.analytics_rollups:
-        pytest.skip("the recount reads no rollups")
+        api: Api, shop: dict, platform: Platform, rollups_on: None, dense_from_three: None
+) -> None:
     await _closed_days(api, shop, platform)
 
     calls: list[str] = []
