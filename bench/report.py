@@ -355,7 +355,20 @@ def _digits(values: list[float]) -> int:
     return 2 if top < 10 else 1 if top < 100 else 0
 
 
-def render(rows: list[Row], meta: dict[str, str], smoke: bool, extra: str = "") -> str:
+SERVER_METHOD = (
+    "Each figure is the median of the runs listed beside it. Ingestion runs one uvicorn "
+    "process (embedded store `mongomock://`, `memory://` broker, no access log, rate limits "
+    "lifted) and a load generator (a minimal asyncio HTTP/1.1 client, 50 visitors on "
+    "keep-alive connections, each sending its own product views) in another process; "
+    "GraphQL and bare runs alternate and ratios are taken run by run. \"per server "
+    "CPU-second\" divides the events of a run by the CPU time the server process used: "
+    "what it does with a core to itself, whatever else the machine is running (this "
+    "machine is shared: see the load average).")
+
+
+def render(rows: list[Row], meta: dict[str, str], smoke: bool, extra: str = "",
+           method: str = SERVER_METHOD) -> str:
+    """The results page: the machine, how the figures were measured (`method`), the rows."""
     out = ["# Benchmark results", ""]
     if smoke:
         out += ["**Smoke run**: tiny counts, nothing judged. `python -m bench` gives the "
@@ -367,15 +380,7 @@ def render(rows: list[Row], meta: dict[str, str], smoke: bool, extra: str = "") 
         f"| commit | {meta['commit']} (plus the working tree) |",
         f"| load average (1/5/15 min) at start, at end | {meta['load_start']}; "
         f"{meta['load_end']} |",
-        f"| command | `{meta['command']}` ({meta['elapsed']}) |", "",
-        "Each figure is the median of the runs listed beside it. Ingestion runs one uvicorn "
-        "process (embedded store `mongomock://`, `memory://` broker, no access log, rate limits "
-        "lifted) and a load generator (a minimal asyncio HTTP/1.1 client, 50 visitors on "
-        "keep-alive connections, each sending its own product views) in another process; "
-        "GraphQL and bare runs alternate and ratios are taken run by run. \"per server "
-        "CPU-second\" divides the events of a run by the CPU time the server process used: "
-        "what it does with a core to itself, whatever else the machine is running (this "
-        "machine is shared: see the load average).", "",
+        f"| command | `{meta['command']}` ({meta['elapsed']}) |", "", method, "",
         "| # | Benchmark | Result | Target | Verdict | Runs | Notes |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -77,8 +77,9 @@ STORAGE_ERRORS = Counter(
     ["collection", "operation"], registry=REGISTRY)
 EMBEDDED_CPU = Counter(
     "tracker_embedded_storage_cpu_seconds",
-    "CPU spent inside the embedded store's calls (mongomock runs in the server's thread; "
-    "its wall time also counts the time the OS ran other processes). Absent with MongoDB.",
+    "CPU spent inside the embedded store's calls (mongomock runs in the server's thread, "
+    "and its scans in worker threads; its wall time also counts the time the OS ran other "
+    "processes). Absent with MongoDB.",
     registry=REGISTRY)
 TRIGGERS = Counter(
     "tracker_triggers", "Triggers fired (stored once, however often retried), by type.",

@@ -30,6 +30,8 @@ from typing import TypeVar
 
 from pymongo.errors import ExecutionTimeout
 
+from app.backends.metrics import EMBEDDED_CPU
+
 T = TypeVar("T")
 # Threads for the embedded store's scans: one, as they hold the GIL; with more, the
 # event loop waits for it longer (bench/fair.py).
@@ -104,6 +106,7 @@ class OffLoop:
 
     def _job(self, work: Callable[[], T], end: float | None, stop: threading.Event) -> T:
         _local.deadline, _local.stop = end, stop
+        cpu = time.thread_time()  # the store's work, in this thread (EMBEDDED_CPU)
         try:
             for attempt in range(RETRIES):
                 try:
@@ -117,6 +120,7 @@ class OffLoop:
             raise
         finally:
             _local.deadline, _local.stop = None, None
+            EMBEDDED_CPU.inc(time.thread_time() - cpu)
 
     def _ended(self) -> None:
         self.running -= 1

@@ -186,3 +186,25 @@ async def test_triggers_count_once_and_deliveries_by_outcome() -> None:
     assert delta(before, after, deliveries, outcome="retry") == 1  # the 500
     assert delta(before, after, deliveries, outcome="delivered") == 1
     assert delta(before, after, deliveries) == 2
+
+
+async def test_the_embedded_stores_cpu_counts_its_scans_in_worker_threads_too() -> None:
+    # A find on the embedded store runs in a worker thread (app/backends/reads.py): its CPU
+    # is the store's as much as an update's in the server's thread.
+    from app.backends.metrics import sample
+    from app.backends.storage import open_storage
+    from app.indexes import INDEXES
+
+    storage = open_storage("mongomock://", INDEXES, db_name="scan_cpu")
+    try:
+        await storage.events.insert_many([{"_id": f"1:{i}", "shopId": 1, "n": i}
+                                          for i in range(20_000)])
+        before = sample("tracker_embedded_storage_cpu_seconds_total")
+        found = await storage.events.find({"shopId": 1, "n": {"$gte": 19_990}}).off_loop(
+        ).to_list(None)
+        after = sample("tracker_embedded_storage_cpu_seconds_total")
+    finally:
+        await storage.drop()
+        storage.close()
+    assert len(found) == 10
+    assert after - before > 0.005  # a scan of 20,000 documents: milliseconds at least
