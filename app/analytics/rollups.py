@@ -56,6 +56,8 @@ FILED = folds.Stream("events", pending="idRolled", claim="idBatch", fields=COUNT
 # (app/attribution/contributions.py), `<shop>:<kind>:<key>:<day ms>` in `performance`.
 PURCHASED_PRODUCT, PURCHASED_CATEGORY = "dp", "dc"
 SEEN_DAYS = 400  # a presence outlives the widest range asked (366 days) and late imports
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
+_EPOCH, _MS = datetime(1970, 1, 1, tzinfo=UTC), timedelta(milliseconds=1)
 
 FIGURE_OF = {kind: name for name, kind in COUNTED.items()}
 STEP_OF = {PRODUCT_VIEW: "withProductView", CART_ADD: "withCartAdd", CHECKOUT: "withCheckout"}
@@ -88,8 +90,13 @@ def hashed(visitor_id: str) -> str:
     return hashlib.sha256(visitor_id.encode()).hexdigest()[:16]
 
 
+def session_ms(session_id: str) -> int:
+    """When a session started, in ms: a session id ends with it (app/tracking/sessions.py)."""
+    return int(session_id.rsplit(".", 1)[-1])
+
+
 def session_start(session_id: str) -> datetime:
-    return from_ms(int(session_id.rsplit(".", 1)[-1]))
+    return from_ms(session_ms(session_id))
 
 
 async def fold(storage: Any, now: datetime, shop_id: int | None = None,
@@ -134,10 +141,6 @@ async def _finish(storage: Any, stream: folds.Stream, batch: str) -> None:
                                      {"$unset": done})
 
 
-HOUR_MS, DAY_MS = 3_600_000, 86_400_000
-_EPOCH, _MS = datetime(1970, 1, 1, tzinfo=UTC), timedelta(milliseconds=1)
-
-
 def _ms(at: datetime) -> int:
     """A time in whole milliseconds, by integer arithmetic (no float on the way)."""
     return (utc(at) - _EPOCH) // _MS
@@ -146,7 +149,8 @@ def _ms(at: datetime) -> int:
 class _Tally:
     """A batch's buckets, and the presences whose first sighting adds to them. Times are
     whole milliseconds: an hour's bucket starts at `ms - ms % HOUR_MS` (a fold tallies
-    every event of a page: no datetime is built per event, one per bucket)."""
+    every event of a page: an event's hour and day are integer arithmetic, and a bucket's
+    start is made a datetime once, when the bucket is)."""
 
     def __init__(self, shop_id: int) -> None:
         self.shop_id = shop_id
@@ -230,7 +234,7 @@ def _steps(tally: _Tally, event: dict[str, Any]) -> None:
     """The funnel: the event's step, once per session, in the hour and day it started."""
     kind = event.get("type")
     if kind in STEP_OF and event.get("sessionId"):
-        started = int(event["sessionId"].rsplit(".", 1)[-1])  # session_start, in ms
+        started = session_ms(event["sessionId"])
         for scale, start in (("h", started - started % HOUR_MS),
                              ("d", started - started % DAY_MS)):
             tally.once(f"f{kind[:2]}{scale}:{hashed(event['sessionId'])}", start, scale,

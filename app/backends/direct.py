@@ -67,7 +67,8 @@ def _same(wanted: Any, value: Any) -> Any:
 def _simple(filter: Any, document: dict[str, Any]) -> Any:
     """A filter of top-level fields, each equal to a plain value, `$in` plain values or
     `$exists`, decided on a document whose such fields hold plain values (or are
-    missing); anything else is undecided (mongomock decides)."""
+    missing), and of a fold's guard (`_marked`); anything else is undecided (mongomock
+    decides)."""
     if type(filter) is not dict:
         return UNDECIDED
     for name, wanted in filter.items():
@@ -117,10 +118,11 @@ def _simple(filter: Any, document: dict[str, Any]) -> Any:
 def _marked(name: str, wanted: Any, document: dict[str, Any]) -> Any:
     """`{"a.b": {"$ne": "x"}}` (a fold's guard: no mark of this batch), decided where `a`
     is missing, a dict or a list of dicts whose `b`, where present, is a string: true if
-    none is "x"; anything else is undecided."""
+    none is "x"; anything else is undecided (`b` a number names a list position too)."""
     outer, _, inner = name.partition(".")
     if type(wanted) is not dict or list(wanted) != ["$ne"] or type(wanted["$ne"]) is not str \
-            or not outer or not inner or "." in inner or outer[:1] == "$" or inner[:1] == "$":
+            or not outer or not inner or "." in inner or outer[:1] == "$" or inner[:1] == "$" \
+            or inner.isdigit():
         return UNDECIDED
     held = document.get(outer)
     if outer not in document:

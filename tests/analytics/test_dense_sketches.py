@@ -20,7 +20,7 @@ import pytest
 from pymongo.errors import AutoReconnect
 
 from app import analytics
-from app.analytics import reports, sketch
+from app.analytics import leases, reports, sketch
 from app.analytics.ranges import buckets
 from app.analytics.sketch import Dense
 from app.backends import folds
@@ -245,16 +245,50 @@ async def test_the_closing_worker_writes_busy_days_sketches_before_any_report(
     assert await analytics.keep_dense(platform.storage, platform.clock.now()) == 0
 
 
-async def test_the_closing_worker_leaves_open_and_quiet_buckets_alone(
+async def test_the_closing_worker_leaves_open_unsettled_and_quiet_buckets_alone(
         api: Api, shop: dict, platform: Platform, rollups_on: None,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reports, "DENSE_FROM", 13)  # the days have 12 visitors each
     await _closed_days(api, shop, platform)
     assert await analytics.keep_dense(platform.storage, platform.clock.now()) == 0
     monkeypatch.setattr(reports, "DENSE_FROM", 3)
-    platform.clock.set(datetime(2026, 2, 27, 23, 0, tzinfo=UTC))  # type: ignore[attr-defined]
-    assert await analytics.keep_dense(platform.storage, platform.clock.now()) == 1
-    assert ["dense" in d for d in await _day_docs(platform)] == [True, False]  # 27th open
+    for at, written, dense in [(datetime(2026, 2, 27, 23, 0), 1, [True, False]),  # 27th open
+                               (datetime(2026, 2, 28, 0, 5), 0, [True, False]),  # unsettled
+                               (datetime(2026, 2, 28, 0, 10), 1, [True, True])]:
+        platform.clock.set(at.replace(tzinfo=UTC))  # type: ignore[attr-defined]
+        assert await analytics.keep_dense(platform.storage, platform.clock.now()) == written
+        assert ["dense" in d for d in await _day_docs(platform)] == dense
+
+
+async def test_the_closing_worker_writes_busy_hours_too(
+        api: Api, shop: dict, platform: Platform, rollups_on: None, dense_from_three: None
+) -> None:
+    await _closed_days(api, shop, platform)
+    platform.clock.set(datetime(2026, 2, 27, 12, 0, tzinfo=UTC))  # type: ignore[attr-defined]
+    assert await analytics.keep_dense(platform.storage, platform.clock.now()) == 2
+    hours = await platform.storage.rollups.find({"kind": "h", "dense": {"$exists": True}}
+                                                ).to_list(None)
+    assert [(h["at"].replace(tzinfo=UTC), h["dense"]["visitors"]["n"]) for h in hours] == [
+        (datetime(2026, 2, 27, 10, 0, tzinfo=UTC), 12)]  # the 26th's hour is too old
+    assert ["dense" in d for d in await _day_docs(platform)] == [True, False]
+
+
+async def test_the_closing_worker_writes_every_shops_but_one_being_rebuilt(
+        api: Api, shop: dict, platform: Platform, rollups_on: None, dense_from_three: None
+) -> None:
+    await _closed_days(api, shop, platform)
+    rollups = platform.storage.rollups
+    for doc in await rollups.find({"shopId": SHOP, "kind": "d"}).to_list(None):  # shop 2's
+        await rollups.insert_one({**doc, "_id": doc["_id"].replace(f"{SHOP}:", "2:", 1),
+                                  "shopId": 2})
+    now = platform.clock.now()
+    await leases.take(platform.storage, SHOP, "a rebuild", now)
+    assert await analytics.keep_dense(platform.storage, now) == 2
+    written = await rollups.find({"dense": {"$exists": True}}).to_list(None)
+    assert {(d["shopId"], d["dense"]["visitors"]["n"]) for d in written} == {(2, 12)}
+    assert len(written) == 2
+    await leases.release(platform.storage, SHOP, "a rebuild")
+    assert await analytics.keep_dense(platform.storage, now) == 2  # shop 1's now
 
 
 async def test_a_visitor_counted_while_the_closing_worker_writes_makes_its_write_miss(
@@ -287,22 +321,46 @@ async def test_a_failed_closing_write_changes_no_answer(
         api: Api, shop: dict, platform: Platform, rollups_on: None, dense_from_three: None
 ) -> None:
     await _closed_days(api, shop, platform)
-
     calls: list[str] = []
 
     def fail_the_write(collection: str) -> None:  # the worker reads, then writes
         if collection == "rollups":
             calls.append(collection)
-            if len(calls) == 2:
+            if len(calls) == 3:  # the days' write (the hours' read, the days' read first)
                 raise AutoReconnect("the primary stepped down")
 
     platform.storage.trips.before_call = fail_the_write
     try:
-        with pytest.raises(AutoReconnect):  # the worker's loop logs it and looks again
-            await analytics.keep_dense(platform.storage, platform.clock.now())
+        assert await analytics.keep_dense(platform.storage, platform.clock.now()) == 0
     finally:
         platform.storage.trips.before_call = None
+    assert len(calls) == 3
     assert not any("dense" in d for d in await _day_docs(platform))
     data = await ask(api, STATS, shop["key"], **SPAN)
     assert data["stats"]["totals"]["visitors"] == 18
     assert await analytics.keep_dense(platform.storage, platform.clock.now()) == 0  # the report's
+    assert all("dense" in d for d in await _day_docs(platform))
+
+
+def test_the_busy_index_holds_every_bucket_the_closing_worker_asks_for() -> None:
+    # MongoDB uses a partial index only for a query within its filter: the worker asks for
+    # `n.visitors >= DENSE_FROM`, so the index must hold those from DENSE_FROM on.
+    from app.indexes import INDEXES
+
+    busy = next(m.document for m in INDEXES["rollups"] if m.document["name"] == "rollups_busy")
+    assert busy["key"] == {"kind": 1, "at": 1}
+    assert busy["partialFilterExpression"] == {"n.visitors": {"$gte": reports.DENSE_FROM}}
+
+
+@pytest.mark.parametrize("rollups", [True, False])
+def test_the_closing_worker_runs_with_the_rollups_only(
+        platform: Platform, monkeypatch: pytest.MonkeyPatch, rollups: bool) -> None:
+    import dataclasses
+
+    from app.server.workers import Workers
+
+    monkeypatch.setattr(platform, "settings",
+                        dataclasses.replace(platform.settings, analytics_rollups=rollups))
+    names = {name for name, _, _ in Workers(platform).jobs()}
+    assert {"traffic rollups", "closed buckets"} & names == (
+        {"traffic rollups", "closed buckets"} if rollups else set())

@@ -342,16 +342,24 @@ def test_a_folds_guard_is_decided_as_mongomock_decides_it() -> None:
     def mark() -> object:
         kind = rng.random()
         if kind < 0.7:
-            return {"b": rng.choice(MARKS), "at": 1} if rng.random() < 0.9 else {"at": 1}
+            if rng.random() < 0.1:
+                return {"at": 1}
+            # `b`, or a field named as an array position would be ("applied.0")
+            return {rng.choice("b0"): rng.choice(MARKS), "at": 1}
         return rng.choice(MARKS)
 
-    for _ in range(3000):
+    cases = [({"applied.0": {"$ne": "b1"}}, {"applied": [{"0": "b1"}]}),  # a position
+             ({"applied.0": {"$ne": "b1"}}, {"applied": {"0": "b1"}})]  # a field
+    for _ in range(4000):
         shape = rng.random()
         applied = ([mark() for _ in range(rng.randint(0, 4))] if shape < 0.7
                    else mark() if shape < 0.9 else rng.choice(VALUES))
-        doc = {"_id": 1, "n": 1, **({"applied": applied} if rng.random() < 0.9 else {})}
-        name = rng.choice(["applied.b", "applied.b", "applied.at", "applied.b.c", "n.b"])
-        filter = {"_id": 1, name: rng.choice(guards)}
+        name = rng.choice(["applied.b", "applied.b", "applied.0", "applied.at", "applied.b.c",
+                           "n.b"])
+        cases.append(({name: rng.choice(guards)},
+                      {"applied": applied} if rng.random() < 0.9 else {}))
+    for guard, fields in cases:
+        doc, filter = {"_id": 1, "n": 1, **fields}, {"_id": 1, **guard}
         assert _applies(filter, doc) == bool(mongomock.filtering.filter_applies(filter, doc)), (
             filter, doc)
 
