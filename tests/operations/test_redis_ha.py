@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from app.backends.broker import Subscription, open_broker
 from tests.support.live import (
     LiveServer,
     Subscriber,
@@ -135,3 +136,23 @@ async def test_cluster_uses_sharded_pub_sub(cluster_set: ClusterSet) -> None:
                 await track(a, "CUSTOM", eventName=f"e{n}", visitor=f"v{n}")
             received = await subscriber.wait_for(5)
     assert len({t["triggerId"] for t in received}) == 5
+
+
+async def test_cluster_broker_wakes_its_subscribers_when_their_channel_loses_its_node(
+    cluster_set: ClusterSet,
+) -> None:
+    # A feed waits without a timeout while the broker is healthy; only a WAKE tells it that
+    # the live channel may have lost triggers and that it should read the log. A shard
+    # reader's loss must reach the cluster broker's subscribers, not the reader's own.
+    broker = open_broker(cluster_set.url)
+    await broker.connect()
+    try:
+        async with broker.subscribe("triggers:1") as live:
+            await eventually(lambda: broker.healthy, "the broker was healthy")
+            epoch = broker.epoch
+            await asyncio.to_thread(cluster_set.kill_owner, "triggers:1")
+            woke = await asyncio.wait_for(live.get(wake=True), DEADLINE)
+            assert woke == Subscription.WAKE
+            assert broker.epoch != epoch
+    finally:
+        await broker.disconnect()

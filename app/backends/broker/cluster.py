@@ -9,8 +9,10 @@ to: a `ShardReader`, the single-node broker's reader speaking SSUBSCRIBE.
 Failover: when a node's reader loses its connection, a supervisor re-reads the
 slot map (every `refresh_seconds` while anything is amiss) and moves each
 channel whose slot changed owner to a reader on the new owner. Every loss and
-every move bumps `epoch`, so the trigger feed reads the log again and misses
-nothing; `healthy` is false while any channel has no working reader.
+every move bumps `epoch` and wakes the cluster broker's subscribers (a shard
+reader holds none of its own: it passes its wake-ups on), so the trigger feed,
+which waits without a timeout while the broker is healthy, reads the log again
+and misses nothing; `healthy` is false while any channel has no working reader.
 """
 
 from __future__ import annotations
@@ -57,6 +59,11 @@ class ShardReader(RedisBroker):
 
     def _deliver(self, channel: str, message: str) -> None:
         self._owner._deliver(channel, message)
+
+    def wake_readers(self) -> None:
+        # This reader's subscriber sets are empty placeholders: the subscriptions, and the
+        # feeds that wait on them without a timeout, belong to the cluster broker.
+        self._owner.wake_readers()
 
     def channels(self) -> list[str]:
         return list(self._subscribers)
@@ -188,6 +195,7 @@ class ClusterBroker(Broker):
                 log.warning("Redis Cluster unreachable: %s", exc)
             self._reachable = False
             return
+        moves = self._moves
         for channel in list(self._subscribers):
             owner = self._owner(channel)
             if owner is not None and owner != self._home.get(channel):
@@ -201,3 +209,5 @@ class ClusterBroker(Broker):
                 self._moves += 1  # its epoch leaves the sum: count the change here
                 with contextlib.suppress(Exception):
                     await reader.disconnect()
+        if self._moves != moves:
+            self.wake_readers()  # what was published before the move reached nobody
