@@ -268,8 +268,9 @@ def _set_plain_fields_in_place() -> None:
                 i.get("unique") for i in self._store.indexes.values()):
             return original(self, spec, document, upsert, manipulate, multi, *args, **kwargs)
         if upsert and isinstance(document, dict) and list(document) == ["$setOnInsert"]:
-            # The presences of app/backends/folds.py `owned`: matched, nothing is set;
-            # else, with plain fields only, the new document is the filter's and these.
+            # "Insert if absent" (a session restored, app/tracking/session_docs.py): matched,
+            # nothing is set; else, with plain fields only, the new document is the
+            # filter's and these.
             for _ in self._iter_documents(helpers.patch_datetime_awareness_in_document(spec)):
                 return {"connectionId": self.database.client._id, "err": None, "n": 1,
                         "nModified": 0, "ok": 1, "upserted": None, "updatedExisting": True}

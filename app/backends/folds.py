@@ -20,8 +20,9 @@ A crash anywhere leaves the facts claimed: the next fold resumes their batch by 
 id, with the same facts and counts, and step 3 skips buckets already done.
 
 `owned` is the same idea for "once per visitor and hour": a presence document per
-(thing, bucket) is inserted with the batch that first saw it (`$setOnInsert`), and a
-batch counts the presences that carry its id, again and again the same ones.
+(thing, bucket) is inserted with the batch that first saw it (a plain insert: a
+second one is a duplicate key), and a batch counts the presences that carry its id,
+again and again the same ones.
 """
 
 from __future__ import annotations
@@ -221,17 +222,23 @@ async def tidy(target: Any, buckets: dict[str, Bucket], now: datetime) -> None:
 async def owned(presence: Any, shop_id: int, batch: str,
                 keys: dict[str, dict[str, Any]]) -> set[str]:
     """Of `keys` (presence id -> its fields), those this batch saw first: inserted
-    now, or by an earlier attempt of the same batch."""
+    now, or by an earlier attempt of the same batch.
+
+    One insert of them all, unordered: most are new (a presence is a first sighting),
+    and those already there are the insert's duplicate-key errors, the only ones read
+    back, for the batch that holds them (an earlier attempt of this one, or another)."""
     if not keys:
         return set()
-    ops = [UpdateOne({"_id": key, "shopId": shop_id},
-                     {"$setOnInsert": {**fields, "shopId": shop_id, "by": batch}}, upsert=True)
-           for key, fields in keys.items()]
+    docs = [{"_id": key, "shopId": shop_id, **fields, "by": batch}
+            for key, fields in keys.items()]
     try:
-        await presence.bulk_write(ops, ordered=False)
-    except BulkWriteError as error:  # two first upserts racing: the other one won
-        if any(e["code"] != 11000 for e in error.details["writeErrors"]):
+        await presence.insert_many(docs, ordered=False)
+        return set(keys)
+    except BulkWriteError as error:
+        errors = error.details["writeErrors"]
+        if any(e["code"] != 11000 for e in errors):
             raise
-    found = await presence.find({"shopId": shop_id, "_id": {"$in": list(keys)}, "by": batch},
+        there = [docs[e["index"]]["_id"] for e in errors]
+    found = await presence.find({"shopId": shop_id, "_id": {"$in": there}, "by": batch},
                                 {"_id": 1}).to_list(None)
-    return {d["_id"] for d in found}
+    return set(keys) - set(there) | {d["_id"] for d in found}
