@@ -156,3 +156,44 @@ async def test_cluster_broker_wakes_its_subscribers_when_their_channel_loses_its
             assert broker.epoch != epoch
     finally:
         await broker.disconnect()
+
+
+async def test_cluster_broker_wakes_its_subscribers_as_soon_as_their_node_is_lost(
+    cluster_set: ClusterSet,
+) -> None:
+    # The node and its replica both gone: no failover, so no move. Only the loss itself
+    # tells the feed to read the log (every second, while the broker is unhealthy).
+    broker = open_broker(cluster_set.url)
+    await broker.connect()
+    try:
+        async with broker.subscribe("triggers:1") as live:
+            await eventually(lambda: broker.healthy, "the broker was healthy")
+            await asyncio.to_thread(cluster_set.kill_owner_and_its_replica, "triggers:1")
+            woke = await asyncio.wait_for(live.get(wake=True), DEADLINE)
+            assert woke == Subscription.WAKE
+            assert not broker.healthy
+    finally:
+        await broker.disconnect()
+
+
+async def test_cluster_broker_follows_a_channel_whose_slot_moves_to_another_node(
+    cluster_set: ClusterSet,
+) -> None:
+    # A resharding: the old node stays up and unsubscribes the channel's readers itself.
+    broker = open_broker(cluster_set.url)
+    await broker.connect()
+    try:
+        async with broker.subscribe("triggers:1") as live:
+            await eventually(lambda: broker.healthy, "the broker was healthy")
+            new = await asyncio.to_thread(cluster_set.move_slot, "triggers:1")
+            await eventually(lambda: new.client.execute_command(
+                "PUBSUB", "SHARDNUMSUB", "triggers:1")[1] == 1 and broker.healthy,
+                "the broker subscribed on the new owner", DEADLINE)
+            await broker.publish("triggers:1", "after the move")
+            heard = [await asyncio.wait_for(live.get(wake=True), DEADLINE)]
+            while heard[-1] != "after the move":
+                heard.append(await asyncio.wait_for(live.get(wake=True), DEADLINE))
+            # Told to read the log: what was published meanwhile reached no one live.
+            assert Subscription.WAKE in heard
+    finally:
+        await broker.disconnect()

@@ -179,6 +179,40 @@ class ClusterSet:
             "the replica took over")
         return old
 
+    def move_slot(self, channel: str) -> Node:
+        """Give `channel`'s slot to another master, as a resharding does (the slot holds no
+        key: nothing to migrate); return the new owner once every node agrees."""
+        slot = self.nodes[0].client.execute_command("CLUSTER", "KEYSLOT", channel)
+        old = self.owner(channel)
+        masters = [n for n in self.nodes if n.process.poll() is None
+                   and n.client.info("replication")["role"] == "master"]
+        new = next(n for n in masters if n is not old)
+        old_id, new_id = (n.client.execute_command("CLUSTER", "MYID") for n in (old, new))
+        new.client.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", old_id)
+        old.client.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", new_id)
+        for node in (new, old, *[n for n in masters if n not in (old, new)]):
+            node.client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", new_id)
+        wait_until(lambda: all(self._owner_seen_by(n, slot) == new.port for n in masters),
+                   "every master saw the slot move")
+        return new
+
+    @staticmethod
+    def _owner_seen_by(node: Node, slot: int) -> int | None:
+        for start, end, master, *_ in node.client.cluster("slots"):
+            if start <= slot <= end:
+                return int(master[1])
+        return None
+
+    def kill_owner_and_its_replica(self, channel: str) -> None:
+        """SIGKILL the master of `channel` and its replica: no failover, the slot is lost."""
+        old = self.owner(channel)
+        for node in self.nodes:
+            if node is not old and node.process.poll() is None:
+                replication = node.client.info("replication")
+                if replication["role"] == "slave" and int(replication["master_port"]) == old.port:
+                    node.kill()
+        old.kill()
+
     def __exit__(self, *exc_info: object) -> None:
         for node in self.nodes:
             node.stop()
