@@ -251,7 +251,8 @@ async def ingestion(runs: int, batches: int) -> dict[str, Any]:
     sides = {"with": await start("ing_with"), "without": await start("ing_without",
                                                                       **ROLLUPS_OFF)}
     feeds = {side: traffic.batches(10_000_000, seed=11) for side in sides}
-    out: dict[str, Any] = {kind: {"with": [], "without": [], "with_own": [], "without_own": []}
+    out: dict[str, Any] = {kind: {"with": [], "without": [], "with_own": [], "without_own": [],
+                                  "fold_share": []}
                            for kind in ("batch", "single")}
     out.update({
                 "trips": {"with": 0, "without": 0, "fold": 0, "batches": 0, "pairs": 0,
@@ -261,10 +262,13 @@ async def ingestion(runs: int, batches: int) -> dict[str, Any]:
             for side, platform in sides.items():
                 for kind in ("batch", "single"):
                     todo = [next(feeds[side]) for _ in range(batches)]
-                    timed, own = await _track_run(platform, kind, todo, out["trips"], side)
+                    timed, own, share = await _track_run(platform, kind, todo, out["trips"],
+                                                         side)
                     if run:
                         out[kind][side].append(timed)
                         out[kind][f"{side}_own"].append(own)
+                        if side == "with":
+                            out[kind]["fold_share"].append(share)
     finally:
         for platform in sides.values():
             await stop(platform)
@@ -276,13 +280,13 @@ async def ingestion(runs: int, batches: int) -> dict[str, Any]:
 
 
 async def _track_run(platform: Platform, kind: str, todo: list[tuple[Any, list[Any]]],
-                     trips: dict[str, int], side: str) -> tuple[float, float]:
+                     trips: dict[str, int], side: str) -> tuple[float, float, float]:
     """One run's events per CPU-second, and per CPU-second of its own (the embedded store's
     CPU, `tracker_embedded_storage_cpu_seconds_total`, taken out: what the process would
     spend with MongoDB doing the storage's work, but the driver's encoding): the batches
     (or 20 single events of each), then, rollups on, the fold of what they stored. Batches
     of 100 also add up round trips (the two sides track the same traffic, in the same
-    order)."""
+    order); and the fold's share of the run's CPU."""
     counted = platform.storage.trips
     counted.reset()
     gc.collect()  # the last run's garbage is not this run's cost
@@ -297,11 +301,13 @@ async def _track_run(platform: Platform, kind: str, todo: list[tuple[Any, list[A
             await tracking.track(platform, [event])
             n += 1
     tracked_trips = counted.total
+    tracked_cpu = time.process_time()
     folded = 0
     if platform.settings.analytics_rollups:
         while done := await analytics.fold(platform.storage, platform.clock.now(), traffic.SHOP):
             folded += done
     seconds = time.process_time() - cpu
+    share = (time.process_time() - tracked_cpu) / max(1e-9, seconds)
     own = seconds - (sample(STORE_CPU) - store)
     if kind == "batch":
         trips[side] += tracked_trips
@@ -310,7 +316,7 @@ async def _track_run(platform: Platform, kind: str, todo: list[tuple[Any, list[A
             trips["folded"] += folded
             trips["batches"] += len(todo)
             trips["pairs"] += sum(len({e.context.visitor_id for e in batch}) for _, batch in todo)
-    return n / max(1e-9, seconds), n / max(1e-9, own)
+    return n / max(1e-9, seconds), n / max(1e-9, own), share
 
 
 async def measure_async(size: str) -> dict[str, Any]:
@@ -371,7 +377,8 @@ def rows(r: dict[str, Any]) -> list[Row]:
                        "TRACKER_ANALYTICS_ROLLUPS=0; the process's own CPU (the embedded "
                        f"store's taken out): {fmt(_median(k['with_own']))} / "
                        f"{fmt(_median(k['without_own']))} (x{fmt(_median(k['own_ratio']), 2)}; "
-                       f"runs {fmt_runs(k['own_ratio'], 2)})"))
+                       f"runs {fmt_runs(k['own_ratio'], 2)}); the fold "
+                       f"{fmt(100 * _median(k['fold_share']), 0)}% of the with side's CPU"))
     lb = r["loaded"]["big"]
     out.append(Row("23.8", f"Loading the big shop: {lb['tracked']:,} events through `track` "
                    f"(batches of 100), then copied to {lb['events']:,}",
