@@ -76,7 +76,7 @@ from app.core import BadInput, Clock, to_ms, utc
 GRACE = 5.0  # seconds: longer than a folder's work on one page (see step 0)
 REDO = 3  # a day done again at most this many times when a claim is found in step 3
 DAY = timedelta(days=1)
-KINDS = ["h", "d", "pm", "cm", "p", "c"]  # p and c: the buckets the day maps replaced
+KINDS = ["h", "d", "p", "c"]
 CLAIMS = ("foldBatch", "idBatch")
 STEP_TYPES = [PRODUCT_VIEW, CART_ADD, CHECKOUT]
 

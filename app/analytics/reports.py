@@ -56,13 +56,9 @@ from app.analytics.ranges import (
     check_limit,
 )
 from app.analytics.rollups import (
-    CATEGORIES,
-    LEGACY,
-    PRODUCTS,
     PURCHASED_CATEGORY,
     PURCHASED_PRODUCT,
     bucket_id,
-    field_item,
     fold,
     hashed,
     hour_of,
@@ -477,38 +473,28 @@ async def funnel(storage: Storage, shop_id: int, within: Span,
 
 async def _tops(storage: Storage, shop_id: int, within: Span, kind: str,
                 types: dict[str, str], field_name: str) -> dict[str, dict[str, int]]:
-    """Per item (product or category): its figures over the span's days (the day maps of
-    `kind`, and buckets of the kind they replaced), and the partial days at the edges."""
+    """Per item (product or category): its figures over the span's days."""
     a, b = within.start, within.end
     d0, d1 = _ceil(a, DAY), _floor(b, DAY)
     days = d0 < d1
     edges = [e for e in (Span(a, d0), Span(d1, b)) if e.start < e.end] if days else [within]
-    figures = list(types.values())
     docs, raws = await asyncio.gather(
-        storage.rollups.find({"shopId": shop_id, "kind": {"$in": [kind, LEGACY[kind]]},
+        storage.rollups.find({"shopId": shop_id, "kind": kind,
                               "at": {"$gte": _naive(d0), "$lt": _naive(d1)}},
-                             dict.fromkeys(["kind", "key", "n", *figures], 1)
-                             ).to_list(None) if days else _none(),
+                             {"key": 1, "n": 1}).to_list(None) if days else _none(),
         asyncio.gather(*(storage.events.find(
             {"shopId": shop_id, "type": {"$in": list(types)}, **edge.match("occurredAt")},
             {"type": 1, field_name: 1}).to_list(None) for edge in edges)))
     out: dict[str, dict[str, int]] = {}
-
-    def add(item: str, figure: str, n: Any) -> None:
-        row = out.setdefault(item, dict.fromkeys(figures, 0))
-        row[figure] = row.get(figure, 0) + int(n)
-
     for doc in docs:
-        if doc.get("kind") == kind:  # a day map: figure -> item -> count
-            for figure in figures:
-                for field, n in (doc.get(figure) or {}).items():
-                    add(field_item(field), figure, n)
-        else:  # one item's bucket, as written before the day maps
-            for figure, n in (doc.get("n") or {}).items():
-                add(doc["key"], figure, n)
+        row = out.setdefault(doc["key"], dict.fromkeys(types.values(), 0))
+        for name, n in (doc.get("n") or {}).items():
+            row[name] = row.get(name, 0) + int(n)
     for event in (e for part in raws for e in part):
-        if event.get(field_name) is not None:
-            add(str(event[field_name]), types[event["type"]], 1)
+        if event.get(field_name) is None:
+            continue
+        row = out.setdefault(str(event[field_name]), dict.fromkeys(types.values(), 0))
+        row[types[event["type"]]] += 1
     return out
 
 
@@ -550,7 +536,7 @@ async def top_products(storage: Storage, shop_id: int, within: Span, limit: int,
     """Products by views (then cart adds, then id), with their cart adds and purchases."""
     check_limit(limit)
     await fold(storage, now or datetime.now(UTC), shop_id, seconds=FOLD_SECONDS)
-    rows = await _tops(storage, shop_id, within, PRODUCTS,
+    rows = await _tops(storage, shop_id, within, "p",
                        {PRODUCT_VIEW: "views", CART_ADD: "cartAdds"}, "productId")
     ranked = sorted(rows.items(), key=lambda kv: (-kv[1]["views"], -kv[1]["cartAdds"], kv[0]))
     ranked = [(k, r) for k, r in ranked if r["views"] or r["cartAdds"]][:limit]
@@ -564,7 +550,7 @@ async def top_categories(storage: Storage, shop_id: int, within: Span, limit: in
     """Categories by views (then product views, cart adds, id), with purchases."""
     check_limit(limit)
     await fold(storage, now or datetime.now(UTC), shop_id, seconds=FOLD_SECONDS)
-    rows = await _tops(storage, shop_id, within, CATEGORIES,
+    rows = await _tops(storage, shop_id, within, "c",
                        {CATEGORY_VIEW: "views", PRODUCT_VIEW: "productViews",
                         CART_ADD: "cartAdds"}, "categoryId")
     ranked = sorted(rows.items(), key=lambda kv: (-kv[1]["views"], -kv[1]["productViews"],

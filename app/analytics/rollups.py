@@ -11,16 +11,8 @@ retries, failures between writes and several processes (app/backends/folds.py):
                                   `vs` / `is`: the first PUSH_LIMIT visitors and
                                   identified visitors (hashed), `hv.*` / `hi.*`: their
                                   HyperLogLog registers, for distinct counts across buckets
-  <shop>:pm:<day ms>:<shard>      per day, the products of one of SHARDS shards: maps
-                                  `views` and `cartAdds`, product -> count
-  <shop>:cm:<day ms>:<shard>      the same for categories: `views`, `productViews`,
-                                  `cartAdds`
-(A product's key in a map is `item_field`: `~` then its id with `%`, `.`, `$` and NUL
-escaped. One document per shard of a day, not per product: a fold page writes a day's
-products in SHARDS updates at most, however many it viewed, and a top list reads the
-days asked times SHARDS documents. Buckets of the kinds `p` and `c`, one per product
-or category and day, `n.views` and so on, were written before: reports still read
-them, and a rebuild of their days replaces them.)
+  <shop>:p:<day ms>:<product>     per day and product: views, cartAdds
+  <shop>:c:<day ms>:<category>    per day and category: views, productViews, cartAdds
 
 "Once per visitor and bucket" and "once per session and funnel step" are presences
 in `rollupSeen` (folds.owned): the batch that inserts `<shop>:vh:<hour>:<visitor>`
@@ -43,10 +35,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote
 
 import app.analytics.leases as leases
 from app.analytics.ranges import CART_ADD, CATEGORY_VIEW, CHECKOUT, COUNTED, PRODUCT_VIEW
@@ -73,34 +63,6 @@ FIGURE_OF = {kind: name for name, kind in COUNTED.items()}
 STEP_OF = {PRODUCT_VIEW: "withProductView", CART_ADD: "withCartAdd", CHECKOUT: "withCheckout"}
 PRODUCT_FIGURES = {PRODUCT_VIEW: "views", CART_ADD: "cartAdds"}
 CATEGORY_FIGURES = {CATEGORY_VIEW: "views", PRODUCT_VIEW: "productViews", CART_ADD: "cartAdds"}
-# The day maps of products and categories (kinds), and the kinds they replace.
-PRODUCTS, CATEGORIES = "pm", "cm"
-LEGACY = {PRODUCTS: "p", CATEGORIES: "c"}
-# Shards of a day's map: a map of a million products a day is about 3 MB a shard.
-SHARDS = 16
-# NUL too: tracking refuses control characters, but an import may insert events directly.
-_ESCAPES = {"%": "%25", ".": "%2E", "$": "%24", "\x00": "%00"}
-
-
-@functools.lru_cache(maxsize=65536)  # a page names the same products again and again
-def item_field(item: str) -> str:
-    """A product or category id as a key of a day map: `~` first (never empty, never a
-    `$` operator, never all digits, which a path would read as an array position), then
-    the id with `%`, `.`, `$` and NUL escaped."""
-    for char, escaped in _ESCAPES.items():
-        item = item.replace(char, escaped)
-    return "~" + item
-
-
-def field_item(field: str) -> str:
-    """The id a day map's key stands for (the inverse of `item_field`)."""
-    return unquote(field[1:])
-
-
-@functools.lru_cache(maxsize=65536)
-def shard_of(item: str) -> str:
-    """The shard of a day's map an item's counts are in: the same in every process."""
-    return str(zlib.crc32(item.encode()) % SHARDS)
 
 
 def hour_of(at: datetime) -> datetime:
@@ -261,12 +223,10 @@ def _event(tally: _Tally, event: dict[str, Any], filed: bool) -> None:
     if filed:
         return
     day = at - at % DAY_MS
-    for figures, field_name, map_kind in ((PRODUCT_FIGURES, "productId", PRODUCTS),
-                                          (CATEGORY_FIGURES, "categoryId", CATEGORIES)):
-        if kind in figures and event.get(field_name) is not None:
-            item = str(event[field_name])
-            tally.bucket(map_kind, day, shard_of(item)).add(
-                f"{figures[kind]}.{item_field(item)}")
+    if kind in PRODUCT_FIGURES and event.get("productId") is not None:
+        tally.bucket("p", day, str(event["productId"])).add(f"n.{PRODUCT_FIGURES[kind]}")
+    if kind in CATEGORY_FIGURES and event.get("categoryId") is not None:
+        tally.bucket("c", day, str(event["categoryId"])).add(f"n.{CATEGORY_FIGURES[kind]}")
     _steps(tally, event)
 
 

@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 
-from app.analytics.rollups import SHARDS
 from app.core.clock import FakeClock
 from app.platform import Platform
 from tests.support.api import ADMIN_KEY, Api, platform_on_a_fresh_store
@@ -184,53 +183,6 @@ async def test_top_categories(api: Api, seeded: dict) -> None:
         {"categoryId": "c1", "views": 1, "productViews": 4, "cartAdds": 2, "purchases": 1},
         {"categoryId": "c2", "views": 0, "productViews": 1, "cartAdds": 0, "purchases": 0},
     ]
-
-
-# Ids a shop may use that a storage path would misread: a dot, a dollar, a percent sign,
-# all digits (an array position), and ones like the rollups' own escaping.
-ODD_IDS = ["a.b", "$set", "50%", "%2E", "12", "~x", "~", "ключ"]
-
-
-async def test_top_lists_keep_product_and_category_ids_that_look_like_paths(
-        api: Api, shop: dict) -> None:
-    events = [event(100 + n, f"v{n}", "2026-02-27T10:00:00Z", "PRODUCT_VIEW",
-                    categoryId=f"c{odd}", productId=odd)
-              for n, odd in enumerate(ODD_IDS) for _ in range(n + 1)]
-    events += [event(200 + n, "w", "2026-02-27T11:00:00Z", "CART_ADD", categoryId=f"c{odd}",
-                     productId=odd) for n, odd in enumerate(ODD_IDS)]
-    for n, e in enumerate(events):
-        e["context"]["eventId"] = f"odd{n}"
-    await api.data(IMPORT, {"e": events}, key=shop["key"])
-    span = {"from": "2026-02-27T00:00:00Z", "to": "2026-02-28T00:00:00Z"}
-    products = (await ask(api, TOP_PRODUCTS, shop["key"], n=20, **span))["topProducts"]
-    assert products == [{"productId": odd, "views": n + 1, "cartAdds": 1, "purchases": 0}
-                        for n, odd in reversed(list(enumerate(ODD_IDS)))]
-    categories = (await ask(api, TOP_CATEGORIES, shop["key"], n=20, **span))["topCategories"]
-    assert categories == [{"categoryId": f"c{odd}", "views": 0, "productViews": n + 1,
-                           "cartAdds": 1, "purchases": 0}
-                          for n, odd in reversed(list(enumerate(ODD_IDS)))]
-
-
-async def test_top_lists_read_a_few_documents_a_day_however_many_products_were_viewed(
-        api: Api, shop: dict, platform: Platform) -> None:
-    if not platform.settings.analytics_rollups:
-        pytest.skip("the recount reads the events: its cost is bench row 23's baseline")
-    views = [event(100 + n, f"v{n % 9}", f"2026-02-27T{n % 24:02d}:{n % 60:02d}:00Z",
-                   "PRODUCT_VIEW", categoryId=f"c{n % 40}", productId=f"p{n}")
-             for n in range(400)]
-    for first in range(0, len(views), 100):
-        await api.data(IMPORT, {"e": views[first:first + 100]}, key=shop["key"])
-    span = {"from": "2026-02-27T00:00:00Z", "to": "2026-02-28T00:00:00Z"}
-    await ask(api, TOP_PRODUCTS, shop["key"], **span)  # folds them
-    trips = platform.storage.trips
-    for query, field, items in ((TOP_PRODUCTS, "topProducts", 100),
-                                (TOP_CATEGORIES, "topCategories", 40)):
-        trips.reset()
-        rows = (await ask(api, query, shop["key"], n=100, **span))[field]
-        assert len(rows) == items
-        # One day: its map, in SHARDS documents at most, not one per product.
-        assert trips.documents_by_collection.get("rollups", 0) <= SHARDS
-        assert trips.documents_by_collection.get("events", 0) == 0
 
 
 async def test_funnel_counts_sessions_started_in_the_range(api: Api, seeded: dict) -> None:

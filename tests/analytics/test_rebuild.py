@@ -24,9 +24,7 @@ import pytest
 
 from app import analytics, attribution, tracking
 from app.analytics import leases, recount
-from app.analytics.rollups import field_item
 from app.backends.storage import Storage
-from app.core import to_ms
 from app.core.clock import FakeClock
 from app.core.events import Context, EventInput, EventType
 from app.platform import Platform, open_store
@@ -184,19 +182,6 @@ async def test_events_inserted_directly_are_counted_after_the_rebuild(
     assert await reports(storage, NOW) == await recounted(storage)
 
 
-async def test_ids_tracking_would_refuse_inserted_directly_are_counted_as_they_are(
-        storage: Storage, clock: FakeClock) -> None:
-    """A NUL (no field name may hold one) and a dot in ids an import wrote itself."""
-    await tracked_with_rollups_off(storage, clock)
-    odd = {"productId": "p\x001.5", "categoryId": "c\x00.1"}
-    await storage.events.update_many({"productId": "p1"}, {"$set": odd})
-    await rebuild(storage, clock)
-    counted = await reports(storage, NOW)
-    assert counted == await recounted(storage)
-    assert odd["productId"] in [p["productId"] for p in counted["products"]]
-    assert odd["categoryId"] in [c["categoryId"] for c in counted["categories"]]
-
-
 async def live(storage: Storage, clock: FakeClock) -> None:
     """The history tracked with the rollups on, and folded as the worker would."""
     platform = await start(storage, clock, rollups=True)
@@ -250,37 +235,6 @@ async def test_a_rebuild_of_what_was_counted_live_changes_no_counter(
     assert before and await reports(storage, NOW) == await recounted(storage)
     await rebuild(storage, clock)
     assert await counters(storage) == before
-
-
-async def as_an_older_version_left_them(storage: Storage) -> None:
-    """The day maps of products and categories turned into what versions before them
-    wrote: one bucket per product (or category) and day, `key` and `n.<figure>`."""
-    maps = await storage.rollups.find({"kind": {"$in": ["pm", "cm"]}}).to_list(None)
-    assert maps
-    for doc in maps:
-        kind = doc["kind"][0]
-        items: dict[str, dict[str, int]] = {}
-        for figure in ("views", "productViews", "cartAdds"):
-            for field, n in (doc.get(figure) or {}).items():
-                items.setdefault(field_item(field), {})[f"n.{figure}"] = n
-        for item, figures in items.items():
-            await storage.rollups.update_one(
-                {"_id": f"1:{kind}:{to_ms(doc['at'])}:{item}", "shopId": 1},
-                {"$set": {"kind": kind, "at": doc["at"], "key": item}, "$inc": figures},
-                upsert=True)
-        await storage.rollups.delete_one({"_id": doc["_id"], "shopId": 1})
-
-
-async def test_top_lists_an_older_version_counted_read_the_same_and_a_rebuild_replaces_them(
-        storage: Storage, clock: FakeClock) -> None:
-    await live(storage, clock)
-    expected = await recounted(storage)
-    await as_an_older_version_left_them(storage)
-    assert await storage.rollups.count_documents({"kind": {"$in": ["pm", "cm"]}}) == 0
-    assert await reports(storage, NOW) == expected
-    await rebuild(storage, clock)
-    assert await storage.rollups.count_documents({"kind": {"$in": ["p", "c"]}}) == 0
-    assert await reports(storage, NOW) == expected
 
 
 async def test_a_rebuild_of_some_days_keeps_the_steps_of_sessions_that_cross_its_edges(
