@@ -36,6 +36,7 @@ from prometheus_client import (
     process_collector,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 __all__ = [
     "BROKER_UP", "CONTENT_TYPE", "DELIVERIES", "EMBEDDED_CPU", "EVENTS", "REGISTRY", "REQUESTS",
@@ -73,7 +74,8 @@ STORAGE_DURATION = Histogram(
     "Storage round trips by collection and driver operation.",
     ["collection", "operation"], buckets=STORAGE_BUCKETS, registry=REGISTRY)
 STORAGE_ERRORS = Counter(
-    "tracker_storage_errors", "Storage round trips that raised, by collection and operation.",
+    "tracker_storage_errors", "Storage round trips that raised, by collection and operation "
+    "(a duplicate key alone is an idempotent write's answer: not counted).",
     ["collection", "operation"], registry=REGISTRY)
 EMBEDDED_CPU = Counter(
     "tracker_embedded_storage_cpu_seconds",
@@ -151,13 +153,26 @@ async def timed(collection: str, operation: str, call: Callable[[], Awaitable[T]
     began = time.perf_counter()
     try:
         return await call()
-    except Exception:
-        errors.inc()
+    except Exception as exc:
+        if not _duplicates_only(exc):
+            errors.inc()
         raise
     finally:
         duration.observe(time.perf_counter() - began)
         if embedded:
             EMBEDDED_CPU.inc(time.thread_time() - cpu)
+
+
+def _duplicates_only(exc: Exception) -> bool:
+    """An insert that met documents already there, and nothing else: the answer of an
+    idempotent write (a retried batch, a presence already taken), not a failing store."""
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    if isinstance(exc, BulkWriteError):
+        details = exc.details or {}
+        return not details.get("writeConcernErrors") and all(
+            e.get("code") == 11000 for e in details.get("writeErrors") or [{}])
+    return False
 
 
 def exposition() -> bytes:

@@ -185,6 +185,31 @@ async def test_top_categories(api: Api, seeded: dict) -> None:
     ]
 
 
+# Ids a shop may use that a storage path would misread: a dot, a dollar, a percent sign,
+# all digits (an array position), and others.
+ODD_IDS = ["a.b", "$set", "50%", "%2E", "12", "~x", "a:b", "ключ"]
+
+
+async def test_top_lists_keep_product_and_category_ids_that_look_like_paths(
+        api: Api, shop: dict) -> None:
+    events = [event(100 + n, f"v{n}", "2026-02-27T10:00:00Z", "PRODUCT_VIEW",
+                    categoryId=f"c{odd}", productId=odd)
+              for n, odd in enumerate(ODD_IDS) for _ in range(n + 1)]
+    events += [event(200 + n, "w", "2026-02-27T11:00:00Z", "CART_ADD", categoryId=f"c{odd}",
+                     productId=odd) for n, odd in enumerate(ODD_IDS)]
+    for n, e in enumerate(events):
+        e["context"]["eventId"] = f"odd{n}"
+    await api.data(IMPORT, {"e": events}, key=shop["key"])
+    span = {"from": "2026-02-27T00:00:00Z", "to": "2026-02-28T00:00:00Z"}
+    products = (await ask(api, TOP_PRODUCTS, shop["key"], n=20, **span))["topProducts"]
+    assert products == [{"productId": odd, "views": n + 1, "cartAdds": 1, "purchases": 0}
+                        for n, odd in reversed(list(enumerate(ODD_IDS)))]
+    categories = (await ask(api, TOP_CATEGORIES, shop["key"], n=20, **span))["topCategories"]
+    assert categories == [{"categoryId": f"c{odd}", "views": 0, "productViews": n + 1,
+                           "cartAdds": 1, "purchases": 0}
+                          for n, odd in reversed(list(enumerate(ODD_IDS)))]
+
+
 async def test_funnel_counts_sessions_started_in_the_range(api: Api, seeded: dict) -> None:
     whole = await ask(api, FUNNEL, seeded["key"], **{"from": "2026-02-27T22:00:00Z",
                                                      "to": "2026-02-28T02:00:00Z"})

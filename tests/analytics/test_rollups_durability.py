@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, BulkWriteError
 
 from app import analytics, attribution
 from app.backends import folds
@@ -312,6 +312,22 @@ async def test_a_presence_insert_that_stored_some_then_failed_counts_each_once_o
     await analytics.fold(platform.storage, platform.clock.now())
     await assert_rollups_equal_recount(platform, SHOP, RANGES)
     await platform.stop()
+
+
+async def test_taking_presences_fails_on_a_write_error_that_is_not_a_duplicate() -> None:
+    # A duplicate means "taken already"; a document refused for another reason (a schema
+    # validator, say) is no answer at all: the fold stops there and tries again later.
+    class Refusing:
+        async def insert_many(self, docs: list[dict[str, Any]], ordered: bool) -> None:
+            raise BulkWriteError({"writeErrors": [{"index": 0, "code": 11000},
+                                                  {"index": 1, "code": 121}],
+                                  "writeConcernErrors": [], "nInserted": 0})
+
+        def find(self, *args: Any) -> Any:
+            raise AssertionError("nothing is read back after a refusal")
+
+    with pytest.raises(BulkWriteError):
+        await folds.owned(Refusing(), SHOP, "events:1:b", {"1:x": {}, "1:y": {}})
 
 
 # -- 3. races ---------------------------------------------------------------------------

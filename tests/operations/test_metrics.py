@@ -4,6 +4,7 @@ and labels that stay bounded however many visitors and products there are."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -121,15 +122,27 @@ async def test_open_subscriptions_are_counted_while_open() -> None:
 
 async def test_no_label_grows_with_visitors_or_products() -> None:
     # 1,000 events from one test client: its address's tracker limit is not what this is about.
+    now = datetime.now(UTC)
+    report = ("query($from: DateTime!, $to: DateTime!) { stats(shopId: 1, from: $from, "
+              "to: $to) { totals { visitors } } topProducts(shopId: 1, from: $from, to: $to) "
+              "{ productId } funnel(shopId: 1, from: $from, to: $to) { sessions } }")
+    span = {"from": (now - timedelta(days=1)).isoformat(),
+            "to": (now + timedelta(hours=2)).isoformat()}
     async with serving(rate_tracker_per_ip=10**6, burst_tracker_per_ip=10**6) as server:
-        await open_shop(server)
+        key = await open_shop(server)
         visitors = [f"visitor-{n:04d}" for n in range(1000)]
         products = [f"product-{n:04d}" for n in range(1000)]
+        # Every series a visitor's views and their fold make, made before the count
+        # starts, whichever tests ran before (or none: this file alone).
+        await send(server, views(1, ["warm"], ["warm"]))
+        await server.graphql(report, span, key=key)
+        await scrape(server.http)
         pages = []
         for half in (0, 500):
             for start in range(half, half + 500, 100):
                 await send(server, views(1, visitors[start:start + 100],
                                          products[start:start + 100]))
+            await server.graphql(report, span, key=key)  # folds what they stored
             pages.append(await scrape(server.http))
         text = (await server.http.get(
             "/metrics", headers={"authorization": f"Bearer {ADMIN_KEY}"})).text
@@ -208,3 +221,29 @@ async def test_the_embedded_stores_cpu_counts_its_scans_in_worker_threads_too() 
         storage.close()
     assert len(found) == 10
     assert after - before > 0.005  # a scan of 20,000 documents: milliseconds at least
+
+
+async def test_a_duplicate_is_an_answer_not_a_storage_error() -> None:
+    # Idempotent writes meet their duplicates by design: a retried batch's events, and a
+    # fold's presences of visitors already counted in the hour. Counted as storage
+    # errors, they would fire TrackerStorageErrors on every busy deployment.
+    now = datetime.now(UTC)
+    span = {"from": (now - timedelta(days=1)).isoformat(),
+            "to": (now + timedelta(hours=2)).isoformat()}
+    stats = ("query($from: DateTime!, $to: DateTime!) { stats(shopId: 1, from: $from, "
+             "to: $to) { totals { visitors } } }")
+    async with serving() as server:
+        key = await open_shop(server)
+        first = [{**e, "context": {**e["context"], "eventId": f"d{n}"}}
+                 for n, e in enumerate(views(1, ["a", "b"], ["p1", "p2"]))]
+        await send(server, first)
+        await server.graphql(stats, span, key=key)  # folds: a and b counted this hour
+        before = await scrape(server.http)
+        await send(server, first)  # a retry: both events duplicates
+        await send(server, views(1, ["a", "b"], ["p3", "p4"]))
+        folded = await server.graphql(stats, span, key=key)  # their presences are there
+        after = await scrape(server.http)
+    assert folded["stats"]["totals"]["visitors"] == 2
+    assert delta(before, after, "tracker_storage_duration_seconds_count",
+                 collection="rollupSeen") >= 1
+    assert delta(before, after, "tracker_storage_errors_total") == 0

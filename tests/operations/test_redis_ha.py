@@ -185,6 +185,9 @@ async def test_cluster_broker_follows_a_channel_whose_slot_moves_to_another_node
     try:
         async with broker.subscribe("triggers:1") as live:
             await eventually(lambda: broker.healthy, "the broker was healthy")
+            # Settled: the supervisor's first looks (every 0.5 s while anything is new)
+            # are over, and it reads the slot map again only when something is amiss.
+            await asyncio.sleep(2.0)
             new = await asyncio.to_thread(cluster_set.move_slot, "triggers:1")
             await eventually(lambda: new.client.execute_command(
                 "PUBSUB", "SHARDNUMSUB", "triggers:1")[1] == 1 and broker.healthy,
@@ -197,3 +200,34 @@ async def test_cluster_broker_follows_a_channel_whose_slot_moves_to_another_node
             assert Subscription.WAKE in heard
     finally:
         await broker.disconnect()
+
+
+async def test_the_cluster_brokers_epoch_only_grows_through_a_failover(
+    cluster_set: ClusterSet,
+) -> None:
+    # A feed compares the epoch with the last it saw: a value it saw before, reached again
+    # as the dead node's reader (its epoch grown with every failed reconnect) is dropped,
+    # would hide a loss from it.
+    broker = open_broker(cluster_set.url)
+    await broker.connect()
+    seen: list[int] = []
+
+    async def watch() -> None:
+        while True:
+            seen.append(broker.epoch)
+            await asyncio.sleep(0.01)
+
+    try:
+        async with broker.subscribe("triggers:1"):
+            await eventually(lambda: broker.healthy, "the broker was healthy")
+            watching = asyncio.create_task(watch())
+            old = cluster_set.owner("triggers:1")
+            await asyncio.to_thread(cluster_set.kill_owner, "triggers:1")
+            # Through the move and past the dead node's reader being dropped.
+            await eventually(lambda: broker.healthy and (old.host_port() not in
+                             broker._readers), "the dead node's reader was dropped", DEADLINE)
+            await asyncio.sleep(0.2)
+            watching.cancel()
+    finally:
+        await broker.disconnect()
+    assert seen == sorted(seen)

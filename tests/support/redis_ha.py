@@ -66,6 +66,9 @@ class Node:
                 raise RuntimeError((self.folder / "log").read_text())
             time.sleep(0.05)
 
+    def host_port(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
     def answers(self) -> bool:
         try:
             return bool(self.client.ping())

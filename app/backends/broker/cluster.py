@@ -6,13 +6,15 @@ goes through the cluster client (it routes by the channel's slot). Subscribing
 uses one reader connection per node that owns a channel this process listens
 to: a `ShardReader`, the single-node broker's reader speaking SSUBSCRIBE.
 
-Failover: when a node's reader loses its connection, a supervisor re-reads the
-slot map (every `refresh_seconds` while anything is amiss) and moves each
-channel whose slot changed owner to a reader on the new owner. Every loss and
-every move bumps `epoch` and wakes the cluster broker's subscribers (a shard
-reader holds none of its own: it passes its wake-ups on), so the trigger feed,
-which waits without a timeout while the broker is healthy, reads the log again
-and misses nothing; `healthy` is false while any channel has no working reader.
+Failover: when a node's reader loses its connection (or the node unsubscribes a
+channel itself: its slot moved to another node), a supervisor re-reads the slot
+map (every `refresh_seconds` while anything is amiss) and moves each channel
+whose slot changed owner to a reader on the new owner. Every loss and every
+move bumps `epoch` (which only grows) and wakes the cluster broker's subscribers
+(a shard reader holds none of its own: it passes its wake-ups on), so the trigger
+feed, which waits without a timeout while the broker is healthy, reads the log
+again and misses nothing; `healthy` is false while any channel has no working
+reader.
 """
 
 from __future__ import annotations
@@ -59,6 +61,17 @@ class ShardReader(RedisBroker):
 
     def _deliver(self, channel: str, message: str) -> None:
         self._owner._deliver(channel, message)
+
+    def _dispatch(self, reply: Any) -> None:
+        if isinstance(reply, list) and reply[:1] == ["sunsubscribe"] and \
+                reply[1] in self._subscribers:
+            # Not asked for (the broker forgets a channel before it unsubscribes it): the
+            # node gave the channel's slot away, a resharding. Dropping the connection makes
+            # the reader unhealthy, and the supervisor reads the slot map and moves it. (A
+            # channel subscribed again before its own unsubscribe is answered reads the
+            # same: a reconnect, harmless.)
+            raise ConnectionError(f"{self.address} unsubscribed {reply[1]!r}: its slot moved")
+        super()._dispatch(reply)
 
     def wake_readers(self) -> None:
         # This reader's subscriber sets are empty placeholders: the subscriptions, and the
@@ -206,7 +219,9 @@ class ClusterBroker(Broker):
             self._seen[address] = reader.epoch
             if not reader.channels():  # nobody's channel lives there now
                 del self._readers[address]
-                self._moves += 1  # its epoch leaves the sum: count the change here
+                # Its epoch leaves the sum: kept in `_moves`, plus one for the change, so that
+                # the epoch only grows (a feed compares it with the last value it saw).
+                self._moves += reader.epoch + 1
                 with contextlib.suppress(Exception):
                     await reader.disconnect()
         if self._moves != moves:
