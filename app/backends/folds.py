@@ -138,27 +138,51 @@ async def fold(storage: Any, stream: Stream, name: str, target: str, count: Coun
     each stream whatever the pages before it took); how many.
 
     `skip`, asked before each page, names shops to leave alone (a rebuild holds them):
-    asked per page, so a folder stops touching such a shop within one page's work."""
+    asked per page, so a folder stops touching such a shop within one page's work.
+
+    Folding every shop (the worker), a batch that fails leaves its shop alone for the
+    rest of this run, and the first failure is raised at the end, its `shops` naming
+    the shops left alone: one shop's trouble (its batch stays claimed, for the next
+    run) does not stall the others."""
     facts = getattr(storage, stream.collection)
     total, pages = 0, 0
+    broken: set[int] = set()
+    failure: Exception | None = None
     while until is None or not pages or clock() < until:
         pages += 1
-        left_out = await skip() if skip is not None else set()
+        left_out = (await skip() if skip is not None else set()) | broken
         if shop_id is not None and shop_id in left_out:
-            return total
+            break
         batches, size = await claim_page(facts, stream, name, shop_id, left_out)
         for batch in sorted(batches):
-            docs = await claimed(facts, stream, batch)
-            if not docs:
+            if shop_of(batch) in broken:
                 continue
-            buckets = await count(batch, docs)
-            await apply(getattr(storage, target), batch, buckets, now)
-            await finish(batch, docs)
-            await tidy(getattr(storage, target), buckets, now)
+            try:
+                await _one(storage, facts, stream, target, batch, count, finish, now)
+            except Exception as exc:
+                if shop_id is not None:
+                    raise  # a report's own fold: the failure is its answer
+                broken.add(shop_of(batch))
+                failure = failure or exc
         total += size
         if size < PAGE:
-            return total
+            break
+    if failure is not None:
+        failure.shops = broken  # type: ignore[attr-defined]  # for a caller's next fold
+        raise failure
     return total
+
+
+async def _one(storage: Any, facts: Any, stream: Stream, target: str, batch: str,
+               count: Count, finish: Finish, now: datetime) -> None:
+    """Steps 2 to 5 for one batch."""
+    docs = await claimed(facts, stream, batch)
+    if not docs:
+        return
+    buckets = await count(batch, docs)
+    await apply(getattr(storage, target), batch, buckets, now)
+    await finish(batch, docs)
+    await tidy(getattr(storage, target), buckets, now)
 
 
 async def apply(target: Any, batch: str, buckets: dict[str, Bucket], now: datetime) -> None:

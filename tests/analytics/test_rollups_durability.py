@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -328,6 +329,36 @@ async def test_taking_presences_fails_on_a_write_error_that_is_not_a_duplicate()
 
     with pytest.raises(BulkWriteError):
         await folds.owned(Refusing(), SHOP, "events:1:b", {"1:x": {}, "1:y": {}})
+
+
+async def test_a_shop_whose_batch_keeps_failing_does_not_stop_the_worker_folding_the_others(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    platform = await fresh()
+    await platform.shops.create("Other", shop_id=2)
+    for _, batch in evening():
+        for shop in (SHOP, 2):
+            answered(await tracking.track(platform, [
+                replace(e, context=replace(e.context, shop_id=shop)) for e in batch]))
+    real = folds.apply
+
+    async def refusing(target: Any, batch: str, buckets: Any, now: datetime) -> None:
+        if folds.shop_of(batch) == SHOP:  # say, a document the store refuses, every time
+            raise AutoReconnect("shop 1's counters cannot be written")
+        await real(target, batch, buckets, now)
+
+    monkeypatch.setattr(folds, "PAGE", 4)  # pages holding both shops' events
+    monkeypatch.setattr(folds, "apply", refusing)
+    with pytest.raises(AutoReconnect):  # the worker logs it; its next run tries again
+        await analytics.fold(platform.storage, platform.clock.now())
+    # Shop 2's events were all counted by that run (a report would fold them itself).
+    assert await platform.storage.events.count_documents({"shopId": 2, "rolled": False}) == 0
+    assert await platform.storage.events.count_documents({"shopId": 2, "idRolled": False}) == 0
+    await assert_rollups_equal_recount(platform, 2, RANGES)
+    assert await platform.storage.events.count_documents({"shopId": SHOP, "rolled": False})
+    monkeypatch.setattr(folds, "apply", real)
+    await analytics.fold(platform.storage, platform.clock.now())
+    await assert_rollups_equal_recount(platform, SHOP, RANGES)
+    await platform.stop()
 
 
 # -- 3. races ---------------------------------------------------------------------------
