@@ -47,11 +47,12 @@ async def fold(storage: Any, now: datetime, shop_id: int | None = None) -> int:
     for name in FACTS:
         facts = getattr(storage, name)
         while True:
-            batches, done = await folds.claim_page(facts, folds.Stream(name), name, shop_id)
+            batches, done, waiting = await folds.claim_page(facts, folds.Stream(name), name,
+                                                            shop_id)
             for batch in sorted(batches):
                 await _run(storage, name, batch, now)
             total += done
-            if done < PAGE:
+            if done + waiting < PAGE and not waiting:
                 break
     return total
 

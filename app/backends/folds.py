@@ -28,6 +28,7 @@ again and again the same ones.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,7 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
+log = logging.getLogger(__name__)
 PAGE = 500
 KEEP_APPLIED = timedelta(minutes=30)  # a folder stalled longer than this could count twice
 PUSH_LIMIT = 1000  # a pushed list (an exact set of visitors) keeps this many
@@ -98,9 +100,16 @@ def shop_of(batch: str) -> int:
 
 
 async def claim_page(facts: Any, stream: Stream, name: str, shop_id: int | None,
-                     skip: set[int] | frozenset[int] = frozenset()) -> tuple[set[str], int]:
-    """Step 1: the batches of one page of pending facts (resumed ones too), and its size;
-    none of the shops in `skip`."""
+                     skip: set[int] | frozenset[int] = frozenset()
+                     ) -> tuple[set[str], int, int]:
+    """Step 1: the batches of one page of pending facts (resumed ones too), its size, and
+    how many of its facts wait; none of the shops in `skip`.
+
+    A shop's batches are applied in order: while one of its batches is resumed (a folder
+    died or failed part way, or is at it now), its free facts are not claimed but wait
+    for the next page. A newer batch applied meanwhile could let tidy pull an older
+    batch's marks from buckets both touched, and that batch, resumed after
+    KEEP_APPLIED, would count there twice."""
     query: dict[str, Any] = {stream.pending: False}
     if shop_id is not None:
         query["shopId"] = shop_id
@@ -109,9 +118,15 @@ async def claim_page(facts: Any, stream: Stream, name: str, shop_id: int | None,
     pending = await facts.find(query, {stream.claim: 1, "shopId": 1, "version": 1}
                                ).limit(PAGE).to_list(PAGE)
     batches = {d[stream.claim] for d in pending if d.get(stream.claim)}
+    resumed = {shop_of(b) for b in batches}
     free: dict[int, list[dict[str, Any]]] = {}
+    waiting = 0
     for doc in pending:
-        if not doc.get(stream.claim):
+        if doc.get(stream.claim):
+            continue
+        if doc["shopId"] in resumed:
+            waiting += 1
+        else:
             free.setdefault(doc["shopId"], []).append(doc)
     for shop, docs in free.items():  # a batch per shop: every write below names it
         batch = batch_id(name, shop, docs)
@@ -119,7 +134,7 @@ async def claim_page(facts: Any, stream: Stream, name: str, shop_id: int | None,
                                  stream.pending: False, stream.claim: {"$exists": False}},
                                 {"$set": {stream.claim: batch}})
         batches.add(batch)
-    return batches, len(pending)
+    return batches, len(pending) - waiting, waiting
 
 
 async def claimed(facts: Any, stream: Stream, batch: str) -> list[dict[str, Any]]:
@@ -153,7 +168,7 @@ async def fold(storage: Any, stream: Stream, name: str, target: str, count: Coun
         left_out = (await skip() if skip is not None else set()) | broken
         if shop_id is not None and shop_id in left_out:
             break
-        batches, size = await claim_page(facts, stream, name, shop_id, left_out)
+        batches, size, waiting = await claim_page(facts, stream, name, shop_id, left_out)
         for batch in sorted(batches):
             if shop_of(batch) in broken:
                 continue
@@ -162,10 +177,12 @@ async def fold(storage: Any, stream: Stream, name: str, target: str, count: Coun
             except Exception as exc:
                 if shop_id is not None:
                     raise  # a report's own fold: the failure is its answer
+                log.warning("folding %s failed; shop %s waits for the next run", batch,
+                            shop_of(batch), exc_info=True)
                 broken.add(shop_of(batch))
                 failure = failure or exc
         total += size
-        if size < PAGE:
+        if size + waiting < PAGE and not waiting:
             break
     if failure is not None:
         failure.shops = broken  # type: ignore[attr-defined]  # for a caller's next fold

@@ -315,6 +315,40 @@ async def test_a_presence_insert_that_stored_some_then_failed_counts_each_once_o
     await platform.stop()
 
 
+async def test_a_shops_newer_events_wait_while_an_older_batch_of_it_is_stuck(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Were newer batches applied past a stuck one, tidy would pull the stuck batch's marks
+    # from the buckets they share once KEEP_APPLIED passed, and its resumption would
+    # count there again: a shop's batches are applied in order.
+    platform = await fresh()
+    batches = evening()
+    for _, batch in batches[:2]:
+        answered(await tracking.track(platform, batch))
+    real, stuck = folds.apply, set()
+
+    async def refusing(target: Any, batch: str, buckets: Any, now: datetime) -> None:
+        if not stuck or batch in stuck:
+            stuck.add(batch)
+            raise AutoReconnect("this batch's counters cannot be written")
+        await real(target, batch, buckets, now)
+
+    monkeypatch.setattr(folds, "apply", refusing)
+    with pytest.raises(AutoReconnect):
+        await analytics.fold(platform.storage, platform.clock.now())
+    for _, batch in batches[2:]:
+        answered(await tracking.track(platform, batch))
+    with pytest.raises(AutoReconnect):  # the worker's next runs: still stuck
+        await analytics.fold(platform.storage, platform.clock.now())
+    newer = {"shopId": SHOP, "rolled": False, "foldBatch": {"$exists": False}}
+    assert await platform.storage.events.count_documents(newer) == sum(
+        len(b) for _, b in batches[2:])
+    assert await platform.storage.rollups.count_documents({}) == 0
+    monkeypatch.setattr(folds, "apply", real)
+    await analytics.fold(platform.storage, platform.clock.now())
+    await assert_rollups_equal_recount(platform, SHOP, RANGES)
+    await platform.stop()
+
+
 async def test_taking_presences_fails_on_a_write_error_that_is_not_a_duplicate() -> None:
     # A duplicate means "taken already"; a document refused for another reason (a schema
     # validator, say) is no answer at all: the fold stops there and tries again later.

@@ -9,6 +9,7 @@ and by replay with `after` for one that reconnects.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -40,6 +41,14 @@ def sentinel_set() -> Iterator[SentinelSet]:
 def cluster_set() -> Iterator[ClusterSet]:
     with ClusterSet() as topology:
         yield topology
+
+
+async def drained(live: Subscription) -> None:
+    """Read what is queued already (the WAKE of the reader's first connection, say), so
+    that what follows is what the event under test sent."""
+    with contextlib.suppress(TimeoutError):
+        while True:
+            await live.get(0.2, wake=True)
 
 
 async def subscribed(server: LiveServer, count: int) -> None:
@@ -149,6 +158,7 @@ async def test_cluster_broker_wakes_its_subscribers_when_their_channel_loses_its
     try:
         async with broker.subscribe("triggers:1") as live:
             await eventually(lambda: broker.healthy, "the broker was healthy")
+            await drained(live)
             epoch = broker.epoch
             await asyncio.to_thread(cluster_set.kill_owner, "triggers:1")
             woke = await asyncio.wait_for(live.get(wake=True), DEADLINE)
@@ -168,10 +178,11 @@ async def test_cluster_broker_wakes_its_subscribers_as_soon_as_their_node_is_los
     try:
         async with broker.subscribe("triggers:1") as live:
             await eventually(lambda: broker.healthy, "the broker was healthy")
+            await drained(live)
             await asyncio.to_thread(cluster_set.kill_owner_and_its_replica, "triggers:1")
             woke = await asyncio.wait_for(live.get(wake=True), DEADLINE)
             assert woke == Subscription.WAKE
-            assert not broker.healthy
+            await eventually(lambda: not broker.healthy, "the broker said it is not healthy")
     finally:
         await broker.disconnect()
 
@@ -188,6 +199,7 @@ async def test_cluster_broker_follows_a_channel_whose_slot_moves_to_another_node
             # Settled: the supervisor's first looks (every 0.5 s while anything is new)
             # are over, and it reads the slot map again only when something is amiss.
             await asyncio.sleep(2.0)
+            await drained(live)
             new = await asyncio.to_thread(cluster_set.move_slot, "triggers:1")
             await eventually(lambda: new.client.execute_command(
                 "PUBSUB", "SHARDNUMSUB", "triggers:1")[1] == 1 and broker.healthy,
@@ -228,6 +240,7 @@ async def test_the_cluster_brokers_epoch_only_grows_through_a_failover(
                              broker._readers), "the dead node's reader was dropped", DEADLINE)
             await asyncio.sleep(0.2)
             watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
     finally:
         await broker.disconnect()
     assert seen == sorted(seen)
