@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from app.backends.broker import Subscription, open_broker
+from app.backends.broker import Broker, Subscription, open_broker
 from tests.support.live import (
     LiveServer,
     Subscriber,
@@ -49,6 +49,22 @@ async def drained(live: Subscription) -> None:
     with contextlib.suppress(TimeoutError):
         while True:
             await live.get(0.2, wake=True)
+
+
+@contextlib.asynccontextmanager
+async def cluster_subscription(cluster_set: ClusterSet) -> AsyncIterator[
+        tuple[Broker, Subscription]]:
+    """A cluster broker of its own with a subscription to triggers:1, healthy, and what
+    its first connection queued read away."""
+    broker = open_broker(cluster_set.url)
+    await broker.connect()
+    try:
+        async with broker.subscribe("triggers:1") as live:
+            await eventually(lambda: broker.healthy, "the broker was healthy")
+            await drained(live)
+            yield broker, live
+    finally:
+        await broker.disconnect()
 
 
 async def subscribed(server: LiveServer, count: int) -> None:
@@ -153,19 +169,12 @@ async def test_cluster_broker_wakes_its_subscribers_when_their_channel_loses_its
     # A feed waits without a timeout while the broker is healthy; only a WAKE tells it that
     # the live channel may have lost triggers and that it should read the log. A shard
     # reader's loss must reach the cluster broker's subscribers, not the reader's own.
-    broker = open_broker(cluster_set.url)
-    await broker.connect()
-    try:
-        async with broker.subscribe("triggers:1") as live:
-            await eventually(lambda: broker.healthy, "the broker was healthy")
-            await drained(live)
-            epoch = broker.epoch
-            await asyncio.to_thread(cluster_set.kill_owner, "triggers:1")
-            woke = await asyncio.wait_for(live.get(wake=True), DEADLINE)
-            assert woke == Subscription.WAKE
-            assert broker.epoch != epoch
-    finally:
-        await broker.disconnect()
+    async with cluster_subscription(cluster_set) as (broker, live):
+        epoch = broker.epoch
+        await asyncio.to_thread(cluster_set.kill_owner, "triggers:1")
+        woke = await asyncio.wait_for(live.get(wake=True), DEADLINE)
+        assert woke == Subscription.WAKE
+        assert broker.epoch != epoch
 
 
 async def test_cluster_broker_wakes_its_subscribers_as_soon_as_their_node_is_lost(
@@ -173,45 +182,32 @@ async def test_cluster_broker_wakes_its_subscribers_as_soon_as_their_node_is_los
 ) -> None:
     # The node and its replica both gone: no failover, so no move. Only the loss itself
     # tells the feed to read the log (every second, while the broker is unhealthy).
-    broker = open_broker(cluster_set.url)
-    await broker.connect()
-    try:
-        async with broker.subscribe("triggers:1") as live:
-            await eventually(lambda: broker.healthy, "the broker was healthy")
-            await drained(live)
-            await asyncio.to_thread(cluster_set.kill_owner_and_its_replica, "triggers:1")
-            woke = await asyncio.wait_for(live.get(wake=True), DEADLINE)
-            assert woke == Subscription.WAKE
-            await eventually(lambda: not broker.healthy, "the broker said it is not healthy")
-    finally:
-        await broker.disconnect()
+    async with cluster_subscription(cluster_set) as (broker, live):
+        await asyncio.to_thread(cluster_set.kill_owner_and_its_replica, "triggers:1")
+        woke = await asyncio.wait_for(live.get(wake=True), DEADLINE)
+        assert woke == Subscription.WAKE
+        await eventually(lambda: not broker.healthy, "the broker said it is not healthy")
 
 
 async def test_cluster_broker_follows_a_channel_whose_slot_moves_to_another_node(
     cluster_set: ClusterSet,
 ) -> None:
     # A resharding: the old node stays up and unsubscribes the channel's readers itself.
-    broker = open_broker(cluster_set.url)
-    await broker.connect()
-    try:
-        async with broker.subscribe("triggers:1") as live:
-            await eventually(lambda: broker.healthy, "the broker was healthy")
-            # Settled: the supervisor's first looks (every 0.5 s while anything is new)
-            # are over, and it reads the slot map again only when something is amiss.
-            await asyncio.sleep(2.0)
-            await drained(live)
-            new = await asyncio.to_thread(cluster_set.move_slot, "triggers:1")
-            await eventually(lambda: new.client.execute_command(
-                "PUBSUB", "SHARDNUMSUB", "triggers:1")[1] == 1 and broker.healthy,
-                "the broker subscribed on the new owner", DEADLINE)
-            await broker.publish("triggers:1", "after the move")
-            heard = [await asyncio.wait_for(live.get(wake=True), DEADLINE)]
-            while heard[-1] != "after the move":
-                heard.append(await asyncio.wait_for(live.get(wake=True), DEADLINE))
-            # Told to read the log: what was published meanwhile reached no one live.
-            assert Subscription.WAKE in heard
-    finally:
-        await broker.disconnect()
+    async with cluster_subscription(cluster_set) as (broker, live):
+        # Settled: the supervisor's first looks (every 0.5 s while anything is new) are
+        # over, and it reads the slot map again only when something is amiss.
+        await asyncio.sleep(2.0)
+        await drained(live)
+        new = await asyncio.to_thread(cluster_set.move_slot, "triggers:1")
+        await eventually(lambda: new.client.execute_command(
+            "PUBSUB", "SHARDNUMSUB", "triggers:1")[1] == 1 and broker.healthy,
+            "the broker subscribed on the new owner", DEADLINE)
+        await broker.publish("triggers:1", "after the move")
+        heard = [await asyncio.wait_for(live.get(wake=True), DEADLINE)]
+        while heard[-1] != "after the move":
+            heard.append(await asyncio.wait_for(live.get(wake=True), DEADLINE))
+        # Told to read the log: what was published meanwhile reached no one live.
+        assert Subscription.WAKE in heard
 
 
 async def test_the_cluster_brokers_epoch_only_grows_through_a_failover(
@@ -220,27 +216,21 @@ async def test_the_cluster_brokers_epoch_only_grows_through_a_failover(
     # A feed compares the epoch with the last it saw: a value it saw before, reached again
     # as the dead node's reader (its epoch grown with every failed reconnect) is dropped,
     # would hide a loss from it.
-    broker = open_broker(cluster_set.url)
-    await broker.connect()
     seen: list[int] = []
+    async with cluster_subscription(cluster_set) as (broker, _):
 
-    async def watch() -> None:
-        while True:
-            seen.append(broker.epoch)
-            await asyncio.sleep(0.01)
+        async def watch() -> None:
+            while True:
+                seen.append(broker.epoch)
+                await asyncio.sleep(0.01)
 
-    try:
-        async with broker.subscribe("triggers:1"):
-            await eventually(lambda: broker.healthy, "the broker was healthy")
-            watching = asyncio.create_task(watch())
-            old = cluster_set.owner("triggers:1")
-            await asyncio.to_thread(cluster_set.kill_owner, "triggers:1")
-            # Through the move and past the dead node's reader being dropped.
-            await eventually(lambda: broker.healthy and (old.host_port() not in
-                             broker._readers), "the dead node's reader was dropped", DEADLINE)
-            await asyncio.sleep(0.2)
-            watching.cancel()
-            await asyncio.gather(watching, return_exceptions=True)
-    finally:
-        await broker.disconnect()
+        watching = asyncio.create_task(watch())
+        old = cluster_set.owner("triggers:1")
+        await asyncio.to_thread(cluster_set.kill_owner, "triggers:1")
+        # Through the move and past the dead node's reader being dropped.
+        await eventually(lambda: broker.healthy and old.host_port() not in broker._readers,
+                         "the dead node's reader was dropped", DEADLINE)
+        await asyncio.sleep(0.2)
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
     assert seen == sorted(seen)
