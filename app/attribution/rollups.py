@@ -52,7 +52,7 @@ async def fold(storage: Any, now: datetime, shop_id: int | None = None) -> int:
             for batch in sorted(batches):
                 await _run(storage, name, batch, now)
             total += done
-            if done + waiting < PAGE and not waiting:
+            if not waiting and done < PAGE:
                 break
     return total
 

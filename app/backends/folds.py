@@ -182,7 +182,7 @@ async def fold(storage: Any, stream: Stream, name: str, target: str, count: Coun
                 broken.add(shop_of(batch))
                 failure = failure or exc
         total += size
-        if size + waiting < PAGE and not waiting:
+        if not waiting and size < PAGE:
             break
     if failure is not None:
         failure.shops = broken  # type: ignore[attr-defined]  # for a caller's next fold

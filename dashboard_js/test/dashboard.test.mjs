@@ -44,13 +44,19 @@ async function signedIn(hash = '#/overview', viewport = { width: 1280, height: 9
   return { page, seen, close: () => context.close() }
 }
 
-async function go(page, hash) {
-  await page.evaluate((h) => (location.hash = h), hash)
+// Waits for the view that `act` navigates to. The view on screen is marked first:
+// the hash changes before the hashchange event draws the new view, and in that gap
+// the old view is still there, settled, and would pass for the new one.
+async function navigated(page, act, hash, { prefix = false } = {}) {
+  await page.evaluate(() => document.querySelector('main[data-view]')?.setAttribute('data-left', ''))
+  await act()
   await page.waitForFunction((h) => {
     const main = document.querySelector('main[data-view]')
-    return main && main.getAttribute('aria-busy') === 'false' && location.hash === h
-  }, hash)
+    return main && !main.hasAttribute('data-left') && main.getAttribute('aria-busy') === 'false' && (h.prefix ? location.hash.startsWith(h.hash) : location.hash === h.hash)
+  }, { hash, prefix })
 }
+
+const go = (page, hash) => navigated(page, () => page.evaluate((h) => (location.hash = h), hash), hash)
 
 const texts = (page, selector) => page.locator(selector).allTextContents()
 const RANGE = { from: `${day(0)}T00:00:00.000Z`, to: `${day(2)}T00:00:00.000Z` }
@@ -342,8 +348,7 @@ sectionTest('webhooks', 'add an endpoint (secret shown once), disable it, its de
   await row.locator('button', { hasText: 'Disable' }).click()
   await waitFor(async () => (await api(ENDPOINTS)).webhookEndpoints.find((e) => e.endpointId === endpoint.endpointId).enabled === false, { what: 'the endpoint disabled' })
   await row.locator('button', { hasText: 'Enable' }).waitFor()
-  await row.locator('a', { hasText: 'Deliveries' }).click()
-  await page.waitForFunction(() => location.hash.startsWith('#/webhooks?endpoint=') && document.querySelector('main[aria-busy="false"]'))
+  await navigated(page, () => row.locator('a', { hasText: 'Deliveries' }).click(), '#/webhooks?endpoint=', { prefix: true })
   const log = (await api('query($s: Int!, $endpointId: ID) { webhookDeliveries(shopId: $s, endpointId: $endpointId) { nodes { deliveryId } } }', { endpointId: endpoint.endpointId })).webhookDeliveries.nodes
   assert.deepEqual(await page.locator('tr[data-delivery-id]').evaluateAll((rows) => rows.map((r) => r.dataset.deliveryId)), log.map((d) => d.deliveryId))
   await screenshot(page, shot)
@@ -374,8 +379,7 @@ sectionTest('audiences', 'create one, its size and members as the API has them, 
     return shown === held
   }, { what: 'the size shown to be the size the API holds' })
   await screenshot(page, shot)
-  await row.locator('a').click()
-  await page.waitForFunction(() => location.hash.startsWith('#/audiences/') && document.querySelector('main[aria-busy="false"]'))
+  await navigated(page, () => row.locator('a').click(), '#/audiences/', { prefix: true })
   const members = (await api('query($s: Int!, $audienceId: ID!) { audienceMembers(shopId: $s, audienceId: $audienceId) { nodes { userId } } }', { audienceId: audience.audienceId })).audienceMembers.nodes
   assert.deepEqual(await page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.userId)), members.map((m) => m.userId))
   await go(page, '#/audiences')
