@@ -8,6 +8,12 @@
   client reads the slot map from any of the nodes and follows it (MOVED, failover).
 
 Only the scheme goes into an error message: the URL may carry a password.
+
+`FAILURES` is what a call to any of them raises when Redis cannot serve it: the
+cluster client raises its own `RedisClusterException` (no node answers, a slot not
+covered), which is not a `RedisError`. Every caller catches `FAILURES`, not
+`RedisError`: else a cluster outage stopped the process at its start and let an
+exception through every rate-limited request.
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from redis.exceptions import RedisClusterException, RedisError
+
 SENTINEL = "redis+sentinel"
 CLUSTER = "redis+cluster"
 SCHEMES = ("redis", "rediss", SENTINEL, CLUSTER)
+FAILURES = (RedisError, RedisClusterException, OSError)
 
 
 @dataclass(frozen=True)

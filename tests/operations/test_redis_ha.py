@@ -15,17 +15,19 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 
 from app.backends.broker import Broker, Subscription, open_broker
+from app.backends.broker.cluster import ShardReader
 from tests.support.live import (
     LiveServer,
     Subscriber,
     eventually,
     log_ids,
     open_shop,
+    serving,
     shared_store,
     track,
     two_servers,
 )
-from tests.support.redis_ha import ClusterSet, SentinelSet
+from tests.support.redis_ha import ClusterSet, SentinelSet, free_port
 
 COUNT = 40
 DEADLINE = 60.0  # a failover takes seconds; this only bounds a broken build
@@ -234,3 +236,75 @@ async def test_the_cluster_brokers_epoch_only_grows_through_a_failover(
         watching.cancel()
         await asyncio.gather(watching, return_exceptions=True)
     assert seen == sorted(seen)
+
+
+
+async def test_a_channel_placed_on_a_new_node_while_the_supervisor_moves_another_is_heard(
+    cluster_set: ClusterSet, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The supervisor moves triggers:1 (its slot resharded) to a node B: a new reader there,
+    # connecting. Meanwhile a feed listens to a channel of a third node C: a new reader
+    # too, connecting, no channel yet. The supervisor, done with its move, dropped every
+    # reader holding no channel, C's among them: that channel then lived on a reader
+    # nobody held, never heard again, and `healthy` raised KeyError.
+    async with cluster_subscription(cluster_set) as (broker, _):
+        await asyncio.sleep(2.0)  # settled: the supervisor looks only when amiss
+        masters = {cluster_set.owner(f"triggers:{n}").port for n in range(1, 200)}
+        a = cluster_set.owner("triggers:1").port
+        b = next(n.port for n in cluster_set.nodes if n.port in masters and n.port != a)
+        other = next(f"triggers:{n}" for n in range(2, 1000)
+                     if cluster_set.owner(f"triggers:{n}").port not in (a, b))
+        connect = ShardReader.connect
+        b_connected, c_connecting = asyncio.Event(), asyncio.Event()
+        entered: list[asyncio.Task[None]] = []
+        heard: asyncio.Queue[str] = asyncio.Queue()
+
+        async def listen() -> None:
+            async with broker.subscribe(other) as live:
+                while True:
+                    await heard.put(await live.get())
+
+        async def interleaved(reader: ShardReader) -> None:
+            if not entered:  # B's reader, made by the supervisor's move
+                entered.append(asyncio.create_task(listen()))
+                await c_connecting.wait()
+                await connect(reader)
+                b_connected.set()
+            else:  # C's, made by the feed: connected once the supervisor's look is over
+                c_connecting.set()
+                await b_connected.wait()
+                await asyncio.sleep(0.5)
+                await connect(reader)
+
+        monkeypatch.setattr(ShardReader, "connect", interleaved)
+        new = await asyncio.to_thread(cluster_set.move_slot, "triggers:1")
+        assert new.port == b
+        await eventually(lambda: cluster_set.owner(other).client.execute_command(
+            "PUBSUB", "SHARDNUMSUB", other)[1] == 1, "the shard subscription", DEADLINE)
+        await eventually(lambda: broker.healthy, "the broker was healthy", 10.0)
+        # Its reader is one the supervisor holds: it would move the channel in a failover.
+        assert broker._readers[broker._home[other]].channels() == [other]
+        await broker.publish(other, "heard")
+        try:
+            while (message := await asyncio.wait_for(heard.get(), DEADLINE)) != "heard":
+                assert message == Subscription.WAKE, message
+        finally:
+            entered[0].cancel()
+            await asyncio.gather(*entered, return_exceptions=True)
+
+
+async def test_a_process_whose_cluster_cannot_be_reached_starts_tracks_and_is_not_ready(
+) -> None:
+    # With no node of the cluster answering, the cluster client raises its own
+    # RedisClusterException, not a RedisError: the broker's start, its ping and publish,
+    # and the rate limits' take let it through, and the process did not start.
+    url = f"redis+cluster://127.0.0.1:{free_port()}"
+    async with serving(url) as server:
+        await open_shop(server)
+        tracked = await track(server, "CUSTOM", eventName="e1", visitor="v1")
+        ready = await server.http.get("/readyz")
+        assert server.platform is not None
+        stored = await server.platform.storage.events.count_documents({"shopId": 1})
+    assert tracked["eventId"] and stored == 1
+    assert ready.status_code == 503
+    assert ready.json()["broker"] is False and ready.json()["storage"] is True

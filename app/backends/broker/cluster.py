@@ -15,6 +15,12 @@ move bumps `epoch` (which only grows) and wakes the cluster broker's subscribers
 feed, which waits without a timeout while the broker is healthy, reads the log
 again and misses nothing; `healthy` is false while any channel has no working
 reader.
+
+Invariant: every channel's home is a reader the broker holds. A look drops the
+readers that hold no channel, and it can run while a new reader connects (the
+supervisor's, as a feed listens to a channel of another node): so a channel joins
+its reader before `_place` first awaits (and, were one ever not held, `healthy` says
+false rather than fail).
 """
 
 from __future__ import annotations
@@ -27,12 +33,11 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from app.backends.breaker import CircuitBreaker
 from app.backends.broker.base import QUEUE_SIZE, Broker, BrokerUnavailable
 from app.backends.broker.redis import RedisBroker
-from app.backends.redis_urls import client
+from app.backends.redis_urls import FAILURES, client
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]
@@ -115,7 +120,8 @@ class ClusterBroker(Broker):
     def healthy(self) -> bool:
         if not self._reachable:
             return False
-        return all(self._readers[a].healthy for a in set(self._home.values()))
+        readers = [self._readers.get(a) for a in set(self._home.values())]
+        return all(r is not None and r.healthy for r in readers)
 
     async def connect(self) -> None:
         if self._supervisor is None:
@@ -139,7 +145,7 @@ class ClusterBroker(Broker):
             raise BrokerUnavailable("Redis Cluster did not answer lately; not publishing")
         try:
             await self._cluster.spublish(channel, message)
-        except (RedisError, OSError) as exc:
+        except FAILURES as exc:
             self.breaker.failed(exc)
             raise BrokerUnavailable(f"cannot publish to Redis Cluster: {exc}") from exc
         self.breaker.succeeded()
@@ -147,7 +153,7 @@ class ClusterBroker(Broker):
     async def ping(self) -> bool:
         try:
             return bool(await self._cluster.ping())
-        except (RedisError, OSError):
+        except FAILURES:
             return False
 
     async def _listen(self, channel: str, first: bool) -> None:
@@ -173,14 +179,18 @@ class ClusterBroker(Broker):
         return (node.host, int(node.port)) if node is not None else None
 
     async def _place(self, channel: str, address: Address) -> None:
+        # The channel joins its reader before the first await: a look that runs meanwhile
+        # (it drops the readers holding no channel) must see this one held.
         reader = self._readers.get(address)
+        new = reader is None
         if reader is None:
             reader = self._readers[address] = ShardReader(self, address, self._timeout)
             self._seen[address] = 0
-            await reader.connect()
         self._home[channel] = address
         reader._subscribers.setdefault(channel, set())  # the reader subscribes what it holds
-        await reader._listen(channel, True)
+        if new:
+            await reader.connect()  # its first connection subscribes the channel
+        await reader._listen(channel, not new)
 
     async def _supervise(self) -> None:
         while True:
@@ -203,7 +213,7 @@ class ClusterBroker(Broker):
             await self._cluster.initialize()  # once: the client's own set-up
             await self._cluster.nodes_manager.initialize()  # the slot map, read again now
             self._reachable = True
-        except (RedisError, OSError) as exc:
+        except FAILURES as exc:
             if self._reachable:
                 log.warning("Redis Cluster unreachable: %s", exc)
             self._reachable = False

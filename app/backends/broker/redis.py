@@ -19,11 +19,10 @@ from typing import Any
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from app.backends.breaker import CircuitBreaker
 from app.backends.broker.base import QUEUE_SIZE, Broker, BrokerUnavailable
-from app.backends.redis_urls import client
+from app.backends.redis_urls import FAILURES, client
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +112,7 @@ class RedisBroker(Broker):
             raise BrokerUnavailable("Redis did not answer lately; not publishing for a while")
         try:
             await self._publisher.publish(channel, message)
-        except (RedisError, OSError) as exc:
+        except FAILURES as exc:
             self.breaker.failed(exc)
             raise BrokerUnavailable(f"cannot publish to Redis: {exc}") from exc
         self.breaker.succeeded()
@@ -121,7 +120,7 @@ class RedisBroker(Broker):
     async def ping(self) -> bool:
         try:
             return bool(await self._redis.ping())
-        except (RedisError, OSError):
+        except FAILURES:
             return False
 
     async def _listen(self, channel: str, first: bool) -> None:
@@ -134,7 +133,7 @@ class RedisBroker(Broker):
             self._expect_confirmation(channel)
             try:
                 await conn.send_command(self.SUBSCRIBE, channel)
-            except (RedisError, OSError):
+            except FAILURES:
                 return  # the reader notices the broken connection and starts over
         ready = self._ready.get(channel)
         if ready is not None and not ready.done():
@@ -148,7 +147,7 @@ class RedisBroker(Broker):
         conn = self._conn
         if conn is None or not conn.is_connected:
             return
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*FAILURES):
             await conn.send_command(self.UNSUBSCRIBE, channel)
 
     def _expect_confirmation(self, channel: str) -> None:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from app.backends.breaker import CircuitBreaker
 from app.backends.buckets.base import Buckets
-from app.backends.redis_urls import client
+from app.backends.redis_urls import FAILURES, client
 
 TAKE = """
 local now = redis.call('TIME')
@@ -47,7 +46,7 @@ class RedisBuckets(Buckets):
             return True
         try:
             allowed = bool(await self._take(keys=[f"ratelimit:{key}"], args=[rate, burst, cost]))
-        except (RedisError, OSError) as error:
+        except FAILURES as error:
             self.breaker.failed(error)  # logs it; requests are let through meanwhile
             return True
         self.breaker.succeeded()
