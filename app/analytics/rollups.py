@@ -127,24 +127,18 @@ async def fold(storage: Any, now: datetime, shop_id: int | None = None,
     # refold: the rebuild's batches carry its lease in their name.
     named = "" if lease is None else f".{lease}"
     until = None if seconds is None else folds.clock() + seconds
-    try:
-        n = await folds.fold(storage, EVENTS, f"events{named}", "rollups", count_events,
-                             finish_events, now, shop_id, skip, until)
-    except Exception as failure:
-        troubled = getattr(failure, "shops", None)
-        if shop_id is not None or troubled is None:
-            raise  # a report's own fold, or no page read: nothing more to do here
-        # Some shops' batches failed (folds.fold went on with the others): the other shops'
-        # filed events are folded still, then the failure is raised for the worker to log.
 
-        async def skip_troubled() -> set[int]:
-            return await skip() | set(troubled)
+    async def events(left_out: folds.Skip) -> int:
+        return await folds.fold(storage, EVENTS, f"events{named}", "rollups", count_events,
+                                finish_events, now, shop_id, left_out, until)
 
-        await folds.fold(storage, FILED, f"filed{named}", "rollups", count_filed,
-                         finish_filed, now, shop_id, skip_troubled, until)
-        raise
-    return n + await folds.fold(storage, FILED, f"filed{named}", "rollups", count_filed,
-                                finish_filed, now, shop_id, skip, until)
+    async def filed(left_out: folds.Skip) -> int:
+        return await folds.fold(storage, FILED, f"filed{named}", "rollups", count_filed,
+                                finish_filed, now, shop_id, left_out, until)
+
+    # A shop whose events failed is left alone by the filed events' fold too, and the
+    # other shops' are folded (folds.in_turn).
+    return await folds.in_turn([events, filed], shop_id, skip)
 
 
 async def _finish(storage: Any, stream: folds.Stream, batch: str) -> None:

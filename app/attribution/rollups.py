@@ -29,6 +29,8 @@ what the facts are and what each counts (contributions.py).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -36,28 +38,26 @@ from app.attribution.contributions import Counts, finish, freeze_orders
 from app.attribution.contributions import of as counts_of
 from app.backends import folds
 
-PAGE = folds.PAGE
 FACTS = ("triggers", "sessions", "orders")
 
 
 async def fold(storage: Any, now: datetime, shop_id: int | None = None) -> int:
     """Count pending facts into the rollups (triggers first: orders convert their
-    exposures); returns how many facts were counted."""
-    total = 0
-    for name in FACTS:
-        facts = getattr(storage, name)
-        while True:
-            batches, done, waiting = await folds.claim_page(facts, folds.Stream(name), name,
-                                                            shop_id)
-            for batch in sorted(batches):
-                await _run(storage, name, batch, now)
-            total += done
-            if not waiting and done < PAGE:
-                break
-    return total
+    exposures); returns how many facts were counted. Folding every shop (the worker), a
+    shop whose batch fails is left alone for the rest of the run (its later facts too),
+    the others are counted, and the failure is raised at the end (folds.in_turn)."""
+
+    def stream(name: str) -> Callable[[folds.Skip], Awaitable[int]]:
+        async def run(left_out: folds.Skip) -> int:
+            return await folds.pages(getattr(storage, name), folds.Stream(name), name,
+                                     functools.partial(_run, storage, name, now=now),
+                                     shop_id, left_out)
+        return run
+
+    return await folds.in_turn([stream(name) for name in FACTS], shop_id)
 
 
-async def _run(storage: Any, name: str, batch: str, now: datetime) -> None:
+async def _run(storage: Any, name: str, batch: str, *, now: datetime) -> None:
     facts = getattr(storage, name)
     docs = await folds.claimed(facts, folds.Stream(name), batch)
     if not docs:

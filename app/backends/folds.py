@@ -80,6 +80,7 @@ class Bucket:
 Count = Callable[[str, list[dict[str, Any]]], Awaitable[dict[str, Bucket]]]
 Finish = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
 Skip = Callable[[], Awaitable[set[int]]]
+Run = Callable[[str], Awaitable[None]]  # steps 2 to 5 for one batch
 
 
 def clock() -> float:
@@ -147,10 +148,22 @@ async def claimed(facts: Any, stream: Stream, batch: str) -> list[dict[str, Any]
 async def fold(storage: Any, stream: Stream, name: str, target: str, count: Count,
                finish: Finish, now: datetime, shop_id: int | None = None,
                skip: Skip | None = None, until: float | None = None) -> int:
-    """Count pending facts of `stream` into `target` until none is left (or, with `until`,
-    a `clock()` deadline, until the page that passes it, and one page at least however
-    late: a report's fold, which leaves a backlog to the worker, and counts a page of
-    each stream whatever the pages before it took); how many.
+    """Count pending facts of `stream` into `target` with `count` and `finish` (steps 2 to
+    5, `_one`), page by page (`pages`); how many."""
+    facts = getattr(storage, stream.collection)
+
+    async def one(batch: str) -> None:
+        await _one(storage, facts, stream, target, batch, count, finish, now)
+
+    return await pages(facts, stream, name, one, shop_id, skip, until)
+
+
+async def pages(facts: Any, stream: Stream, name: str, one: Run, shop_id: int | None = None,
+                skip: Skip | None = None, until: float | None = None) -> int:
+    """Claim pages of pending facts of `stream` and run `one` on each batch until none is
+    left (or, with `until`, a `clock()` deadline, until the page that passes it, and one
+    page at least however late: a report's fold, which leaves a backlog to the worker, and
+    counts a page of each stream whatever the pages before it took); how many.
 
     `skip`, asked before each page, names shops to leave alone (a rebuild holds them):
     asked per page, so a folder stops touching such a shop within one page's work.
@@ -159,12 +172,11 @@ async def fold(storage: Any, stream: Stream, name: str, target: str, count: Coun
     rest of this run, and the first failure is raised at the end, its `shops` naming
     the shops left alone: one shop's trouble (its batch stays claimed, for the next
     run) does not stall the others."""
-    facts = getattr(storage, stream.collection)
-    total, pages = 0, 0
+    total, n = 0, 0
     broken: set[int] = set()
     failure: Exception | None = None
-    while until is None or not pages or clock() < until:
-        pages += 1
+    while until is None or not n or clock() < until:
+        n += 1
         left_out = (await skip() if skip is not None else set()) | broken
         if shop_id is not None and shop_id in left_out:
             break
@@ -173,7 +185,7 @@ async def fold(storage: Any, stream: Stream, name: str, target: str, count: Coun
             if shop_of(batch) in broken:
                 continue
             try:
-                await _one(storage, facts, stream, target, batch, count, finish, now)
+                await one(batch)
             except Exception as exc:
                 if shop_id is not None:
                     raise  # a report's own fold: the failure is its answer
@@ -186,6 +198,38 @@ async def fold(storage: Any, stream: Stream, name: str, target: str, count: Coun
             break
     if failure is not None:
         failure.shops = broken  # type: ignore[attr-defined]  # for a caller's next fold
+        raise failure
+    return total
+
+
+async def in_turn(runs: list[Callable[[Skip], Awaitable[int]]], shop_id: int | None,
+                  skip: Skip | None = None) -> int:
+    """Folds of several streams, one after another (a later stream's counts can rest on an
+    earlier's: orders convert the exposures their triggers made); how many facts in all.
+
+    Each run is given what to leave alone: `skip`'s shops, and (every shop folded) those
+    whose batch failed in an earlier run, whose later facts wait with them. The other
+    shops are folded by every run, and the first failure is raised at the end, its
+    `shops` naming all the shops left alone. A failure that names no shops (the page
+    could not be read), or a report's own (`shop_id`), is raised at once."""
+    troubled: set[int] = set()
+    failure: Exception | None = None
+    total = 0
+
+    async def left_out() -> set[int]:
+        return (await skip() if skip is not None else set()) | troubled
+
+    for run in runs:
+        try:
+            total += await run(left_out)
+        except Exception as exc:
+            shops = getattr(exc, "shops", None)
+            if shop_id is not None or shops is None:
+                raise
+            troubled |= shops
+            failure = failure or exc
+    if failure is not None:
+        failure.shops = troubled  # type: ignore[attr-defined]
         raise failure
     return total
 

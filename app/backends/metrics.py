@@ -77,6 +77,11 @@ STORAGE_ERRORS = Counter(
     "tracker_storage_errors", "Storage round trips that raised, by collection and operation "
     "(a duplicate key alone is an idempotent write's answer: not counted).",
     ["collection", "operation"], registry=REGISTRY)
+STORAGE_DUPLICATES = Counter(
+    "tracker_storage_duplicates", "Storage round trips answered with duplicate keys alone, "
+    "by collection and operation: idempotent writes meeting their twins (a retried batch, "
+    "a presence already taken, two first inserts racing), counted apart from errors.",
+    ["collection", "operation"], registry=REGISTRY)
 EMBEDDED_CPU = Counter(
     "tracker_embedded_storage_cpu_seconds",
     "CPU spent inside the embedded store's calls (mongomock runs in the server's thread, "
@@ -127,16 +132,17 @@ def name_request(kind: str) -> None:
 T = TypeVar("T")
 
 
-_storage_series: dict[tuple[str, str], tuple[Any, Any]] = {}
+_storage_series: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
 
 
-def _storage_children(collection: str, operation: str) -> tuple[Any, Any]:
+def _storage_children(collection: str, operation: str) -> tuple[Any, Any, Any]:
     # `.labels()` takes a lock and builds a tuple: done once per pair, not per call.
     key = (collection, operation)
     children = _storage_series.get(key)
     if children is None:
         children = _storage_series[key] = (STORAGE_DURATION.labels(collection, operation),
-                                           STORAGE_ERRORS.labels(collection, operation))
+                                           STORAGE_ERRORS.labels(collection, operation),
+                                           STORAGE_DUPLICATES.labels(collection, operation))
     return children
 
 
@@ -148,14 +154,13 @@ async def timed(collection: str, operation: str, call: Callable[[], Awaitable[T]
     CPU time across it is the store's own work; with a real driver the await lets other
     tasks run, and that CPU would not be the storage's.
     """
-    duration, errors = _storage_children(collection, operation)
+    duration, errors, duplicates = _storage_children(collection, operation)
     cpu = time.thread_time() if embedded else 0.0
     began = time.perf_counter()
     try:
         return await call()
     except Exception as exc:
-        if not _duplicates_only(exc):
-            errors.inc()
+        (duplicates if _duplicates_only(exc) else errors).inc()
         raise
     finally:
         duration.observe(time.perf_counter() - began)

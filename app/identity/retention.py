@@ -5,15 +5,22 @@ under a customer removes it. On MongoDB a TTL index deletes them by it (and a
 change of the window re-stamps it, app/shops/registry.py). This job deletes by each shop's
 current window, so it does the work on the embedded store and follows a window
 that was changed after the events were stored.
+
+It deletes only events the traffic rollups have counted (their counts outlive them),
+after a fold: a shop whose counting fails keeps its events until they are counted, and
+does not hold back the other shops' expiry.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from app import analytics
 from app.platform import Platform
 from app.shops import ShopSettings
+
+log = logging.getLogger(__name__)
 
 
 async def expire_anonymous(platform: Platform) -> int:
@@ -25,7 +32,15 @@ async def expire_anonymous(platform: Platform) -> int:
         shops_by_window.setdefault(days, []).append(doc["_id"])
     if not shops_by_window:
         return 0
-    await analytics.fold(storage, now)  # what is deleted has been counted
+    try:
+        await analytics.fold(storage, now)  # what is deleted has been counted
+    except Exception as exc:
+        shops = getattr(exc, "shops", None)
+        if shops is None:
+            raise  # nothing could be folded: the store is likely away for the delete too
+        # Some shops' counting failed (logged by the fold): their events stay uncounted,
+        # which the filter below keeps; the others' expire.
+        log.warning("retention: shops %s not counted, their events kept", sorted(shops))
     # Filing takes events from `at - window` on; what is strictly older is never filed.
     # Only events the traffic rollups have counted: their counts outlive them.
     result = await storage.events.delete_many({"userId": None, "rolled": {"$exists": False},

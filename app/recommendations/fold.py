@@ -12,11 +12,19 @@ the worker's tick (app/server/workers.py).
 A failure between the writes leaves the marks: the next fold takes the same events
 (oldest first, and only one process folds at a time), and the documents that had them
 already refuse them by their `applied` list, which holds more than a batch's events.
+
+One shop's trouble does not stall the others: a shop whose write fails rests for
+REST_SECONDS in this process (its views left out of the next ticks' batches, kept
+marked and in order), the rest of the batch is folded, the lease is given back, and
+the failure is raised for the worker to log. The shop's oldest views are taken first
+again when it has rested, so its documents still see its views in order.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+import weakref
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import DuplicateKeyError
@@ -31,7 +39,11 @@ if TYPE_CHECKING:
 FOLD_BATCH = 50  # events per fold: at most APPLIED_KEPT, so a retried fold is recognised
 LEASE_SECONDS = 30
 LEASE_ID = "0:fold"
+REST_SECONDS = 30  # a shop whose write failed is left alone this long by this process
 assert FOLD_BATCH <= APPLIED_KEPT
+log = logging.getLogger(__name__)
+# Per store (its co-occurrence collection): shop -> until when this process leaves its views alone.
+_resting: weakref.WeakKeyDictionary[Any, dict[int, datetime]] = weakref.WeakKeyDictionary()
 
 
 async def fold(platform: Platform, limit: int = FOLD_BATCH) -> int:
@@ -44,17 +56,32 @@ async def fold(platform: Platform, limit: int = FOLD_BATCH) -> int:
             {"$set": {"foldLeaseUntil": now + timedelta(seconds=LEASE_SECONDS)}}, upsert=True)
     except DuplicateKeyError:
         return 0  # another process folds now
+    resting = _resting.setdefault(storage.cooccurrence, {})
+    for shop_id in [s for s, until in resting.items() if until <= now]:
+        del resting[shop_id]
+    due: dict[str, Any] = {"coAt": {"$type": "date", "$lte": now}}  # as the partial index
+    if resting:
+        due["shopId"] = {"$nin": sorted(resting)}
     docs = await storage.events.find(
-        {"coAt": {"$type": "date", "$lte": now}},  # $type: as the partial index says
+        due,
         {"shopId": 1, "productId": 1, "categoryId": 1, "occurredAt": 1, "co": 1},
     ).sort([("coAt", 1), ("_id", 1)]).limit(min(limit, FOLD_BATCH)).to_list(None)
     by_shop: dict[int, list[dict[str, Any]]] = {}
     for doc in docs:
         by_shop.setdefault(doc["shopId"], []).append(doc)
+    failure: Exception | None = None
     for shop_id, mine in by_shop.items():
-        await _fold_shop(platform, shop_id, mine)
+        try:
+            await _fold_shop(platform, shop_id, mine)
+        except Exception as exc:
+            log.warning("co-occurrence of shop %s failed; it rests %ss", shop_id,
+                        REST_SECONDS, exc_info=True)
+            resting[shop_id] = now + timedelta(seconds=REST_SECONDS)
+            failure = failure or exc
     await storage.cooccurrence.update_one({"_id": LEASE_ID, "shopId": 0},
                                           {"$set": {"foldLeaseUntil": now}})
+    if failure is not None:
+        raise failure
     return len(docs)
 
 

@@ -9,16 +9,21 @@ run without a fault: nothing counted twice, nothing lost.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
+
+import pytest
+from pymongo.errors import AutoReconnect
 
 from app import analytics
 from app.attribution import channel_stats, fold, trigger_performance, upsert_orders
+from app.backends import folds
 from app.core.events import Context, EventInput, EventType
 from app.platform import Platform
 from app.tracking import pipeline as tracking
 from app.triggers import held_out
-from tests.support.faults import retried, run_matrix
+from tests.support.faults import fresh_platform, retried, run_matrix
 
 RULE = "default:SECTION_VISITED"
 URL = "https://shop.example/"
@@ -89,7 +94,6 @@ async def test_orders_attribution_and_rollups_survive_any_failed_call() -> None:
 
 async def test_the_scenario_counts_what_happened() -> None:
     """The run the matrix compares against is itself right."""
-    from tests.support.faults import fresh_platform
     platform = await fresh_platform()
     await setup(platform)
     (changed, rows, channels, products), _ = await scenario(platform)
@@ -105,3 +109,46 @@ async def test_the_scenario_counts_what_happened() -> None:
     [search] = [c for c in channels if c["channel"] == "ORGANIC_SEARCH"]
     assert (search["sessions"], search["visitors"], search["orders"], search["revenue"]) \
         == (3, 3, 2, 20.0)
+
+
+async def test_a_shop_whose_performance_batch_keeps_failing_does_not_stop_the_others_counting(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    platform = await fresh_platform()
+    await setup(platform)
+    await platform.shops.create("Other", shop_id=2)
+    await platform.rules.update(2, RULE, {"type": "SECTION_VISITED", "holdout_percent": 50})
+    for step in range(2):
+        for user in users():
+            for shop in (1, 2):  # the same traffic in both shops
+                await tracking.track(platform, [
+                    replace(e, context=replace(e.context, shop_id=shop))
+                    for e in visit(user, 1)[step]])
+        platform.clock.advance(seconds=60)
+    real = folds.apply
+
+    async def refusing(target: Any, batch: str, buckets: Any, now: datetime) -> None:
+        if folds.shop_of(batch) == 1:  # say, a document the store refuses, every time
+            raise AutoReconnect("shop 1's counters cannot be written")
+        await real(target, batch, buckets, now)
+
+    async def report(shop: int) -> list[dict[str, Any]]:
+        now = platform.clock.now()
+        rules = list((await platform.rules.listed(shop)).rules)
+        rows = await trigger_performance(platform.storage, now, shop, rules,
+                                         now - timedelta(days=1), now + timedelta(days=1))
+        return [r for r in rows if r["triggers"]]
+
+    monkeypatch.setattr(folds, "apply", refusing)
+    with pytest.raises(AutoReconnect):  # the worker logs it; its next run tries again
+        await fold(platform.storage, platform.clock.now())
+    for facts in ("triggers", "sessions", "orders"):  # shop 2's all counted by that run
+        assert await getattr(platform.storage, facts).count_documents(
+            {"shopId": 2, "rolled": False}) == 0, facts
+        assert await getattr(platform.storage, facts).count_documents(
+            {"shopId": 1, "rolled": False}), facts
+    monkeypatch.setattr(folds, "apply", real)
+    [row] = [r for r in await report(2) if r["rule_id"] == RULE]
+    assert (row["triggers"], row["held_out"], row["orders"]) == (3, 1, 2)
+    await fold(platform.storage, platform.clock.now())  # shop 1's turn, now it can be written
+    assert await report(1) == await report(2)
+    await platform.stop()

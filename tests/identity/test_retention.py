@@ -7,7 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pymongo.errors import AutoReconnect
 
+from app.backends import folds
 from app.core.clock import FakeClock, utc
 from app.identity.retention import expire_anonymous
 from app.indexes import INDEXES
@@ -199,3 +201,28 @@ async def test_anonymous_events_expire_the_shops_window_in_days_after_they_occur
 
 async def view_at(api: Api, visitor: str, event_id: str, occurred_at: str) -> None:
     await api.data(VIEW, {"c": ctx(visitor, event_id, occurredAt=occurred_at)})
+
+
+async def test_a_shop_whose_counting_fails_keeps_its_events_and_the_others_expire(
+    api: Api, shop: dict, platform: Platform, clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await api.admin('mutation { createShop(name: "Other", shopId: 2) { apiKey } }')
+    await view(api, "v1", "in-1")
+    await api.data(VIEW, {"c": {"shopId": 2, "visitorId": "v1", "eventId": "in-2"}})
+    clock.advance(days=61)
+    real = folds.apply
+
+    async def refusing(target: Any, batch: str, buckets: Any, now: Any) -> None:
+        if folds.shop_of(batch) == 2:  # say, a counter document the store refuses
+            raise AutoReconnect("shop 2's counters cannot be written")
+        await real(target, batch, buckets, now)
+
+    monkeypatch.setattr(folds, "apply", refusing)
+    assert await expire_anonymous(platform) == 1  # shop 1's, counted: its counts outlive it
+    # Shop 2's event was never counted: it stays until it is.
+    assert [e["eventId"] for e in await platform.storage.events.find({}).to_list(None)] \
+        == ["in-2"]
+    monkeypatch.setattr(folds, "apply", real)
+    assert await expire_anonymous(platform) == 1
+    assert await platform.storage.events.count_documents({}) == 0

@@ -223,7 +223,7 @@ async def test_the_embedded_stores_cpu_counts_its_scans_in_worker_threads_too() 
     assert after - before > 0.005  # a scan of 20,000 documents: milliseconds at least
 
 
-async def test_a_duplicate_is_an_answer_not_a_storage_error() -> None:
+async def test_a_duplicate_is_an_answer_counted_apart_not_a_storage_error() -> None:
     # Idempotent writes meet their duplicates by design: a retried batch's events, and a
     # fold's presences of visitors already counted in the hour. Counted as storage
     # errors, they would fire TrackerStorageErrors on every busy deployment.
@@ -247,3 +247,7 @@ async def test_a_duplicate_is_an_answer_not_a_storage_error() -> None:
     assert delta(before, after, "tracker_storage_duration_seconds_count",
                  collection="rollupSeen") >= 1
     assert delta(before, after, "tracker_storage_errors_total") == 0
+    # They are counted on their own: an operator sees how often writes meet their twins.
+    assert delta(before, after, "tracker_storage_duplicates_total", collection="events") >= 1
+    assert delta(before, after, "tracker_storage_duplicates_total", collection="rollupSeen") >= 1
+    assert delta(before, after, "tracker_storage_duplicates_total", collection="shops") == 0

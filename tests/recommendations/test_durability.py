@@ -4,6 +4,8 @@ when two processes write at once (tests/support/faults.py, tests/support/races.p
 from __future__ import annotations
 
 import itertools
+import sys
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,6 +22,8 @@ from tests.support.faults import fresh_platform, retried, run_matrix
 from tests.support.races import interleavings
 
 _ids = itertools.count()
+# The module (its package's `fold` is the function): its writes are patched below.
+cooccurrence = sys.modules["app.recommendations.fold"]
 
 
 def event(type_: EventType, visitor: str, n: int | None = None, **fields: Any) -> EventInput:
@@ -148,3 +152,41 @@ async def test_two_processes_folding_at_once_apply_each_view_once() -> None:
 
     runs, failures = await interleavings(setup, fold_all, fold_all, check)
     assert runs > 3 and not failures, failures
+
+
+async def test_a_shop_whose_writes_keep_failing_does_not_stop_the_others_folding(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    platform = await fresh_platform()
+    await make_shop(platform)
+    await platform.shops.create("Other", shop_id=2)
+    for batch in batches():  # the same views in both shops, shop 1's first (the oldest)
+        for shop in (1, 2):
+            await tracking.track(platform, [
+                replace(e, context=replace(e.context, shop_id=shop,
+                                           event_id=f"{shop}-{e.context.event_id}"))
+                for e in batch])
+        platform.clock.advance(seconds=30)
+    real = cooccurrence.write
+
+    async def refusing(collection: Any, shop_id: int, touches: Any) -> None:
+        if shop_id == 1:  # say, a product's document the store refuses, every time
+            raise AutoReconnect("shop 1's pairs cannot be written")
+        await real(collection, shop_id, touches)
+
+    async def of(shop: int) -> dict[str, float]:
+        found = await pairs_of(platform.storage.cooccurrence, shop, VIEWED, ["a"],
+                               DEFAULT_FRAME, platform.clock.now())
+        return {s.product_id: round(s.score, 4) for s in found.get("a", ([], None))[0]}
+
+    monkeypatch.setattr(cooccurrence, "write", refusing)
+    with pytest.raises(AutoReconnect):  # the worker logs it
+        await fold_all(platform)
+    assert await of(2) == pytest.approx({"b": 1.0, "c": 1.0, "d": 1.0}, rel=1e-3)
+    assert await of(1) == {}
+    # Shop 1 rests a while (the next ticks fold the others), its views kept in order.
+    assert await fold_all(platform) == 0
+    monkeypatch.setattr(cooccurrence, "write", real)
+    platform.clock.advance(seconds=cooccurrence.REST_SECONDS)
+    assert await fold_all(platform) > 0
+    assert await of(1) == await of(2)
+    await platform.stop()
