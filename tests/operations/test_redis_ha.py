@@ -239,6 +239,32 @@ async def test_the_cluster_brokers_epoch_only_grows_through_a_failover(
 
 
 
+async def test_a_channel_left_and_joined_again_at_once_keeps_its_node_connected(
+    cluster_set: ClusterSet,
+) -> None:
+    # A dashboard reloaded: its trigger feed's last subscriber leaves and a new one joins
+    # before the node has answered the SUNSUBSCRIBE. That answer is this process's own,
+    # not the node giving the slot away: no reconnect, no WAKE to every subscriber.
+    async with cluster_subscription(cluster_set) as (broker, live):
+        await asyncio.sleep(2.0)  # settled: the supervisor's first looks are over
+        # Another shop's feed on the same node: its reader stays (it holds triggers:1).
+        home = cluster_set.owner("triggers:1").port
+        other = next(c for c in (f"triggers:{n}" for n in range(2, 500))
+                     if cluster_set.owner(c).port == home)
+        await drained(live)
+        epoch = broker.epoch
+        for n in range(3):
+            async with broker.subscribe(other):
+                pass
+            async with broker.subscribe(other) as again:
+                await broker.publish(other, f"heard {n}")
+                assert await again.get(DEADLINE, wake=True) == f"heard {n}"  # no WAKE
+        await asyncio.sleep(0.5)  # a reconnect, were there one, would have bumped it
+        assert broker.epoch == epoch and broker.healthy
+        await broker.publish("triggers:1", "still here")
+        assert await live.get(DEADLINE, wake=True) == "still here"  # and no WAKE before it
+
+
 async def test_a_channel_placed_on_a_new_node_while_the_supervisor_moves_another_is_heard(
     cluster_set: ClusterSet, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -14,7 +14,9 @@ move bumps `epoch` (which only grows) and wakes the cluster broker's subscribers
 (a shard reader holds none of its own: it passes its wake-ups on), so the trigger
 feed, which waits without a timeout while the broker is healthy, reads the log
 again and misses nothing; `healthy` is false while any channel has no working
-reader.
+reader. A node's SUNSUBSCRIBE that this process did not ask for is the resharding's sign;
+the reader counts what it asked per channel, so that a channel left and joined again at
+once (a dashboard reloaded) reads its own answer as such, not as a slot moved.
 
 Invariant: every channel's home is a reader the broker holds. A look drops the
 readers that hold no channel, and it can run while a new reader connects (the
@@ -52,6 +54,7 @@ class ShardReader(RedisBroker):
     def __init__(self, owner: ClusterBroker, address: Address, timeout: float) -> None:
         self._owner = owner
         self.address = address
+        self._asked: dict[str, int] = {}  # SUNSUBSCRIBEs sent, not answered yet, per channel
         super().__init__(f"redis://{address[0]}:{address[1]}/0", socket_timeout=timeout)
 
     @staticmethod
@@ -67,16 +70,27 @@ class ShardReader(RedisBroker):
     def _deliver(self, channel: str, message: str) -> None:
         self._owner._deliver(channel, message)
 
+    def _leaving(self, channel: str) -> None:
+        self._asked[channel] = self._asked.get(channel, 0) + 1
+
     def _dispatch(self, reply: Any) -> None:
-        if isinstance(reply, list) and reply[:1] == ["sunsubscribe"] and \
-                reply[1] in self._subscribers:
-            # Not asked for (the broker forgets a channel before it unsubscribes it): the
-            # node gave the channel's slot away, a resharding. Dropping the connection makes
-            # the reader unhealthy, and the supervisor reads the slot map and moves it. (A
-            # channel subscribed again before its own unsubscribe is answered reads the
-            # same: a reconnect, harmless.)
-            raise ConnectionError(f"{self.address} unsubscribed {reply[1]!r}: its slot moved")
+        if isinstance(reply, list) and reply[:1] == ["sunsubscribe"]:
+            channel = reply[1]
+            asked = self._asked.pop(channel, 0)
+            if asked:  # the answer to this process's own SUNSUBSCRIBE (in order, per channel)
+                if asked > 1:
+                    self._asked[channel] = asked - 1
+                return
+            if channel in self._subscribers:
+                # Not asked for: the node gave the channel's slot away, a resharding.
+                # Dropping the connection makes the reader unhealthy, and the supervisor
+                # reads the slot map and moves it.
+                raise ConnectionError(f"{self.address} unsubscribed {channel!r}: its slot moved")
         super()._dispatch(reply)
+
+    def _lost(self) -> None:
+        self._asked.clear()  # nothing asked on the dead connection will be answered
+        super()._lost()
 
     def wake_readers(self) -> None:
         # This reader's subscriber sets are empty placeholders: the subscriptions, and the

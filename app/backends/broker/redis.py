@@ -147,8 +147,13 @@ class RedisBroker(Broker):
         conn = self._conn
         if conn is None or not conn.is_connected:
             return
+        self._leaving(channel)
         with contextlib.suppress(*FAILURES):
             await conn.send_command(self.UNSUBSCRIBE, channel)
+
+    def _leaving(self, channel: str) -> None:
+        """This connection is about to be asked to unsubscribe `channel` (a shard reader
+        tells its own answer from a node's)."""
 
     def _expect_confirmation(self, channel: str) -> None:
         future = asyncio.get_running_loop().create_future()
