@@ -57,7 +57,8 @@ def ingestion_rows(r: dict[str, Any]) -> list[Row]:
     for rid, label, block in (("1.7", "single event", b1), ("1.8", "10 per request", b10),
                               ("1.9", "100 per request", b100)):
         ratio = block["ratio"]
-        cpu_ratio = block["graphql_eps_per_cpu"]["median"] / block["bare_eps_per_cpu"]["median"]
+        bare_cpu = block["bare_eps_per_cpu"]["median"]  # 0: a run completed nothing (smoke)
+        cpu_ratio = block["graphql_eps_per_cpu"]["median"] / bare_cpu if bare_cpu else float("nan")
         rows.append(Row(rid, f"Ratio GraphQL / bare, {label}", fmt(ratio["median"], 2),
                         ">= 0.6", ratio["median"] >= 0.6, ratio["runs"],
                         f"per CPU-second: {fmt(cpu_ratio, 2)}"))

@@ -12,7 +12,7 @@
 """
 
 from app.recommendations.attach import TRIGGER_LIMIT, attach
-from app.recommendations.fold import fold, fold_all
+from app.recommendations.fold import fold, fold_all, fold_backlog
 from app.recommendations.pairs import (
     BOUGHT,
     VIEWED,
@@ -30,7 +30,7 @@ from app.recommendations.strategies import MAX_LIMIT, STRATEGIES, Ask, recommend
 
 __all__ = [
     "BOUGHT", "MAX_LIMIT", "STRATEGIES", "TRIGGER_LIMIT", "VIEWED", "WINDOW", "Ask", "View",
-    "attach", "fold", "fold_all", "forget_popular", "order_touches", "public", "recommend",
-    "remembered",
+    "attach", "fold", "fold_all", "fold_backlog", "forget_popular", "order_touches", "public",
+    "recommend", "remembered",
     "session_partners", "session_touches", "window_update", "write",
 ]

@@ -4,7 +4,8 @@ its own.
 A product view's event document carries the products it pairs with (`co`, written by
 its own insert, app/tracking/session_views.py) and `coAt`, indexed (`cooccurrence_due`).
 Each tick, one process (a lease on the document `0:fold` of `cooccurrence`) takes the
-oldest FOLD_BATCH marked events, writes their pairs and popularity to the products'
+oldest FOLD_BATCH marked events (and again, while the batches come full: a backlog is
+folded in one run, `fold_backlog`), writes their pairs and popularity to the products'
 documents (pairs.py: one bulk write per shop, each event applied once per document),
 then clears their marks. Reads see a view once it is folded: within about a second,
 the worker's tick (app/server/workers.py).
@@ -23,6 +24,7 @@ again when it has rested, so its documents still see its views in order.
 from __future__ import annotations
 
 import logging
+import time
 import weakref
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 FOLD_BATCH = 50  # events per fold: at most APPLIED_KEPT, so a retried fold is recognised
 LEASE_SECONDS = 30
 LEASE_ID = "0:fold"
+TICK_SECONDS = 10.0  # a worker's run folds full batches for at most this long
 REST_SECONDS = 30  # a shop whose write failed is left alone this long by this process
 assert FOLD_BATCH <= APPLIED_KEPT
 log = logging.getLogger(__name__)
@@ -99,6 +102,18 @@ async def _fold_shop(platform: Platform, shop_id: int, docs: list[dict[str, Any]
     await platform.storage.events.update_many(
         {"shopId": shop_id, "_id": {"$in": [d["_id"] for d in docs]}},
         {"$unset": {"co": "", "coAt": ""}})
+
+
+async def fold_backlog(platform: Platform) -> int:
+    """The worker's run: batch after batch while they come full (more views arrived than a
+    batch holds), for at most TICK_SECONDS (well inside the lease); how many."""
+    end = time.monotonic() + TICK_SECONDS
+    total = 0
+    while True:
+        done = await fold(platform)
+        total += done
+        if done < FOLD_BATCH or time.monotonic() >= end:
+            return total
 
 
 async def fold_all(platform: Platform) -> int:

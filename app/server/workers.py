@@ -12,7 +12,7 @@ from app.abandonment import fire_due, fire_due_sessions
 from app.attribution import fold
 from app.identity import expire_anonymous
 from app.platform import Platform
-from app.recommendations import fold as fold_cooccurrence
+from app.recommendations import fold_backlog as fold_cooccurrence
 from app.webhooks import Sender
 from schema.triggers import Trigger
 

@@ -17,6 +17,7 @@ from app.platform import Platform
 from app.recommendations import BOUGHT, VIEWED, fold_all
 from app.recommendations.fold import LEASE_SECONDS
 from app.recommendations.store import pairs_of
+from app.server.workers import Workers
 from app.tracking import pipeline as tracking
 from tests.support.faults import fresh_platform, retried, run_matrix
 from tests.support.races import interleavings
@@ -189,4 +190,22 @@ async def test_a_shop_whose_writes_keep_failing_does_not_stop_the_others_folding
     platform.clock.advance(seconds=cooccurrence.REST_SECONDS)
     assert await fold_all(platform) > 0
     assert await of(1) == await of(2)
+    await platform.stop()
+
+
+async def test_one_run_of_the_worker_folds_a_backlog_of_several_batches() -> None:
+    # A busy deployment sees more product views a second than one batch holds (50): a
+    # run that folded one batch would let the backlog, and the lag, grow without end.
+    platform = await fresh_platform()
+    await make_shop(platform)
+    for visitor in range(7):  # 140 views, 20 a visit
+        await tracking.track(platform, [viewed(f"v{visitor}", visitor * 100 + n, f"p{n}")
+                                        for n in range(20)])
+    platform.clock.advance(seconds=5)
+    [run] = [job for name, _, job in Workers(platform).jobs() if name == "co-occurrence"]
+    await run()
+    assert await platform.storage.events.count_documents({"coAt": {"$type": "date"}}) == 0
+    found = await pairs_of(platform.storage.cooccurrence, 1, VIEWED, ["p0"], DEFAULT_FRAME,
+                           platform.clock.now())
+    assert {s.product_id for s in found["p0"][0]} == {f"p{n}" for n in range(1, 20)}
     await platform.stop()
