@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, ConnectionFailure
 
 log = logging.getLogger(__name__)
 PAGE = 500
@@ -171,7 +171,8 @@ async def pages(facts: Any, stream: Stream, name: str, one: Run, shop_id: int | 
     Folding every shop (the worker), a batch that fails leaves its shop alone for the
     rest of this run, and the first failure is raised at the end, its `shops` naming
     the shops left alone: one shop's trouble (its batch stays claimed, for the next
-    run) does not stall the others."""
+    run) does not stall the others. A connection failure (the store away) is raised at
+    once, naming no shops."""
     total, n = 0, 0
     broken: set[int] = set()
     failure: Exception | None = None
@@ -187,8 +188,10 @@ async def pages(facts: Any, stream: Stream, name: str, one: Run, shop_id: int | 
             try:
                 await one(batch)
             except Exception as exc:
-                if shop_id is not None:
-                    raise  # a report's own fold: the failure is its answer
+                if shop_id is not None or isinstance(exc, ConnectionFailure):
+                    # A report's own fold: the failure is its answer. The store away: every
+                    # shop's trouble, and each try would wait out the driver's timeout.
+                    raise
                 log.warning("folding %s failed; shop %s waits for the next run", batch,
                             shop_of(batch), exc_info=True)
                 broken.add(shop_of(batch))

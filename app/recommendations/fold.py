@@ -16,20 +16,23 @@ already refuse them by their `applied` list, which holds more than a batch's eve
 
 One shop's trouble does not stall the others: a shop whose write fails rests for
 REST_SECONDS in this process (its views left out of the next ticks' batches, kept
-marked and in order), the rest of the batch is folded, the lease is given back, and
-the failure is raised for the worker to log. The shop's oldest views are taken first
+marked and in order), the rest of the batch is folded, and the failure is raised for
+the worker to log. A connection failure is the store's, not the shop's: the fold stops
+there. The lease is given back on every path. The shop's oldest views are taken first
 again when it has rested, so its documents still see its views in order.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import weakref
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from app.core import utc
 from app.recommendations.pairs import APPLIED_KEPT, View, view_touches
@@ -51,14 +54,29 @@ _resting: weakref.WeakKeyDictionary[Any, dict[int, datetime]] = weakref.WeakKeyD
 
 async def fold(platform: Platform, limit: int = FOLD_BATCH) -> int:
     """Fold the oldest marked views (one batch); returns how many, 0 when another process
-    holds the lease or none is waiting."""
+    holds the lease or none is waiting. The lease is given back whatever happens (if it
+    is still this fold's: one that outlived it leaves the next holder's alone)."""
     storage, now = platform.storage, platform.clock.now()
+    until = now + timedelta(seconds=LEASE_SECONDS)
     try:
         await storage.cooccurrence.find_one_and_update(
             {"_id": LEASE_ID, "shopId": 0, "foldLeaseUntil": {"$lte": now}},
-            {"$set": {"foldLeaseUntil": now + timedelta(seconds=LEASE_SECONDS)}}, upsert=True)
+            {"$set": {"foldLeaseUntil": until}}, upsert=True)
     except DuplicateKeyError:
         return 0  # another process folds now
+    mine = {"_id": LEASE_ID, "shopId": 0, "foldLeaseUntil": until}
+    try:
+        done = await _fold_batch(platform, now, limit)
+    except BaseException:  # a failure, or the worker cancelled at shutdown
+        with contextlib.suppress(PyMongoError):  # the first failure is the one to raise
+            await storage.cooccurrence.update_one(mine, {"$set": {"foldLeaseUntil": now}})
+        raise
+    await storage.cooccurrence.update_one(mine, {"$set": {"foldLeaseUntil": now}})
+    return done
+
+
+async def _fold_batch(platform: Platform, now: datetime, limit: int) -> int:
+    storage = platform.storage
     resting = _resting.setdefault(storage.cooccurrence, {})
     for shop_id in [s for s, until in resting.items() if until <= now]:
         del resting[shop_id]
@@ -76,13 +94,13 @@ async def fold(platform: Platform, limit: int = FOLD_BATCH) -> int:
     for shop_id, mine in by_shop.items():
         try:
             await _fold_shop(platform, shop_id, mine)
+        except ConnectionFailure:
+            raise  # the store is away: every shop's trouble, and each try would wait it out
         except Exception as exc:
             log.warning("co-occurrence of shop %s failed; it rests %ss", shop_id,
                         REST_SECONDS, exc_info=True)
             resting[shop_id] = now + timedelta(seconds=REST_SECONDS)
             failure = failure or exc
-    await storage.cooccurrence.update_one({"_id": LEASE_ID, "shopId": 0},
-                                          {"$set": {"foldLeaseUntil": now}})
     if failure is not None:
         raise failure
     return len(docs)
@@ -114,10 +132,12 @@ async def fold_backlog(platform: Platform) -> int:
         total += done
         if done < FOLD_BATCH or time.monotonic() >= end:
             return total
+        await asyncio.sleep(0)  # the embedded store never pauses: let requests in between
 
 
 async def fold_all(platform: Platform) -> int:
-    """Fold until no marked view is left (tests, benchmarks, an operator catching up)."""
+    """Fold until no marked view is left but those of resting shops (tests, benchmarks, an
+    operator catching up)."""
     total = 0
     while True:
         done = await fold(platform)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo.errors import AutoReconnect, BulkWriteError
+from pymongo.errors import AutoReconnect, BulkWriteError, OperationFailure
 
 from app import analytics, attribution
 from app.backends import folds
@@ -376,22 +376,54 @@ async def test_a_shop_whose_batch_keeps_failing_does_not_stop_the_worker_folding
     real = folds.apply
 
     async def refusing(target: Any, batch: str, buckets: Any, now: datetime) -> None:
-        if folds.shop_of(batch) == SHOP:  # say, a document the store refuses, every time
-            raise AutoReconnect("shop 1's counters cannot be written")
+        # Shop 1's events only: say, an hour's document the store refuses, every time.
+        if batch.startswith(f"events:{SHOP}:"):
+            raise OperationFailure("object to update too large", code=10334)
         await real(target, batch, buckets, now)
 
     monkeypatch.setattr(folds, "PAGE", 4)  # pages holding both shops' events
     monkeypatch.setattr(folds, "apply", refusing)
-    with pytest.raises(AutoReconnect):  # the worker logs it; its next run tries again
+    with pytest.raises(OperationFailure):  # the worker logs it; its next run tries again
         await analytics.fold(platform.storage, platform.clock.now())
     # Shop 2's events were all counted by that run (a report would fold them itself).
     assert await platform.storage.events.count_documents({"shopId": 2, "rolled": False}) == 0
     assert await platform.storage.events.count_documents({"shopId": 2, "idRolled": False}) == 0
     await assert_rollups_equal_recount(platform, 2, RANGES)
     assert await platform.storage.events.count_documents({"shopId": SHOP, "rolled": False})
+    # Shop 1's filed events wait for its events, unclaimed.
+    assert await platform.storage.events.count_documents({"shopId": SHOP, "idRolled": False})
+    assert not await platform.storage.events.count_documents(
+        {"shopId": SHOP, "idBatch": {"$exists": True}})
     monkeypatch.setattr(folds, "apply", real)
     await analytics.fold(platform.storage, platform.clock.now())
     await assert_rollups_equal_recount(platform, SHOP, RANGES)
+    await platform.stop()
+
+
+async def test_a_store_away_stops_the_workers_fold_at_its_first_failure_not_once_per_shop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # With MongoDB away every call waits out the driver's server selection (30 s): tried
+    # shop after shop, one run of the worker would take that long per shop.
+    platform = await fresh()
+    await platform.shops.create("Other", shop_id=2)
+    for _, batch in evening():
+        for shop in (SHOP, 2):
+            answered(await tracking.track(platform, [
+                replace(e, context=replace(e.context, shop_id=shop)) for e in batch]))
+    tried: list[str] = []
+
+    async def away(target: Any, batch: str, buckets: Any, now: datetime) -> None:
+        tried.append(batch)
+        raise AutoReconnect("no primary")
+
+    monkeypatch.setattr(folds, "apply", away)
+    with pytest.raises(AutoReconnect):
+        await analytics.fold(platform.storage, platform.clock.now())
+    assert len(tried) == 1
+    monkeypatch.undo()
+    await analytics.fold(platform.storage, platform.clock.now())  # back: both counted
+    for shop in (SHOP, 2):
+        await assert_rollups_equal_recount(platform, shop, RANGES)
     await platform.stop()
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo.errors import AutoReconnect
+from pymongo.errors import OperationFailure
 
 from app import analytics
 from app.attribution import channel_stats, fold, trigger_performance, upsert_orders
@@ -127,8 +127,9 @@ async def test_a_shop_whose_performance_batch_keeps_failing_does_not_stop_the_ot
     real = folds.apply
 
     async def refusing(target: Any, batch: str, buckets: Any, now: datetime) -> None:
-        if folds.shop_of(batch) == 1:  # say, a document the store refuses, every time
-            raise AutoReconnect("shop 1's counters cannot be written")
+        # Shop 1's triggers only: say, a rule's document the store refuses, every time.
+        if batch.startswith("triggers:1:"):
+            raise OperationFailure("object to update too large", code=10334)
         await real(target, batch, buckets, now)
 
     async def report(shop: int) -> list[dict[str, Any]]:
@@ -139,13 +140,18 @@ async def test_a_shop_whose_performance_batch_keeps_failing_does_not_stop_the_ot
         return [r for r in rows if r["triggers"]]
 
     monkeypatch.setattr(folds, "apply", refusing)
-    with pytest.raises(AutoReconnect):  # the worker logs it; its next run tries again
+    with pytest.raises(OperationFailure):  # the worker logs it; its next run tries again
         await fold(platform.storage, platform.clock.now())
     for facts in ("triggers", "sessions", "orders"):  # shop 2's all counted by that run
         assert await getattr(platform.storage, facts).count_documents(
             {"shopId": 2, "rolled": False}) == 0, facts
+        # Shop 1's wait, untouched, its sessions and orders too: orders convert the
+        # exposures its triggers make, so they are not counted before them.
         assert await getattr(platform.storage, facts).count_documents(
             {"shopId": 1, "rolled": False}), facts
+    for facts in ("sessions", "orders"):
+        assert not await getattr(platform.storage, facts).count_documents(
+            {"shopId": 1, "foldBatch": {"$exists": True}}), facts
     monkeypatch.setattr(folds, "apply", real)
     [row] = [r for r in await report(2) if r["rule_id"] == RULE]
     assert (row["triggers"], row["held_out"], row["orders"]) == (3, 1, 2)

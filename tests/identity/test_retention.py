@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from pymongo.errors import AutoReconnect
+from pymongo.errors import OperationFailure
 
 from app.backends import folds
 from app.core.clock import FakeClock, utc
@@ -215,7 +215,7 @@ async def test_a_shop_whose_counting_fails_keeps_its_events_and_the_others_expir
 
     async def refusing(target: Any, batch: str, buckets: Any, now: Any) -> None:
         if folds.shop_of(batch) == 2:  # say, a counter document the store refuses
-            raise AutoReconnect("shop 2's counters cannot be written")
+            raise OperationFailure("object to update too large", code=10334)
         await real(target, batch, buckets, now)
 
     monkeypatch.setattr(folds, "apply", refusing)

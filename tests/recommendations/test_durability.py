@@ -3,13 +3,14 @@ when two processes write at once (tests/support/faults.py, tests/support/races.p
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import sys
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, OperationFailure
 
 from app.core.events import Context, EventInput, EventType
 from app.interests import DEFAULT_FRAME
@@ -171,7 +172,7 @@ async def test_a_shop_whose_writes_keep_failing_does_not_stop_the_others_folding
 
     async def refusing(collection: Any, shop_id: int, touches: Any) -> None:
         if shop_id == 1:  # say, a product's document the store refuses, every time
-            raise AutoReconnect("shop 1's pairs cannot be written")
+            raise OperationFailure("object to update too large", code=10334)
         await real(collection, shop_id, touches)
 
     async def of(shop: int) -> dict[str, float]:
@@ -180,7 +181,7 @@ async def test_a_shop_whose_writes_keep_failing_does_not_stop_the_others_folding
         return {s.product_id: round(s.score, 4) for s in found.get("a", ([], None))[0]}
 
     monkeypatch.setattr(cooccurrence, "write", refusing)
-    with pytest.raises(AutoReconnect):  # the worker logs it
+    with pytest.raises(OperationFailure):  # the worker logs it
         await fold_all(platform)
     assert await of(2) == pytest.approx({"b": 1.0, "c": 1.0, "d": 1.0}, rel=1e-3)
     assert await of(1) == {}
@@ -208,4 +209,78 @@ async def test_one_run_of_the_worker_folds_a_backlog_of_several_batches() -> Non
     found = await pairs_of(platform.storage.cooccurrence, 1, VIEWED, ["p0"], DEFAULT_FRAME,
                            platform.clock.now())
     assert {s.product_id for s in found["p0"][0]} == {f"p{n}" for n in range(1, 20)}
+    await platform.stop()
+
+
+async def test_a_run_folding_a_backlog_lets_the_server_answer_between_batches() -> None:
+    # The embedded store never pauses inside a call: without a pause between batches, a
+    # backlog kept up by a flood of views would hold every request for the whole run.
+    platform = await fresh_platform()
+    await make_shop(platform)
+    for visitor in range(10):  # 200 views: four batches
+        await tracking.track(platform, [viewed(f"v{visitor}", visitor * 100 + n, f"p{n}")
+                                        for n in range(20)])
+    platform.clock.advance(seconds=5)
+    turns = 0
+
+    async def other_requests() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    beside = asyncio.create_task(other_requests())
+    await asyncio.sleep(0)
+    before = turns
+    assert await cooccurrence.fold_backlog(platform) == 200
+    beside.cancel()
+    assert turns - before >= 3  # a turn between each two of the four batches at least
+    await platform.stop()
+
+
+async def test_a_fold_whose_read_fails_gives_its_lease_back() -> None:
+    platform = await fresh_platform()
+    await make_shop(platform)
+    await tracking.track(platform, batches()[0])
+    platform.clock.advance(seconds=5)
+
+    def events_away(collection: str) -> None:
+        if collection == "events":
+            raise AutoReconnect("the events' shard is away")
+
+    platform.storage.trips.before_call = events_away
+    with pytest.raises(AutoReconnect):
+        await cooccurrence.fold(platform)
+    platform.storage.trips.before_call = None
+    platform.clock.advance(seconds=1)  # the next tick, well inside LEASE_SECONDS
+    assert await cooccurrence.fold(platform) == 3
+    await platform.stop()
+
+
+async def test_a_store_away_stops_a_fold_at_its_first_failure_not_once_per_shop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # With MongoDB away every call waits out the driver's server selection (30 s): tried
+    # shop after shop, one run would outlast the lease and another process's fold.
+    platform = await fresh_platform()
+    await make_shop(platform)
+    await platform.shops.create("Other", shop_id=2)
+    for shop in (1, 2):
+        await tracking.track(platform, [
+            replace(e, context=replace(e.context, shop_id=shop,
+                                       event_id=f"{shop}-{e.context.event_id}"))
+            for e in batches()[0]])
+    platform.clock.advance(seconds=5)
+    tried: list[int] = []
+
+    async def away(collection: Any, shop_id: int, touches: Any) -> None:
+        tried.append(shop_id)
+        raise AutoReconnect("no primary")
+
+    monkeypatch.setattr(cooccurrence, "write", away)
+    with pytest.raises(AutoReconnect):
+        await cooccurrence.fold(platform)
+    assert tried == [1]
+    monkeypatch.undo()
+    platform.clock.advance(seconds=1)  # and no shop rests: the store's trouble, not theirs
+    assert await cooccurrence.fold(platform) == 6
     await platform.stop()
