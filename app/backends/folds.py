@@ -110,7 +110,10 @@ async def claim_page(facts: Any, stream: Stream, name: str, shop_id: int | None,
     died or failed part way, or is at it now), its free facts are not claimed but wait
     for the next page. A newer batch applied meanwhile could let tidy pull an older
     batch's marks from buckets both touched, and that batch, resumed after
-    KEEP_APPLIED, would count there twice."""
+    KEEP_APPLIED, would count there twice. A full page (a backlog) need not hold a
+    claimed batch's facts: then the claims of the shops about to be claimed for are
+    looked up (`{shopId: {$in}, claim: {$type: "string"}}`, the claims' partial index),
+    one more round trip a full page."""
     query: dict[str, Any] = {stream.pending: False}
     if shop_id is not None:
         query["shopId"] = shop_id
@@ -120,6 +123,13 @@ async def claim_page(facts: Any, stream: Stream, name: str, shop_id: int | None,
                                ).limit(PAGE).to_list(PAGE)
     batches = {d[stream.claim] for d in pending if d.get(stream.claim)}
     resumed = {shop_of(b) for b in batches}
+    unclaimed = {d["shopId"] for d in pending if not d.get(stream.claim)} - resumed
+    if len(pending) == PAGE and unclaimed:
+        more = await facts.find({"shopId": {"$in": sorted(unclaimed)},
+                                 stream.claim: {"$type": "string"}},
+                                {stream.claim: 1, "shopId": 1}).limit(PAGE).to_list(PAGE)
+        batches |= {d[stream.claim] for d in more}
+        resumed |= {shop_of(d[stream.claim]) for d in more}
     free: dict[int, list[dict[str, Any]]] = {}
     waiting = 0
     for doc in pending:

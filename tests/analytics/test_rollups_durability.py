@@ -349,6 +349,32 @@ async def test_a_shops_newer_events_wait_while_an_older_batch_of_it_is_stuck(
     await platform.stop()
 
 
+async def test_a_stuck_batch_past_a_full_page_is_resumed_before_newer_events_are_claimed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # After an outage a shop has a backlog; a folder that died after claiming left a batch
+    # whose events need not be among the first page's. They are still found first.
+    platform = await fresh()
+    for _, batch in evening()[:3]:
+        answered(await tracking.track(platform, batch))
+    pending = await platform.storage.events.find({"rolled": False}).to_list(None)
+    assert len(pending) >= 8
+    last = [d["_id"] for d in pending[-2:]]  # claimed by a folder that died there
+    await platform.storage.events.update_many({"_id": {"$in": last}},
+                                              {"$set": {"foldBatch": f"events:{SHOP}:died"}})
+    real, applied = folds.apply, []
+
+    async def recorded(target: Any, batch: str, buckets: Any, now: datetime) -> None:
+        applied.append(batch)
+        await real(target, batch, buckets, now)
+
+    monkeypatch.setattr(folds, "PAGE", 4)
+    monkeypatch.setattr(folds, "apply", recorded)
+    await analytics.fold(platform.storage, platform.clock.now())
+    assert applied[0] == f"events:{SHOP}:died"
+    await assert_rollups_equal_recount(platform, SHOP, RANGES)
+    await platform.stop()
+
+
 async def test_taking_presences_fails_on_a_write_error_that_is_not_a_duplicate() -> None:
     # A duplicate means "taken already"; a document refused for another reason (a schema
     # validator, say) is no answer at all: the fold stops there and tries again later.

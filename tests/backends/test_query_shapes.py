@@ -26,6 +26,7 @@ from app.abandonment import cart_worker as abandoned
 from app.abandonment.browse_worker import fire_due_sessions
 from app.attribution import fold
 from app.audiences import worker as audiences_worker
+from app.backends import folds
 from app.identity import retention
 from app.indexes import INDEXES, UNSHARDED
 from app.platform import Platform
@@ -206,6 +207,13 @@ async def section_12(api: Api, platform: Platform, key: str) -> None:
     landing = ev(30, "VISIT", "v6")
     landing["context"]["url"] = f"https://shop.example/?{tid}"
     await api.data(TRACK, {"e": [landing]})
+    page, folds.PAGE = folds.PAGE, 1  # the workers with a backlog: every page is full, and
+    try:  # the claims past it are looked up
+        await analytics.fold(platform.storage, platform.clock.now())
+        await fold(platform.storage, platform.clock.now())
+    finally:
+        folds.PAGE = page
+    await api.data(TRACK, {"e": [ev(31, "VISIT", "v6")]})  # and one left for the reports
     await api.data(REPORTS, {"from": "2026-02-28T00:00:00+00:00",
                              "to": "2026-03-02T00:00:00+00:00"}, key=key)
     await fold(platform.storage, platform.clock.now())
