@@ -391,14 +391,20 @@ async def test_taking_presences_fails_on_a_write_error_that_is_not_a_duplicate()
         await folds.owned(Refusing(), SHOP, "events:1:b", {"1:x": {}, "1:y": {}})
 
 
-async def test_a_shop_whose_batch_keeps_failing_does_not_stop_the_worker_folding_the_others(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+async def two_shops() -> Platform:
+    """Shop 1 and shop 2, each with the evening's traffic."""
     platform = await fresh()
     await platform.shops.create("Other", shop_id=2)
     for _, batch in evening():
         for shop in (SHOP, 2):
             answered(await tracking.track(platform, [
                 replace(e, context=replace(e.context, shop_id=shop)) for e in batch]))
+    return platform
+
+
+async def test_a_shop_whose_batch_keeps_failing_does_not_stop_the_worker_folding_the_others(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    platform = await two_shops()
     real = folds.apply
 
     async def refusing(target: Any, batch: str, buckets: Any, now: datetime) -> None:
@@ -430,12 +436,7 @@ async def test_a_store_away_stops_the_workers_fold_at_its_first_failure_not_once
         monkeypatch: pytest.MonkeyPatch) -> None:
     # With MongoDB away every call waits out the driver's server selection (30 s): tried
     # shop after shop, one run of the worker would take that long per shop.
-    platform = await fresh()
-    await platform.shops.create("Other", shop_id=2)
-    for _, batch in evening():
-        for shop in (SHOP, 2):
-            answered(await tracking.track(platform, [
-                replace(e, context=replace(e.context, shop_id=shop)) for e in batch]))
+    platform = await two_shops()
     tried: list[str] = []
 
     async def away(target: Any, batch: str, buckets: Any, now: datetime) -> None:
