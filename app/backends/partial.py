@@ -21,7 +21,7 @@ sets with one scan.
 
 A filter uses an index when its condition on the index's field can only select
 documents the index holds (the same value, of the same type; a value, or `$eq` /
-`$in` / comparisons with values, of the index's type). The candidates are then
+`$in` / comparisons with values, of the index's type; or the index's own `$type`). The candidates are then
 tested against the whole filter, as a scan would test them, in the collection's order
 (equality.py keeps each document's place): answers are unchanged.
 """
@@ -69,7 +69,7 @@ class Partial:
         if not isinstance(wanted, dict):  # a value: the query asks for that very value
             return type(condition) is type(wanted) and condition == wanted
         kind = TYPES[wanted["$type"]]
-        if isinstance(condition, kind):
+        if isinstance(condition, kind) or condition == wanted:  # or the filter's own $type
             return True
         if not isinstance(condition, dict) or not condition or set(condition) - RANGE:
             return False
