@@ -21,8 +21,9 @@ sets with one scan.
 
 A filter uses an index when its condition on the index's field can only select
 documents the index holds (the same value, of the same type; a value, or `$eq` /
-`$in` / comparisons with values, of the index's type; or the index's own `$type`). The candidates are then
-tested against the whole filter, as a scan would test them, in the collection's order
+`$in` / comparisons with values, of the index's type; or the index's own `$type`).
+The candidates are then tested against the whole filter, as a scan would test them, in
+the collection's order
 (equality.py keeps each document's place): answers are unchanged.
 """
 
