@@ -194,9 +194,11 @@ async def test_a_shop_whose_writes_keep_failing_does_not_stop_the_others_folding
     await platform.stop()
 
 
-async def test_one_run_of_the_worker_folds_a_backlog_of_several_batches() -> None:
+async def test_one_run_of_the_worker_folds_a_backlog_of_several_batches(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     # A busy deployment sees more product views a second than one batch holds (50): a
     # run that folded one batch would let the backlog, and the lag, grow without end.
+    monkeypatch.setattr(cooccurrence, "TICK_SECONDS", 60.0)  # the loop, not the machine
     platform = await fresh_platform()
     await make_shop(platform)
     for visitor in range(7):  # 140 views, 20 a visit
@@ -212,9 +214,11 @@ async def test_one_run_of_the_worker_folds_a_backlog_of_several_batches() -> Non
     await platform.stop()
 
 
-async def test_a_run_folding_a_backlog_lets_the_server_answer_between_batches() -> None:
+async def test_a_run_folding_a_backlog_lets_the_server_answer_between_batches(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     # The embedded store never pauses inside a call: without a pause between batches, a
     # backlog kept up by a flood of views would hold every request for the whole run.
+    monkeypatch.setattr(cooccurrence, "TICK_SECONDS", 60.0)
     platform = await fresh_platform()
     await make_shop(platform)
     for visitor in range(10):  # 200 views: four batches
@@ -235,6 +239,23 @@ async def test_a_run_folding_a_backlog_lets_the_server_answer_between_batches() 
     assert await cooccurrence.fold_backlog(platform) == 200
     beside.cancel()
     assert turns - before >= 3  # a turn between each two of the four batches at least
+    await platform.stop()
+
+
+async def test_a_run_of_the_worker_stops_at_its_share_of_the_second(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A flood of views must not take the requests' turn: past TICK_SECONDS, the rest of
+    # the backlog waits for the next run (the clock here jumps a second a look).
+    platform = await fresh_platform()
+    await make_shop(platform)
+    for visitor in range(10):  # 200 views: four batches
+        await tracking.track(platform, [viewed(f"v{visitor}", visitor * 100 + n, f"p{n}")
+                                        for n in range(20)])
+    platform.clock.advance(seconds=5)
+    ticks = itertools.count()
+    monkeypatch.setattr(cooccurrence, "clock", lambda: float(next(ticks)))
+    assert await cooccurrence.fold_backlog(platform) == 50
+    assert await cooccurrence.fold_backlog(platform) == 50
     await platform.stop()
 
 
