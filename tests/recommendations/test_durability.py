@@ -214,17 +214,23 @@ async def test_one_run_of_the_worker_folds_a_backlog_of_several_batches(
     await platform.stop()
 
 
+async def a_backlog(visitors: int) -> Platform:
+    """A shop whose visitors viewed 20 products each, marked for co-occurrence."""
+    platform = await fresh_platform()
+    await make_shop(platform)
+    for visitor in range(visitors):
+        await tracking.track(platform, [viewed(f"v{visitor}", visitor * 100 + n, f"p{n}")
+                                        for n in range(20)])
+    platform.clock.advance(seconds=5)
+    return platform
+
+
 async def test_a_run_folding_a_backlog_lets_the_server_answer_between_batches(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # The embedded store never pauses inside a call: without a pause between batches, a
     # backlog kept up by a flood of views would hold every request for the whole run.
     monkeypatch.setattr(cooccurrence, "TICK_SECONDS", 60.0)
-    platform = await fresh_platform()
-    await make_shop(platform)
-    for visitor in range(10):  # 200 views: four batches
-        await tracking.track(platform, [viewed(f"v{visitor}", visitor * 100 + n, f"p{n}")
-                                        for n in range(20)])
-    platform.clock.advance(seconds=5)
+    platform = await a_backlog(10)  # 200 views: four batches
     turns = 0
 
     async def other_requests() -> None:
@@ -246,12 +252,7 @@ async def test_a_run_of_the_worker_stops_at_its_share_of_the_second(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # A flood of views must not take the requests' turn: past TICK_SECONDS, the rest of
     # the backlog waits for the next run (the clock here jumps a second a look).
-    platform = await fresh_platform()
-    await make_shop(platform)
-    for visitor in range(10):  # 200 views: four batches
-        await tracking.track(platform, [viewed(f"v{visitor}", visitor * 100 + n, f"p{n}")
-                                        for n in range(20)])
-    platform.clock.advance(seconds=5)
+    platform = await a_backlog(10)
     ticks = itertools.count()
     monkeypatch.setattr(cooccurrence, "clock", lambda: float(next(ticks)))
     assert await cooccurrence.fold_backlog(platform) == 50
