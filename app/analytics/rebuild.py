@@ -71,7 +71,7 @@ from pymongo import UpdateOne
 import app.analytics.leases as leases
 from app.analytics.ranges import CART_ADD, CHECKOUT, PRODUCT_VIEW
 from app.analytics.rollups import STEPS_ONLY, day_of, fold, performance_id
-from app.core import BadInput, Clock, to_ms, utc
+from app.core import PENDING_EXPIRY, BadInput, Clock, to_ms, utc
 
 GRACE = 5.0  # seconds: longer than a folder's work on one page (see step 0)
 REDO = 3  # a day done again at most this many times when a claim is found in step 3
@@ -149,7 +149,8 @@ class Run:
             await asyncio.sleep(self.grace)
         await self.storage.events.update_many(  # step 4
             {**within, **{c: {"$exists": False} for c in CLAIMS}},
-            {"$set": {"rolled": False}, "$unset": {"idRolled": "", STEPS_ONLY: ""}})
+            {"$set": {"rolled": False}, "$unset": {"idRolled": "", STEPS_ONLY: ""},
+             "$rename": {"expireAt": PENDING_EXPIRY}})  # uncounted: no TTL deletes it
         await self.baseline(day)
         await self.purchases(day)
         return await self.fold()  # step 5
@@ -214,7 +215,8 @@ class Run:
                             "$lte": max(_naive(s["lastEventAt"]) for s in sessions)},
              "sessionId": {"$in": [s["sessionId"] for s in sessions]},
              "type": {"$in": STEP_TYPES}, "rolled": {"$exists": False}},
-            {"$set": {"rolled": False, STEPS_ONLY: True}})
+            {"$set": {"rolled": False, STEPS_ONLY: True},
+             "$rename": {"expireAt": PENDING_EXPIRY}})
         return await self.fold()
 
 

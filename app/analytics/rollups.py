@@ -42,7 +42,7 @@ import app.analytics.leases as leases
 from app.analytics.ranges import CART_ADD, CATEGORY_VIEW, CHECKOUT, COUNTED, PRODUCT_VIEW
 from app.analytics.sketch import register
 from app.backends import folds
-from app.core import from_ms, to_ms, utc
+from app.core import PENDING_EXPIRY, from_ms, to_ms, utc
 
 # A pending event that adds only its funnel steps (a rebuild's tail: rebuild.py).
 STEPS_ONLY = "rollSteps"
@@ -143,10 +143,14 @@ async def fold(storage: Any, now: datetime, shop_id: int | None = None,
 
 async def _finish(storage: Any, stream: folds.Stream, batch: str) -> None:
     done = {stream.pending: "", stream.claim: ""}
+    change: dict[str, Any] = {"$unset": done}
     if stream == EVENTS:
         done[STEPS_ONLY] = ""
+        # Counted: MongoDB's TTL index may delete it from its expiry on (a filed event
+        # has none: filing dropped it).
+        change["$rename"] = {PENDING_EXPIRY: "expireAt"}
     await storage.events.update_many({"shopId": folds.shop_of(batch), stream.claim: batch},
-                                     {"$unset": done})
+                                     change)
 
 
 def _ms(at: datetime) -> int:

@@ -15,7 +15,15 @@ from app.core.errors import (
     Unauthenticated,
     http_status,
 )
-from app.core.events import IDENTIFY_TYPES, MAX_BATCH, Context, EventInput, EventType, validate
+from app.core.events import (
+    IDENTIFY_TYPES,
+    MAX_BATCH,
+    PENDING_EXPIRY,
+    Context,
+    EventInput,
+    EventType,
+    validate,
+)
 from app.core.keys import (
     cart_key,
     customer_key,
@@ -34,6 +42,7 @@ __all__ = [
     "IDENTIFY_TYPES",
     "LRU",
     "MAX_BATCH",
+    "PENDING_EXPIRY",
     "BadInput",
     "Clock",
     "Context",

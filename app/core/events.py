@@ -25,6 +25,10 @@ MAX_QUANTITY = 100_000
 MAX_PRICE = 1e12
 MAX_BATCH = 100
 TOKEN_PARAM = "smc_token"
+# An anonymous event the traffic rollups have not counted keeps its expiry here, not in
+# `expireAt`: MongoDB's TTL index deletes by `expireAt` whatever is counted, and the
+# fold that counts the event moves it there (app/analytics/rollups.py).
+PENDING_EXPIRY = "pendingExpireAt"
 
 
 class EventType(Enum):

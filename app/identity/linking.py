@@ -10,7 +10,7 @@ from pymongo.errors import BulkWriteError
 
 from app import carts, interests
 from app.backends.storage import duplicate_indexes
-from app.core import EventType, cart_key, customer_key, order_key, owner_of, utc
+from app.core import PENDING_EXPIRY, EventType, cart_key, customer_key, order_key, owner_of, utc
 from app.platform import Platform
 from app.shops import Shop
 
@@ -41,7 +41,7 @@ async def link_visitor(
         filed_fields["idRolled"] = False  # the rollups count the visitor identified there
     filing = await storage.events.update_many(
         {**anonymous, "occurredAt": {"$gte": cutoff}},
-        {"$set": filed_fields, "$unset": {"expireAt": ""}},
+        {"$set": filed_fields, "$unset": {"expireAt": "", PENDING_EXPIRY: ""}},
     )
     filed = await storage.events.find(
         {"shopId": shop_id, "visitorId": visitor_id, "filing": marker},

@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 
 import app.shops.ids as shop_ids
 from app.backends.storage import Storage
-from app.core import LRU, BadInput, Clock, NotFound
+from app.core import LRU, PENDING_EXPIRY, BadInput, Clock, NotFound
 from app.interests import DEFAULT_FRAME, HALF_LIFE_SECONDS, Frame
 from app.shops.api_keys import MAX_SHOP_ID, hash_key, new_shop_key
 from app.shops.settings import SETTING_CHECKS, STORED_NAMES, ShopSettings
@@ -264,9 +264,14 @@ class Shops:
             # window. Whenever the window is given, changed or not, so that a retry
             # finishes what a failed first attempt began. (The embedded store has no TTL
             # index; app/identity/retention.py reads the window there, and the stamp is the same.)
+            # Events not yet counted keep theirs aside until the fold moves it (PENDING_EXPIRY):
+            # those first, so that one counted in between gets the new stamp either way.
+            expiry = {"$add": ["$occurredAt", days * 86_400_000]}
+            anonymous = {"shopId": shop_id, "userId": None}
             await self.storage.events.update_many(
-                {"shopId": shop_id, "userId": None},
-                [{"$set": {"expireAt": {"$add": ["$occurredAt", days * 86_400_000]}}}])
+                {**anonymous, "rolled": False}, [{"$set": {PENDING_EXPIRY: expiry}}])
+            await self.storage.events.update_many(
+                {**anonymous, "rolled": {"$ne": False}}, [{"$set": {"expireAt": expiry}}])
         return shop
 
     async def _new_epoch(self, shop_id: int, half_life: int) -> tuple[dict[str, Any], float]:

@@ -27,6 +27,7 @@ from app.backends.metrics import EVENTS
 from app.core import (
     IDENTIFY_TYPES,
     MAX_BATCH,
+    PENDING_EXPIRY,
     BadInput,
     EventInput,
     EventType,
@@ -289,8 +290,9 @@ def _event_doc(item: Item, history_days: int, received_at: datetime,
     if event.properties is not None:
         doc["properties"] = json.dumps(event.properties, separators=(",", ":"))
     if item.user_id is None:
-        # Anonymous history is kept for the shop's window, then retention deletes it.
-        doc["expireAt"] = item.at + timedelta(days=history_days)
+        # Anonymous history is kept for the shop's window, then retention deletes it;
+        # not before the rollups count it (an import may be older than the window).
+        doc[PENDING_EXPIRY if rolled else "expireAt"] = item.at + timedelta(days=history_days)
     return doc
 
 

@@ -30,6 +30,7 @@ from app.core.events import Context, EventInput, EventType
 from app.platform import Platform, open_store
 from app.server import cli, rebuild_cli
 from tests.support.api import make_settings
+from tests.support.ttl import mongodb_ttl_monitor
 
 NOW = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
 FIRST, END = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 5, tzinfo=UTC)
@@ -235,6 +236,26 @@ async def test_a_rebuild_of_what_was_counted_live_changes_no_counter(
     assert before and await reports(storage, NOW) == await recounted(storage)
     await rebuild(storage, clock)
     assert await counters(storage) == before
+
+
+async def test_events_expiring_during_a_rebuild_keep_their_counts_on_mongodb(
+        storage: Storage, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A day's events are uncounted between the reset and the rebuild's fold: MongoDB's TTL
+    index, running then as the last of them expire (60 days on, the shop's window), must
+    not take them and their counts."""
+    await live(storage, clock)
+    before = await counters(storage)
+    baseline = rebuild_days.Run.baseline
+
+    async def expiring_meanwhile(run: Any, day: datetime) -> None:
+        await baseline(run, day)
+        await mongodb_ttl_monitor(storage, day + timedelta(days=61, milliseconds=-1))
+
+    monkeypatch.setattr(rebuild_days.Run, "baseline", expiring_meanwhile)
+    await rebuild(storage, clock)
+    assert await counters(storage) == before
+    # Counted again, they expire as before.
+    assert await mongodb_ttl_monitor(storage, NOW + timedelta(days=90)) > 0
 
 
 async def test_a_rebuild_of_some_days_keeps_the_steps_of_sessions_that_cross_its_edges(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pymongo.errors import OperationFailure
 
+from app import analytics
 from app.backends import folds
 from app.core.clock import FakeClock, utc
 from app.identity.retention import expire_anonymous
@@ -16,6 +17,7 @@ from app.indexes import INDEXES
 from app.platform import Platform
 from app.server.workers import Workers
 from tests.support.api import Api
+from tests.support.ttl import mongodb_ttl_monitor
 
 VIEW = """mutation($c: TrackContext!) {
   viewProduct(context: $c, categoryId: "c1", productId: "p1") { eventId } }"""
@@ -174,7 +176,8 @@ async def test_lengthening_the_window_keeps_stored_events_longer(
 
 
 async def stamps(platform: Platform) -> dict[str, timedelta]:
-    """Each stored anonymous event's expireAt - occurredAt, by event id."""
+    """Each stored anonymous event's expireAt - occurredAt, by event id, once counted."""
+    await analytics.fold(platform.storage, platform.clock.now())
     docs = await platform.storage.events.find({"shopId": 1}).to_list(None)
     return {d["eventId"]: utc(d["expireAt"]) - utc(d["occurredAt"]) for d in docs
             if "expireAt" in d}
@@ -189,6 +192,7 @@ async def test_anonymous_events_expire_the_shops_window_in_days_after_they_occur
     past = (clock.now() - timedelta(days=3, hours=5)).isoformat()
     await view_at(api, "anon", "past1", past)
     assert await stamps(platform) == {"now1": timedelta(days=60), "past1": timedelta(days=60)}
+    await view_at(api, "anon", "uncounted", past)  # not yet counted when the window changes
     await api.data("mutation { updateShopSettings(shopId: 1, settings: "
                    "{anonymousHistoryDays: 7}) { shopId } }", key=shop["key"])
     await view(api, "anon", "now2")
@@ -226,3 +230,25 @@ async def test_a_shop_whose_counting_fails_keeps_its_events_and_the_others_expir
     monkeypatch.setattr(folds, "apply", real)
     assert await expire_anonymous(platform) == 1
     assert await platform.storage.events.count_documents({}) == 0
+
+
+async def test_mongodb_deletes_no_anonymous_event_before_the_rollups_count_it(
+    api: Api, shop: dict, platform: Platform, clock: FakeClock
+) -> None:
+    """An imported anonymous event older than the window expires at once: on MongoDB the
+    TTL index may come before the fold, and its count would be lost with it."""
+    day = clock.now() - timedelta(days=70)
+    await api.data(
+        "mutation($e: [TrackInput!]!) { importEvents(shopId: 1, events: $e) { eventId } }",
+        {"e": [{"type": "PRODUCT_VIEW", "categoryId": "c1", "productId": "p1",
+                "context": ctx("v1", "seventy", occurredAt=day.isoformat())}]},
+        key=shop["key"])
+    assert await mongodb_ttl_monitor(platform.storage, clock.now()) == 0  # not counted yet
+    stats = ("query($f: DateTime!, $t: DateTime!) { stats(shopId: 1, from: $f, to: $t) "
+             "{ totals { productViews visitors } } }")
+    window = {"f": (day - timedelta(days=1)).isoformat(), "t": clock.now().isoformat()}
+    totals = {"productViews": 1, "visitors": 1}
+    assert (await api.data(stats, window, key=shop["key"]))["stats"]["totals"] == totals
+    # Counted: now it goes, and its counts stay.
+    assert await mongodb_ttl_monitor(platform.storage, clock.now()) == 1
+    assert (await api.data(stats, window, key=shop["key"]))["stats"]["totals"] == totals

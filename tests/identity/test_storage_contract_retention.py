@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app import tracking
+from app import analytics, tracking
 from app.backends.storage import Storage
 from app.core.clock import FakeClock, utc
-from app.core.events import Context, EventInput, EventType
+from app.core.events import PENDING_EXPIRY, Context, EventInput, EventType
 from app.platform import Platform
 from tests.backends.test_storage_contract import storage  # noqa: F401  (the fixture, on every store)
 from tests.support.api import make_settings
@@ -32,18 +32,34 @@ async def test_anonymous_events_are_stored_expiring_the_window_in_days_after_the
         earlier = NOW - timedelta(days=2, hours=7, milliseconds=250)
         outcomes = await tracking.track(platform, [view("e1", NOW), view("e2", earlier)])
         assert [o.error for o in outcomes] == [None, None]
-        assert await expiry(storage) == {"e1": NOW + timedelta(days=60),  # the default window
-                                         "e2": earlier + timedelta(days=60)}
-        await platform.shops.update_settings(1, {"anonymous_history_days": 9})
+        # Not counted yet: the TTL index (by `expireAt`) must not delete them.
+        assert await expiry(storage) == {"e1": (PENDING_EXPIRY, NOW + timedelta(days=60)),
+                                         "e2": (PENDING_EXPIRY, earlier + timedelta(days=60))}
+        await analytics.fold(storage, NOW, shop_id=1)
+        assert await expiry(storage) == {"e1": ("expireAt", NOW + timedelta(days=60)),
+                                         "e2": ("expireAt", earlier + timedelta(days=60))}
         await tracking.track(platform, [view("e3", earlier)])
-        # The new window re-stamps what is stored, and stamps what comes next.
-        assert await expiry(storage) == {"e1": NOW + timedelta(days=9),
-                                         "e2": earlier + timedelta(days=9),
-                                         "e3": earlier + timedelta(days=9)}
+        await platform.shops.update_settings(1, {"anonymous_history_days": 9})
+        await tracking.track(platform, [view("e4", earlier)])
+        # The new window re-stamps what is stored, counted (e1, e2) or not (e3), and stamps
+        # what comes next (e4).
+        assert await expiry(storage) == {"e1": ("expireAt", NOW + timedelta(days=9)),
+                                         "e2": ("expireAt", earlier + timedelta(days=9)),
+                                         "e3": (PENDING_EXPIRY, earlier + timedelta(days=9)),
+                                         "e4": (PENDING_EXPIRY, earlier + timedelta(days=9))}
+        await analytics.fold(storage, NOW, shop_id=1)
+        assert {e: at for e, (_, at) in (await expiry(storage)).items()} == {
+            "e1": NOW + timedelta(days=9), "e2": earlier + timedelta(days=9),
+            "e3": earlier + timedelta(days=9), "e4": earlier + timedelta(days=9)}
+        assert {f for f, _ in (await expiry(storage)).values()} == {"expireAt"}
     finally:
         await platform.stop()
 
 
-async def expiry(storage: Storage) -> dict[str, datetime]:  # noqa: F811
-    return {d["eventId"]: utc(d["expireAt"])
-            for d in await storage.events.find({"shopId": 1}).to_list(None)}
+async def expiry(storage: Storage) -> dict[str, tuple[str, datetime]]:  # noqa: F811
+    """Each event's expiry: in which field, and when."""
+    out = {}
+    for d in await storage.events.find({"shopId": 1}).to_list(None):
+        [field] = [f for f in ("expireAt", PENDING_EXPIRY) if f in d]
+        out[d["eventId"]] = (field, utc(d[field]))
+    return out

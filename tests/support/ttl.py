@@ -1,0 +1,17 @@
+"""What MongoDB's TTL index on events does, for stores that have none.
+
+The embedded store has no TTL monitor (app/identity/retention.py deletes there, and only
+what the rollups counted). On MongoDB the `retention_ttl` index deletes, about once a
+minute and whatever the folds have done, every event whose `expireAt` has passed: a test
+runs this where that could happen.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+async def mongodb_ttl_monitor(storage: Any, now: datetime) -> int:
+    """Delete the events whose `expireAt` has passed; how many."""
+    return (await storage.events.delete_many({"expireAt": {"$lte": now}})).deleted_count
