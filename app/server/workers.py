@@ -88,9 +88,14 @@ class Workers:
                     await job()
                 except asyncio.CancelledError:
                     raise
-                except Exception:
+                except Exception as exc:
                     # A storage or broker hiccup must not stop the loop; the next run retries.
-                    log.exception("%s failed; retrying in %.1fs", name, seconds)
+                    shops = getattr(exc, "shops", None)
+                    if shops is not None:  # a fold's: it logged each failed batch already
+                        log.warning("%s: shops %s wait for the next run, in %.1fs (%s)",
+                                    name, sorted(shops), seconds, exc)
+                    else:
+                        log.exception("%s failed; retrying in %.1fs", name, seconds)
                 await asyncio.sleep(seconds)
 
         self._tasks.append(asyncio.create_task(loop(), name=name))
