@@ -227,8 +227,8 @@ _ATOMS = (str, int, float, bool, type(None))
 
 
 def _set_plain_fields_in_place() -> None:
-    """An update that only sets top-level fields to plain values (or unsets them) is
-    applied to each matched document directly; an upsert of `$setOnInsert` alone that
+    """An update that only sets top-level fields to plain values (or unsets or renames
+    them, each field named once) is applied to each matched document directly; an upsert of `$setOnInsert` alone that
     matches a document changes nothing, and says so without copying it.
 
     mongomock snapshots every matched document whole (to roll back a broken unique
@@ -244,18 +244,24 @@ def _set_plain_fields_in_place() -> None:
 
     original = MockCollection._update
 
+    def top(name: Any) -> bool:
+        return isinstance(name, str) and name != "_id" and name[:1] != "$" and "." not in name
+
     def plain(document: Any) -> bool:
-        if not isinstance(document, dict) or not document or set(document) - {"$set", "$unset"}:
+        if not isinstance(document, dict) or not document or set(document) - {
+                "$set", "$unset", "$rename"}:
             return False
+        named: list[Any] = []  # every field the update touches: each at most once
         for operator, fields in document.items():
             if not isinstance(fields, dict) or not fields:
                 return False
             for name, value in fields.items():
-                if not isinstance(name, str) or name == "_id" or name[:1] == "$" or "." in name:
+                if not top(name) or (operator == "$rename" and not top(value)):
                     return False
                 if operator == "$set" and type(value) not in _ATOMS:
                     return False
-        return True
+                named += [name, value] if operator == "$rename" else [name]
+        return len(named) == len(set(named))
 
     def counters(document: Any) -> bool:
         return isinstance(document, dict) and not set(document) - set(direct.COUNTERS) and bool(
@@ -306,6 +312,7 @@ def _set_plain_fields_in_place() -> None:
         if upsert or not plain(document):
             return original(self, spec, document, upsert, manipulate, multi, *args, **kwargs)
         sets, unsets = document.get("$set", {}), list(document.get("$unset", {}))
+        renames = document.get("$rename", {})
         matched = modified = 0
         for existing in self._iter_documents(helpers.patch_datetime_awareness_in_document(spec)):
             matched += 1
@@ -319,6 +326,10 @@ def _set_plain_fields_in_place() -> None:
             for name in unsets:
                 if name in existing:
                     del existing[name]
+                    changed = True
+            for name, target in renames.items():  # a missing field: nothing (MongoDB's rule)
+                if name in existing:
+                    existing[target] = existing.pop(name)
                     changed = True
             modified += changed
             if not multi:

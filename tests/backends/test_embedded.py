@@ -399,6 +399,16 @@ UPDATES = [
     ({"shopId": 1, "n": 100}, {"$setOnInsert": {"by": "b"}}, True, False),  # no _id given
     ({"_id": "1:96"}, {"$setOnInsert": {"a.b": 1}}, True, False),
     ({"_id": "1:5"}, {"$set": {"a.b": 1}}, False, False),  # dotted: the original's
+    # A fold's finish of counted events (app/analytics/rollups.py): a rename besides.
+    ({"n": {"$gte": 3}}, {"$unset": {"flag": ""}, "$rename": {"n": "m"}}, False, True),
+    ({"_id": "1:2"}, {"$rename": {"missing": "m"}}, False, False),  # nothing to rename
+    ({"_id": "1:2"}, {"$rename": {"n": "shopId"}}, False, False),  # the target replaced
+    ({"_id": "1:2"}, {"$set": {"k": 1}, "$rename": {"n": "m", "shopId": "s"}}, False, False),
+    ({"_id": "1:2"}, {"$set": {"n": 1}, "$rename": {"n": "m"}}, False, False),  # a conflict
+    ({"_id": "1:2"}, {"$unset": {"m": ""}, "$rename": {"n": "m"}}, False, False),  # one too
+    ({"_id": "1:2"}, {"$rename": {"n": "n"}}, False, False),  # the same name: an error
+    ({"_id": "1:2"}, {"$rename": {"n": "a.b"}}, False, False),  # dotted: the original's
+    ({"_id": "1:2"}, {"$rename": {"n": 5}}, False, False),  # not a name: the original's
     ({"_id": "1:6"}, {"$inc": {"n": 1}}, True, False),
     # A fold's guarded update of a bucket (app/backends/folds.py apply), and its neighbours.
     ({"_id": "1:1", "applied.b": {"$ne": "b9"}},
@@ -510,4 +520,27 @@ async def test_an_equality_index_answers_as_a_scan_does_in_the_same_order(
             await storage.drop()
             await events.create_index([("shopId", 1), ("visitorId", 1), ("at", -1)])
         await _answers_as_a_scan(events, queries)
+    await storage.drop()
+
+
+async def test_a_folds_finish_sets_unsets_and_renames_in_place_without_copying() -> None:
+    """The finish of a page of counted events (unset the pending marks, the expiry moved
+    to `expireAt`) does not go through mongomock's update, which copies each document."""
+    import mongomock.collection as mc
+
+    T0 = datetime(2026, 1, 1, tzinfo=UTC)  # noqa: N806
+    storage = open_store("mongomock://", "embedded_finish")
+    await storage.drop()
+    await storage.events.insert_many([{"_id": f"1:{i}", "shopId": 1, "rolled": False,
+                                       "foldBatch": "b", "pendingExpireAt": T0}
+                                      for i in range(50)])
+    with unittest.mock.patch.object(mc, "validate_is_mapping",
+                                    side_effect=mc.validate_is_mapping) as slow:
+        result = await storage.events.update_many(  # mongomock's update checks its filter first
+            {"shopId": 1, "foldBatch": "b"},
+            {"$unset": {"rolled": "", "foldBatch": ""}, "$rename": {"pendingExpireAt": "expireAt"}})
+    assert slow.call_count == 0
+    assert result.modified_count == 50
+    assert await storage.events.find({}, {"_id": 0}).to_list(None) == [
+        {"shopId": 1, "expireAt": T0.replace(tzinfo=None)}] * 50
     await storage.drop()
