@@ -528,7 +528,7 @@ async def test_a_folds_finish_sets_unsets_and_renames_in_place_without_copying()
     to `expireAt`) does not go through mongomock's update, which copies each document."""
     import mongomock.collection as mc
 
-    T0 = datetime(2026, 1, 1, tzinfo=UTC)  # noqa: N806
+    T0 = datetime(2026, 1, 1, tzinfo=UTC)
     storage = open_store("mongomock://", "embedded_finish")
     await storage.drop()
     await storage.events.insert_many([{"_id": f"1:{i}", "shopId": 1, "rolled": False,
