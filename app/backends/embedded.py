@@ -228,8 +228,9 @@ _ATOMS = (str, int, float, bool, type(None))
 
 def _set_plain_fields_in_place() -> None:
     """An update that only sets top-level fields to plain values (or unsets or renames
-    them, each field named once) is applied to each matched document directly; an upsert of `$setOnInsert` alone that
-    matches a document changes nothing, and says so without copying it.
+    them, each field named once) is applied to each matched document directly; an upsert
+    of `$setOnInsert` alone that matches a document changes nothing, and says so without
+    copying it.
 
     mongomock snapshots every matched document whole (to roll back a broken unique
     index or `_id`), then interprets the update; the folds' claim and finish
