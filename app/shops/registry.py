@@ -264,14 +264,15 @@ class Shops:
             # window. Whenever the window is given, changed or not, so that a retry
             # finishes what a failed first attempt began. (The embedded store has no TTL
             # index; app/identity/retention.py reads the window there, and the stamp is the same.)
-            # Events not yet counted keep theirs aside until the fold moves it (PENDING_EXPIRY):
-            # those first, so that one counted in between gets the new stamp either way.
+            # Events not yet counted keep theirs aside until the fold moves it (PENDING_EXPIRY).
+            # Which field, each document decides as it is written: an event counted or made
+            # uncounted again (a rebuild) meanwhile gets the new stamp either way. A field
+            # not written keeps its value (a missing one stays missing).
             expiry = {"$add": ["$occurredAt", days * 86_400_000]}
-            anonymous = {"shopId": shop_id, "userId": None}
-            await self.storage.events.update_many(
-                {**anonymous, "rolled": False}, [{"$set": {PENDING_EXPIRY: expiry}}])
-            await self.storage.events.update_many(
-                {**anonymous, "rolled": {"$ne": False}}, [{"$set": {"expireAt": expiry}}])
+            uncounted = {"$eq": ["$rolled", False]}
+            await self.storage.events.update_many({"shopId": shop_id, "userId": None}, [{"$set": {
+                PENDING_EXPIRY: {"$cond": [uncounted, expiry, f"${PENDING_EXPIRY}"]},
+                "expireAt": {"$cond": [uncounted, "$expireAt", expiry]}}}])
         return shop
 
     async def _new_epoch(self, shop_id: int, half_life: int) -> tuple[dict[str, Any], float]:

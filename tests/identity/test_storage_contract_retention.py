@@ -4,6 +4,7 @@ store and, with TRACKER_TEST_MONGODB_URL, on MongoDB, whose TTL index deletes by
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from app import analytics, tracking
 from app.backends.storage import Storage
@@ -63,3 +64,36 @@ async def expiry(storage: Storage) -> dict[str, tuple[str, datetime]]:  # noqa: 
         [field] = [f for f in ("expireAt", PENDING_EXPIRY) if f in d]
         out[d["eventId"]] = (field, utc(d[field]))
     return out
+
+
+async def test_a_new_window_stamps_an_event_a_rebuild_resets_meanwhile(
+    storage: Storage,  # noqa: F811
+) -> None:
+    """A rebuild makes a counted event uncounted again (its expiry moved aside) while the
+    re-stamp runs: the event still gets the new window, whichever side it was on."""
+    platform = await Platform.start(make_settings(), clock=FakeClock(NOW), storage=storage)
+    try:
+        await platform.shops.create("Shop", shop_id=1)
+        await tracking.track(platform, [view("e1", NOW)])
+        await analytics.fold(storage, NOW, shop_id=1)  # counted: expireAt, the default window
+        real = storage.events.update_many
+        resets: list[int] = []
+
+        async def a_rebuild_resets_after_the_first_write(spec: Any, change: Any, **kw: Any) -> Any:
+            result = await real(spec, change, **kw)
+            if not resets:  # what a rebuild's reset writes (app/analytics/rebuild.py step 4)
+                resets.append((await real({"shopId": 1}, {
+                    "$set": {"rolled": False}, "$rename": {"expireAt": PENDING_EXPIRY}})
+                    ).modified_count)
+            return result
+
+        storage.events.update_many = a_rebuild_resets_after_the_first_write  # type: ignore[method-assign]
+        try:
+            await platform.shops.update_settings(1, {"anonymous_history_days": 90})
+        finally:
+            storage.events.update_many = real  # type: ignore[method-assign]
+        assert resets == [1]
+        await analytics.fold(storage, NOW, shop_id=1)  # the rebuild's own fold
+        assert await expiry(storage) == {"e1": ("expireAt", NOW + timedelta(days=90))}
+    finally:
+        await platform.stop()
