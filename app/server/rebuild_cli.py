@@ -9,6 +9,8 @@ drawn on stderr when it is a terminal; a line says what was done when it ends.
 A day older than the shop's anonymous history window (`anonymousHistoryDays`) may have
 lost its anonymous events to retention while their counts stay in the rollups: a
 rebuild would drop those counts, so such a range is refused unless `--include-expired`.
+So is a day whose events expire within EXPIRING (a day) from now: retention (MongoDB's
+TTL index, any minute) could delete them between the day's first fold and its reset.
 
 Exit status: 0 done, 1 refused (another rebuild of the shop holds its lease, a day
 stayed claimed by another folder, or a day past the retention window), 2 bad arguments.
@@ -29,6 +31,7 @@ from app.settings import Settings
 from app.shops import ShopSettings
 
 BAR_WIDTH = 30
+EXPIRING = timedelta(days=1)  # days whose anonymous events expire this soon are refused too
 
 
 def when(text: str) -> datetime:
@@ -87,11 +90,12 @@ async def run(args: argparse.Namespace, storage: Any, clock: Clock,
         err.write(f"rebuild-stats: {error}\n")
         return 2
     kept_from = await retained_from(storage, args.shop, clock.now())
-    if kept_from is not None and days[0] < kept_from and not args.include_expired:
+    if kept_from is not None and days[0] < kept_from + EXPIRING and not args.include_expired:
         err.write(f"rebuild-stats: shop {args.shop} keeps anonymous events from "
-                  f"{kept_from:%Y-%m-%d %H:%M} UTC only; a rebuild of older days would drop "
-                  "the counts of those retention deleted (--include-expired to do it "
-                  "anyway)\n")
+                  f"{kept_from:%Y-%m-%d %H:%M} UTC only, and the next day's expire before "
+                  f"{kept_from + EXPIRING:%Y-%m-%d %H:%M} UTC: a rebuild of days starting "
+                  "before then would drop the counts of those retention deletes "
+                  "(--include-expired to do it anyway)\n")
         return 1
     bar = Bar(err)
     try:

@@ -510,6 +510,30 @@ async def test_the_command_refuses_days_retention_may_have_emptied_unless_told(
     assert (await reports(storage, NOW))["days"]["buckets"][0]["visitors"] == 0
 
 
+async def test_the_command_refuses_days_whose_events_expire_while_it_would_run(
+        storage: Storage, clock: FakeClock) -> None:
+    """Day 3's anonymous events expire within a day (window 3 days, now the 5th at noon):
+    MongoDB's TTL index could take them between the rebuild's count and its reset, and the
+    counts with them. Day 4's expire later than that: rebuilt."""
+    await live(storage, clock)
+    before = await counters(storage)
+    platform = await start(storage, clock, rollups=True)
+    try:
+        await platform.shops.update_settings(1, {"anonymous_history_days": 3})
+    finally:
+        await platform.stop()
+    err = io.StringIO()
+    refused = ["--shop", "1", "--from", "2026-03-03", "--to", "2026-03-05", "--grace", "0"]
+    assert await rebuild_cli.run(rebuild_cli.parser().parse_args(refused), storage, clock,
+                                 io.StringIO(), err) == 1
+    assert "expire before 2026-03-03 12:00 UTC" in err.getvalue()
+    assert await counters(storage) == before
+    later = ["--shop", "1", "--from", "2026-03-04", "--to", "2026-03-05", "--grace", "0"]
+    assert await rebuild_cli.run(rebuild_cli.parser().parse_args(later), storage, clock,
+                                 io.StringIO(), io.StringIO()) == 0
+    assert await counters(storage) == before
+
+
 def test_the_server_command_hands_rebuild_stats_over(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[list[str]] = []
     monkeypatch.setattr(rebuild_cli, "main", lambda argv: seen.append(argv) or 0)
