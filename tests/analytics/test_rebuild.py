@@ -25,6 +25,7 @@ import pytest
 from app import analytics, attribution, tracking
 from app.analytics import leases, recount
 from app.backends.storage import Storage
+from app.core import PENDING_EXPIRY
 from app.core.clock import FakeClock
 from app.core.events import Context, EventInput, EventType
 from app.platform import Platform, open_store
@@ -254,8 +255,33 @@ async def test_events_expiring_during_a_rebuild_keep_their_counts_on_mongodb(
     monkeypatch.setattr(rebuild_days.Run, "baseline", expiring_meanwhile)
     await rebuild(storage, clock)
     assert await counters(storage) == before
-    # Counted again, they expire as before.
-    assert await mongodb_ttl_monitor(storage, NOW + timedelta(days=90)) > 0
+    # Counted again, each anonymous event left expires by `expireAt` as before.
+    anonymous = await storage.events.find({"userId": None}).to_list(None)
+    assert anonymous and all("expireAt" in e and PENDING_EXPIRY not in e for e in anonymous)
+
+
+async def test_steps_a_rebuilds_tail_counts_again_keep_their_counts_on_mongodb(
+        storage: Storage, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Day 1 rebuilt: va's steps of day 2 (its session began on day 1) are uncounted again
+    at the end; MongoDB's TTL index, running then, must not take them."""
+    await live(storage, clock)
+    before = await counters(storage)
+    tail, fold = rebuild_days.Run.tail, rebuild_days.Run.fold
+    tailing: list[bool] = []
+
+    async def marked_tail(run: Any, first: datetime, end: datetime) -> int:
+        tailing.append(True)
+        return await tail(run, first, end)
+
+    async def expiring_before_the_tails_fold(run: Any) -> int:
+        if tailing:
+            assert await mongodb_ttl_monitor(storage, at(2, 23) + timedelta(days=60)) > 0
+        return await fold(run)
+
+    monkeypatch.setattr(rebuild_days.Run, "tail", marked_tail)
+    monkeypatch.setattr(rebuild_days.Run, "fold", expiring_before_the_tails_fold)
+    await rebuild(storage, clock, at(1, 0), at(1, 23))
+    assert tailing and await counters(storage) == before
 
 
 async def test_a_rebuild_of_some_days_keeps_the_steps_of_sessions_that_cross_its_edges(
