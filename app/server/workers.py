@@ -92,7 +92,7 @@ class Workers:
                     # A storage or broker hiccup must not stop the loop; the next run retries.
                     shops = getattr(exc, "shops", None)
                     if shops is not None:  # a fold's: it logged each failed batch already
-                        log.warning("%s: shops %s wait for the next run, in %.1fs (%s)",
+                        log.error("%s: shops %s wait for the next run, in %.1fs (%s)",
                                     name, sorted(shops), seconds, exc)
                     else:
                         log.exception("%s failed; retrying in %.1fs", name, seconds)

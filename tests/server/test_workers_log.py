@@ -54,3 +54,5 @@ async def test_a_shop_whose_counting_fails_is_logged_once_per_run_with_its_trace
     worker = [r.getMessage() for r in caplog.records
               if r.name == "tracker.workers" and "traffic rollups" in r.getMessage()]
     assert worker and all("shops [2]" in line for line in worker)
+    # Still an error: a shop whose counting keeps failing keeps its events uncounted.
+    assert {r.levelno for r in caplog.records if r.name == "tracker.workers"} == {logging.ERROR}
