@@ -1,8 +1,9 @@
 """Retention: anonymous events older than their shop's window are deleted.
 
-Anonymous events carry `expireAt` (occurredAt + anonymousHistoryDays); filing one
-under a customer removes it. On MongoDB a TTL index deletes them by it (and a
-change of the window re-stamps it, app/shops/registry.py). This job deletes by each shop's
+Anonymous events carry `expireAt` (occurredAt + anonymousHistoryDays) once the traffic
+rollups have counted them (`pendingExpireAt` until then, app/analytics/rollups.py);
+filing one under a customer removes both. On MongoDB a TTL index deletes them by
+`expireAt` (and a change of the window re-stamps it, app/shops/registry.py). This job deletes by each shop's
 current window, so it does the work on the embedded store and follows a window
 that was changed after the events were stored.
 
