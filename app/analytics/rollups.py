@@ -42,7 +42,7 @@ import app.analytics.leases as leases
 from app.analytics.ranges import CART_ADD, CATEGORY_VIEW, CHECKOUT, COUNTED, PRODUCT_VIEW
 from app.analytics.sketch import register
 from app.backends import folds
-from app.core import PENDING_EXPIRY, from_ms, to_ms, utc
+from app.core import CO_PENDING, PENDING_EXPIRY, from_ms, to_ms, utc
 
 # A pending event that adds only its funnel steps (a rebuild's tail: rebuild.py).
 STEPS_ONLY = "rollSteps"
@@ -111,10 +111,10 @@ async def fold(storage: Any, now: datetime, shop_id: int | None = None,
         return await leases.held(storage, now, shop_id, lease)
 
     async def finish_events(batch: str, docs: list[dict[str, Any]]) -> None:
-        await _finish(storage, EVENTS, batch)
+        await _finish(storage, EVENTS, batch, len(docs))
 
     async def finish_filed(batch: str, docs: list[dict[str, Any]]) -> None:
-        await _finish(storage, FILED, batch)
+        await _finish(storage, FILED, batch, len(docs))
 
     async def count_events(batch: str, docs: list[dict[str, Any]]) -> dict[str, folds.Bucket]:
         return await _count(storage, batch, docs, filed=False)
@@ -141,16 +141,21 @@ async def fold(storage: Any, now: datetime, shop_id: int | None = None,
     return await folds.in_turn([events, filed], shop_id, skip)
 
 
-async def _finish(storage: Any, stream: folds.Stream, batch: str) -> None:
+async def _finish(storage: Any, stream: folds.Stream, batch: str, size: int) -> None:
+    """The batch's events leave the pending state. Those no other fold waits for (a
+    product view's co-occurrence, `coAt`) take their expiry (`expireAt`, what MongoDB's
+    TTL index deletes by; a filed event has none) in the same write; the others keep it
+    aside for that fold to move (app/recommendations/fold.py)."""
     done = {stream.pending: "", stream.claim: ""}
-    change: dict[str, Any] = {"$unset": done}
+    mine = {"shopId": folds.shop_of(batch), stream.claim: batch}
     if stream == EVENTS:
         done[STEPS_ONLY] = ""
-        # Counted: MongoDB's TTL index may delete it from its expiry on (a filed event
-        # has none: filing dropped it).
-        change["$rename"] = {PENDING_EXPIRY: "expireAt"}
-    await storage.events.update_many({"shopId": folds.shop_of(batch), stream.claim: batch},
-                                     change)
+        moved = await storage.events.update_many(
+            {**mine, CO_PENDING: {"$exists": False}},
+            {"$unset": done, "$rename": {PENDING_EXPIRY: "expireAt"}})
+        if moved.modified_count == size:
+            return
+    await storage.events.update_many(mine, {"$unset": done})
 
 
 def _ms(at: datetime) -> int:

@@ -16,6 +16,7 @@ from app.core.errors import (
     http_status,
 )
 from app.core.events import (
+    CO_PENDING,
     IDENTIFY_TYPES,
     MAX_BATCH,
     PENDING_EXPIRY,
@@ -39,6 +40,7 @@ from app.core.keys import (
 from app.core.lru import LRU
 
 __all__ = [
+    "CO_PENDING",
     "IDENTIFY_TYPES",
     "LRU",
     "MAX_BATCH",

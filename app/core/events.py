@@ -25,10 +25,13 @@ MAX_QUANTITY = 100_000
 MAX_PRICE = 1e12
 MAX_BATCH = 100
 TOKEN_PARAM = "smc_token"
-# An anonymous event the traffic rollups have not counted keeps its expiry here, not in
-# `expireAt`: MongoDB's TTL index deletes by `expireAt` whatever is counted, and the
-# fold that counts the event moves it there (app/analytics/rollups.py).
+# An anonymous event a fold has still to read (the traffic rollups', `rolled: false`; a
+# product view's co-occurrence, CO_PENDING) keeps its expiry here, not in `expireAt`:
+# MongoDB's TTL index deletes by `expireAt` whatever is read, and the last of those folds
+# to finish with the event moves it there (app/analytics/rollups.py,
+# app/recommendations/fold.py).
 PENDING_EXPIRY = "pendingExpireAt"
+CO_PENDING = "coAt"  # when a product view was marked for the co-occurrence fold
 
 
 class EventType(Enum):

@@ -1,23 +1,26 @@
 """Retention: anonymous events older than their shop's window are deleted.
 
-Anonymous events carry `expireAt` (occurredAt + anonymousHistoryDays) once the traffic
-rollups have counted them (`pendingExpireAt` until then, app/analytics/rollups.py);
-filing one under a customer removes both. On MongoDB a TTL index deletes them by
-`expireAt` (and a change of the window re-stamps it, app/shops/registry.py). This job deletes by each shop's
-current window, so it does the work on the embedded store and follows a window
-that was changed after the events were stored.
+Anonymous events carry `expireAt` (occurredAt + anonymousHistoryDays) once the folds that
+read them are done: the traffic rollups, and a product view's co-occurrence
+(`pendingExpireAt` until then, app/core/events.py); filing one under a customer removes
+both. On MongoDB a TTL index deletes them by `expireAt` (and a change of the window
+re-stamps it, app/shops/registry.py). This job deletes by each shop's current window, so
+it does the work on the embedded store and follows a window that was changed after the
+events were stored.
 
-It deletes only events the traffic rollups have counted (their counts outlive them),
-after a fold: a shop whose counting fails keeps its events until they are counted, and
-does not hold back the other shops' expiry.
-"""
+It deletes only events the traffic rollups have counted (their counts outlive them) and
+the co-occurrence fold has read, after both folds: a shop whose counting fails keeps its
+events until they are counted, and does not hold back the other shops' expiry."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
 
-from app import analytics
+from pymongo.errors import ConnectionFailure
+
+from app import analytics, recommendations
+from app.core import CO_PENDING
 from app.platform import Platform
 from app.shops import ShopSettings
 
@@ -42,9 +45,17 @@ async def expire_anonymous(platform: Platform) -> int:
         # Some shops' counting failed (logged by the fold): their events stay uncounted,
         # which the filter below keeps; the others' expire.
         log.warning("retention: shops %s not counted, their events kept", sorted(shops))
+    try:
+        await recommendations.fold_backlog(platform)  # and the co-occurrence has read them
+    except ConnectionFailure:
+        raise
+    except Exception:  # a shop resting (logged by the fold): its unread views are kept
+        log.warning("retention: co-occurrence not folded, unread views kept", exc_info=True)
     # Filing takes events from `at - window` on; what is strictly older is never filed.
-    # Only events the traffic rollups have counted: their counts outlive them.
+    # Only events the traffic rollups have counted (their counts outlive them), and the
+    # co-occurrence fold has read.
     result = await storage.events.delete_many({"userId": None, "rolled": {"$exists": False},
+                                               CO_PENDING: {"$exists": False},
                                                "$or": [
         {"shopId": {"$in": ids}, "occurredAt": {"$lt": now - timedelta(days=days)}}
         for days, ids in shops_by_window.items()]})

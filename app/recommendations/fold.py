@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
-from app.core import utc
+from app.core import CO_PENDING, PENDING_EXPIRY, utc
 from app.recommendations.pairs import APPLIED_KEPT, View, view_touches
 from app.recommendations.store import write
 
@@ -121,9 +121,15 @@ async def _fold_shop(platform: Platform, shop_id: int, docs: list[dict[str, Any]
                 partners = [{"p": p, "c": c} for p, c in doc.get("co") or []]
                 touches += view_touches(view, partners, shop.interest_frame)
         await write(platform.storage.cooccurrence, shop_id, touches)
-    await platform.storage.events.update_many(
-        {"shopId": shop_id, "_id": {"$in": [d["_id"] for d in docs]}},
-        {"$unset": {"co": "", "coAt": ""}})
+    # Read: views the traffic rollups counted too take their expiry (what MongoDB's TTL
+    # index deletes by); the others keep it aside for the rollups' fold to move.
+    mine = {"shopId": shop_id, "_id": {"$in": [d["_id"] for d in docs]}}
+    done = {"co": "", CO_PENDING: ""}
+    moved = await platform.storage.events.update_many(
+        {**mine, "rolled": {"$exists": False}},
+        {"$unset": done, "$rename": {PENDING_EXPIRY: "expireAt"}})
+    if moved.modified_count < len(docs):
+        await platform.storage.events.update_many(mine, {"$unset": done})
 
 
 def clock() -> float:

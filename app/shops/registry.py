@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 
 import app.shops.ids as shop_ids
 from app.backends.storage import Storage
-from app.core import LRU, PENDING_EXPIRY, BadInput, Clock, NotFound
+from app.core import CO_PENDING, LRU, PENDING_EXPIRY, BadInput, Clock, NotFound
 from app.interests import DEFAULT_FRAME, HALF_LIFE_SECONDS, Frame
 from app.shops.api_keys import MAX_SHOP_ID, hash_key, new_shop_key
 from app.shops.settings import SETTING_CHECKS, STORED_NAMES, ShopSettings
@@ -269,7 +269,8 @@ class Shops:
             # uncounted again (a rebuild) meanwhile gets the new stamp either way. A field
             # not written keeps its value (a missing one stays missing).
             expiry = {"$add": ["$occurredAt", days * 86_400_000]}
-            uncounted = {"$eq": ["$rolled", False]}
+            uncounted = {"$or": [{"$eq": ["$rolled", False]},  # a fold has still to read it
+                                 {"$ne": [{"$ifNull": [f"${CO_PENDING}", None]}, None]}]}
             await self.storage.events.update_many({"shopId": shop_id, "userId": None}, [{"$set": {
                 PENDING_EXPIRY: {"$cond": [uncounted, expiry, f"${PENDING_EXPIRY}"]},
                 "expireAt": {"$cond": [uncounted, "$expireAt", expiry]}}}])

@@ -290,9 +290,12 @@ def _event_doc(item: Item, history_days: int, received_at: datetime,
     if event.properties is not None:
         doc["properties"] = json.dumps(event.properties, separators=(",", ":"))
     if item.user_id is None:
-        # Anonymous history is kept for the shop's window, then retention deletes it;
-        # not before the rollups count it (an import may be older than the window).
-        doc[PENDING_EXPIRY if rolled else "expireAt"] = item.at + timedelta(days=history_days)
+        # Anonymous history is kept for the shop's window, then retention deletes it; not
+        # before the folds that read it are done (an import may be older than the window):
+        # the traffic rollups', and the co-occurrence fold's for a product view
+        # (session_views.annotate marks those).
+        aside = rolled or (event.type == EventType.PRODUCT_VIEW and bool(event.product_id))
+        doc[PENDING_EXPIRY if aside else "expireAt"] = item.at + timedelta(days=history_days)
     return doc
 
 

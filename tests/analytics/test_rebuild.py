@@ -31,7 +31,7 @@ from app.core.events import Context, EventInput, EventType
 from app.platform import Platform, open_store
 from app.server import cli, rebuild_cli
 from tests.support.api import make_settings
-from tests.support.ttl import mongodb_ttl_monitor
+from tests.support.ttl import mongodb_ttl_monitor, read_by_both_folds
 
 NOW = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
 FIRST, END = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 5, tzinfo=UTC)
@@ -185,11 +185,11 @@ async def test_events_inserted_directly_are_counted_after_the_rebuild(
 
 
 async def live(storage: Storage, clock: FakeClock) -> None:
-    """The history tracked with the rollups on, and folded as the worker would."""
+    """The history tracked with the rollups on, and folded as the workers would."""
     platform = await start(storage, clock, rollups=True)
     try:
         await track_all(platform, history())
-        await analytics.fold(storage, NOW)
+        await read_by_both_folds(platform)
     finally:
         await platform.stop()
 

@@ -50,8 +50,9 @@ from tests.support.webhook_receiver import Receiver
 SCATTER_GATHER = {
     "carts.find(dueAt~) sort dueAt+",  # the abandoned-cart worker
     "triggers.find(firedAt~, published=) sort firedAt+",  # the outbox sweeper
-    # retention, every shop (only events the traffic rollups counted)
-    "events.delete_many($or[occurredAt~, shopId in], rolled!, userId=)",
+    # retention, every shop (only events the traffic rollups counted and the
+    # co-occurrence fold read)
+    "events.delete_many($or[occurredAt~, shopId in], coAt!, rolled!, userId=)",
     "visitors.find(userId!, wDueMs~) sort wDueMs+",  # abandoned sessions: current ones
     "sessions.find(userId!, wDueMs~) sort wDueMs+",  # ... and closed ones
     "webhooks.find(updatedAt~)",  # every process syncs the endpoints changed lately

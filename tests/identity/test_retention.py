@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from pymongo.errors import OperationFailure
 
-from app import analytics
 from app.backends import folds
 from app.core.clock import FakeClock, utc
 from app.identity.retention import expire_anonymous
@@ -17,7 +16,7 @@ from app.indexes import INDEXES
 from app.platform import Platform
 from app.server.workers import Workers
 from tests.support.api import Api
-from tests.support.ttl import mongodb_ttl_monitor
+from tests.support.ttl import mongodb_ttl_monitor, read_by_both_folds
 
 VIEW = """mutation($c: TrackContext!) {
   viewProduct(context: $c, categoryId: "c1", productId: "p1") { eventId } }"""
@@ -176,8 +175,8 @@ async def test_lengthening_the_window_keeps_stored_events_longer(
 
 
 async def stamps(platform: Platform) -> dict[str, timedelta]:
-    """Each stored anonymous event's expireAt - occurredAt, by event id, once counted."""
-    await analytics.fold(platform.storage, platform.clock.now())
+    """Each stored anonymous event's expireAt - occurredAt, by event id, once read."""
+    await read_by_both_folds(platform)
     docs = await platform.storage.events.find({"shopId": 1}).to_list(None)
     return {d["eventId"]: utc(d["expireAt"]) - utc(d["occurredAt"]) for d in docs
             if "expireAt" in d}
@@ -241,14 +240,17 @@ async def test_mongodb_deletes_no_anonymous_event_before_the_rollups_count_it(
     await api.data(
         "mutation($e: [TrackInput!]!) { importEvents(shopId: 1, events: $e) { eventId } }",
         {"e": [{"type": "PRODUCT_VIEW", "categoryId": "c1", "productId": "p1",
-                "context": ctx("v1", "seventy", occurredAt=day.isoformat())}]},
+                "context": ctx("v1", "seventy", occurredAt=day.isoformat())},
+               {"type": "CATEGORY_VIEW", "categoryId": "c1",
+                "context": ctx("v1", "seventy-c", occurredAt=day.isoformat())}]},
         key=shop["key"])
     assert await mongodb_ttl_monitor(platform.storage, clock.now()) == 0  # not counted yet
     stats = ("query($f: DateTime!, $t: DateTime!) { stats(shopId: 1, from: $f, to: $t) "
-             "{ totals { productViews visitors } } }")
+             "{ totals { productViews categoryViews visitors } } }")
     window = {"f": (day - timedelta(days=1)).isoformat(), "t": clock.now().isoformat()}
-    totals = {"productViews": 1, "visitors": 1}
+    totals = {"productViews": 1, "categoryViews": 1, "visitors": 1}
     assert (await api.data(stats, window, key=shop["key"]))["stats"]["totals"] == totals
-    # Counted: now it goes, and its counts stay.
-    assert await mongodb_ttl_monitor(platform.storage, clock.now()) == 1
+    # Counted, and the view read by the co-occurrence: now they go, their counts stay.
+    await read_by_both_folds(platform)
+    assert await mongodb_ttl_monitor(platform.storage, clock.now()) == 2
     assert (await api.data(stats, window, key=shop["key"]))["stats"]["totals"] == totals

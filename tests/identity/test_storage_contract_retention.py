@@ -13,6 +13,7 @@ from app.core.events import PENDING_EXPIRY, Context, EventInput, EventType
 from app.platform import Platform
 from tests.backends.test_storage_contract import storage  # noqa: F401  (the fixture, on every store)
 from tests.support.api import make_settings
+from tests.support.ttl import read_by_both_folds
 
 # Far ahead of the wall clock, so that a real TTL index deletes nothing while this runs.
 NOW = datetime(2036, 3, 1, 12, 0, tzinfo=UTC)
@@ -36,19 +37,21 @@ async def test_anonymous_events_are_stored_expiring_the_window_in_days_after_the
         # Not counted yet: the TTL index (by `expireAt`) must not delete them.
         assert await expiry(storage) == {"e1": (PENDING_EXPIRY, NOW + timedelta(days=60)),
                                          "e2": (PENDING_EXPIRY, earlier + timedelta(days=60))}
-        await analytics.fold(storage, NOW, shop_id=1)
+        await read_by_both_folds(platform)
         assert await expiry(storage) == {"e1": ("expireAt", NOW + timedelta(days=60)),
                                          "e2": ("expireAt", earlier + timedelta(days=60))}
         await tracking.track(platform, [view("e3", earlier)])
+        # Counted by the traffic rollups, not yet read by the co-occurrence fold.
+        await analytics.fold(storage, NOW, shop_id=1)
         await platform.shops.update_settings(1, {"anonymous_history_days": 9})
         await tracking.track(platform, [view("e4", earlier)])
-        # The new window re-stamps what is stored, counted (e1, e2) or not (e3), and stamps
-        # what comes next (e4).
+        # The new window re-stamps what is stored, read by both folds (e1, e2) or not (e3),
+        # and stamps what comes next (e4).
         assert await expiry(storage) == {"e1": ("expireAt", NOW + timedelta(days=9)),
                                          "e2": ("expireAt", earlier + timedelta(days=9)),
                                          "e3": (PENDING_EXPIRY, earlier + timedelta(days=9)),
                                          "e4": (PENDING_EXPIRY, earlier + timedelta(days=9))}
-        await analytics.fold(storage, NOW, shop_id=1)
+        await read_by_both_folds(platform)
         assert {e: at for e, (_, at) in (await expiry(storage)).items()} == {
             "e1": NOW + timedelta(days=9), "e2": earlier + timedelta(days=9),
             "e3": earlier + timedelta(days=9), "e4": earlier + timedelta(days=9)}
@@ -75,7 +78,7 @@ async def test_a_new_window_stamps_an_event_a_rebuild_resets_meanwhile(
     try:
         await platform.shops.create("Shop", shop_id=1)
         await tracking.track(platform, [view("e1", NOW)])
-        await analytics.fold(storage, NOW, shop_id=1)  # counted: expireAt, the default window
+        await read_by_both_folds(platform)  # counted: expireAt, the default window
         real = storage.events.update_many
         resets: list[int] = []
 
@@ -93,7 +96,7 @@ async def test_a_new_window_stamps_an_event_a_rebuild_resets_meanwhile(
         finally:
             storage.events.update_many = real  # type: ignore[method-assign]
         assert resets == [1]
-        await analytics.fold(storage, NOW, shop_id=1)  # the rebuild's own fold
+        await read_by_both_folds(platform)  # the rebuild's own fold
         assert await expiry(storage) == {"e1": ("expireAt", NOW + timedelta(days=90))}
     finally:
         await platform.stop()

@@ -7,12 +7,15 @@ import asyncio
 import itertools
 import sys
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from pymongo.errors import AutoReconnect, OperationFailure
 
+from app import analytics
 from app.core.events import Context, EventInput, EventType
+from app.identity.retention import expire_anonymous
 from app.interests import DEFAULT_FRAME
 from app.platform import Platform
 from app.recommendations import BOUGHT, VIEWED, fold_all
@@ -22,6 +25,7 @@ from app.server.workers import Workers
 from app.tracking import pipeline as tracking
 from tests.support.faults import fresh_platform, retried, run_matrix
 from tests.support.races import interleavings
+from tests.support.ttl import mongodb_ttl_monitor
 
 _ids = itertools.count()
 # The module (its package's `fold` is the function): its writes are patched below.
@@ -306,3 +310,42 @@ async def test_a_store_away_stops_a_fold_at_its_first_failure_not_once_per_shop(
     platform.clock.advance(seconds=1)  # and no shop rests: the store's trouble, not theirs
     assert await cooccurrence.fold(platform) == 6
     await platform.stop()
+
+
+async def imported_old_views(platform: Platform) -> None:
+    """Two views of one session 70 days ago (past the 60-day window), imported: counted
+    by the traffic rollups, not yet by the co-occurrence fold (say, it has a backlog)."""
+    day = platform.clock.now() - timedelta(days=70)
+    outcomes = await tracking.track(platform, [replace(
+        viewed("old", 90 + i, product), context=replace(
+            viewed("old", 90 + i, product).context, occurred_at=day + timedelta(minutes=i)))
+        for i, product in enumerate(["p1", "p2"])], importing=True)
+    assert [o.error for o in outcomes] == [None, None]
+    await analytics.fold(platform.storage, platform.clock.now())
+
+
+@pytest.mark.parametrize("rollups", [True, False], ids=["rollups-on", "rollups-off"])
+async def test_mongodbs_ttl_index_leaves_views_the_co_occurrence_fold_has_not_read(
+        rollups: bool) -> None:
+    platform = await fresh_platform(analytics_rollups=rollups)
+    await make_shop(platform)
+    await imported_old_views(platform)
+    assert await mongodb_ttl_monitor(platform.storage, platform.clock.now()) == 0
+    assert set(await pairs(platform, VIEWED, "p1")) == {"p2"}
+    # Read by both folds: now they expire.
+    assert await mongodb_ttl_monitor(platform.storage, platform.clock.now()) == 2
+
+
+async def test_retention_deletes_no_view_the_co_occurrence_fold_has_not_read() -> None:
+    """Retention folds the co-occurrence first; views it could not read then (another
+    process holds the fold's lease) are kept for the next run."""
+    platform = await fresh_platform()
+    await make_shop(platform)
+    await imported_old_views(platform)
+    held = platform.clock.now() + timedelta(seconds=LEASE_SECONDS)
+    await platform.storage.cooccurrence.update_one(
+        {"_id": "0:fold", "shopId": 0}, {"$set": {"foldLeaseUntil": held}}, upsert=True)
+    assert await expire_anonymous(platform) == 0
+    platform.clock.advance(seconds=LEASE_SECONDS)  # the other process's lease runs out
+    assert await expire_anonymous(platform) == 2  # read first, then deleted
+    assert set(await pairs(platform, VIEWED, "p1")) == {"p2"}

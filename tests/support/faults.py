@@ -46,9 +46,9 @@ class FailOnce:
             raise AutoReconnect(f"injected fault on call {self.n} ({collection})")
 
 
-async def fresh_platform(clock: FakeClock | None = None) -> Platform:
+async def fresh_platform(clock: FakeClock | None = None, **changes: Any) -> Platform:
     settings = make_settings(mongodb_url="mongomock://",
-                             mongodb_db=f"faults_{uuid.uuid4().hex[:10]}")
+                             mongodb_db=f"faults_{uuid.uuid4().hex[:10]}", **changes)
     storage = open_store(settings.mongodb_url, settings.mongodb_db)
     clock = clock or FakeClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
     return await Platform.start(settings, clock=clock, storage=storage)

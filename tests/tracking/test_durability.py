@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from app import analytics
 from app.abandonment import cart_worker as abandoned
 from app.core.clock import utc
 from app.core.events import PENDING_EXPIRY, Context, EventInput, EventType
@@ -22,6 +21,7 @@ from app.platform import Platform
 from app.tracking import pipeline as tracking
 from app.triggers import model as triggers
 from tests.support.faults import fresh_platform, retried, run_matrix
+from tests.support.ttl import read_by_both_folds
 
 V = "dur-visitor"
 
@@ -194,7 +194,7 @@ async def history_then_window(platform: Platform) -> None:
     index deletes by) and not yet counted (in PENDING_EXPIRY, until the fold moves it)."""
     await make_shop(platform)
     await tracking.track(platform, every_type())
-    await analytics.fold(platform.storage, platform.clock.now())
+    await read_by_both_folds(platform)
     await tracking.track(platform, [event(EventType.VISIT, 100)])
 
 
