@@ -57,7 +57,9 @@ async def fold(storage: Any, now: datetime, shop_id: int | None = None) -> int:
     return await folds.in_turn([stream(name) for name in FACTS], shop_id)
 
 
-async def _run(storage: Any, name: str, batch: str, *, now: datetime) -> None:
+async def _run(storage: Any, name: str, batch: str, taken: list[dict[str, Any]] | None, *,
+               now: datetime) -> None:
+    """A batch's facts are read back whole (`taken` is None: their streams name no fields)."""
     facts = getattr(storage, name)
     docs = await folds.claimed(facts, folds.Stream(name), batch)
     if not docs:

@@ -9,7 +9,10 @@ retry"):
    so each fact belongs to one batch whoever else folds; the id names what the
    batch holds (`batch_id`), so two folders that claim the same page make one batch;
 2. snapshot: the batch's facts are read back by their claim and counted (the
-   caller's `count`), the same facts giving the same counts however often;
+   caller's `count`), the same facts giving the same counts however often; a batch
+   whose claim took every fact of its page (`modified_count`: no other folder holds one)
+   is counted from the page's own read, which named the stream's fields, without
+   reading it back (a resumed batch is read back: step 1's read is of its claim only);
 3. apply: one guarded update per bucket, `{_id, "applied.b": {$ne: batch}}` with
    `$inc` (and `$push`) and `$push: {applied: {b: batch, at}}`: a second apply of
    a batch is a no-op; `$max` (HyperLogLog registers) is harmless to repeat;
@@ -80,7 +83,8 @@ class Bucket:
 Count = Callable[[str, list[dict[str, Any]]], Awaitable[dict[str, Bucket]]]
 Finish = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
 Skip = Callable[[], Awaitable[set[int]]]
-Run = Callable[[str], Awaitable[None]]  # steps 2 to 5 for one batch
+# Steps 2 to 5 for one batch: its facts as the claim's page read them, or None (read back).
+Run = Callable[[str, list[dict[str, Any]] | None], Awaitable[None]]
 
 
 def clock() -> float:
@@ -102,9 +106,10 @@ def shop_of(batch: str) -> int:
 
 async def claim_page(facts: Any, stream: Stream, name: str, shop_id: int | None,
                      skip: set[int] | frozenset[int] = frozenset()
-                     ) -> tuple[set[str], int, int]:
-    """Step 1: the batches of one page of pending facts (resumed ones too), its size, and
-    how many of its facts wait; none of the shops in `skip`.
+                     ) -> tuple[dict[str, list[dict[str, Any]] | None], int, int]:
+    """Step 1: the batches of one page of pending facts (resumed ones too), with the facts
+    of those this claim took whole (None: read them back), its size, and how many of its
+    facts wait; none of the shops in `skip`.
 
     A shop's batches are applied in order: while one of its batches is resumed (a folder
     died or failed part way, or is at it now), its free facts are not claimed but wait
@@ -119,16 +124,17 @@ async def claim_page(facts: Any, stream: Stream, name: str, shop_id: int | None,
         query["shopId"] = shop_id
     elif skip:
         query["shopId"] = {"$nin": sorted(skip)}
-    pending = await facts.find(query, {stream.claim: 1, "shopId": 1, "version": 1}
-                               ).limit(PAGE).to_list(PAGE)
-    batches = {d[stream.claim] for d in pending if d.get(stream.claim)}
+    fields = {stream.claim: 1, "shopId": 1, "version": 1, **dict.fromkeys(stream.fields, 1)}
+    pending = await facts.find(query, fields).limit(PAGE).to_list(PAGE)
+    batches: dict[str, list[dict[str, Any]] | None] = dict.fromkeys(
+        d[stream.claim] for d in pending if d.get(stream.claim))
     resumed = {shop_of(b) for b in batches}
     unclaimed = {d["shopId"] for d in pending if not d.get(stream.claim)} - resumed
     if len(pending) == PAGE and unclaimed:
         more = await facts.find({"shopId": {"$in": sorted(unclaimed)},
                                  stream.claim: {"$type": "string"}},
                                 {stream.claim: 1, "shopId": 1}).limit(PAGE).to_list(PAGE)
-        batches |= {d[stream.claim] for d in more}
+        batches.update(dict.fromkeys(d[stream.claim] for d in more))
         resumed |= {shop_of(d[stream.claim]) for d in more}
     free: dict[int, list[dict[str, Any]]] = {}
     waiting = 0
@@ -141,10 +147,12 @@ async def claim_page(facts: Any, stream: Stream, name: str, shop_id: int | None,
             free.setdefault(doc["shopId"], []).append(doc)
     for shop, docs in free.items():  # a batch per shop: every write below names it
         batch = batch_id(name, shop, docs)
-        await facts.update_many({"shopId": shop, "_id": {"$in": [d["_id"] for d in docs]},
-                                 stream.pending: False, stream.claim: {"$exists": False}},
-                                {"$set": {stream.claim: batch}})
-        batches.add(batch)
+        took = await facts.update_many({"shopId": shop, "_id": {"$in": [d["_id"] for d in docs]},
+                                        stream.pending: False, stream.claim: {"$exists": False}},
+                                       {"$set": {stream.claim: batch}})
+        # Every fact claimed now, by this batch: the page read them as the batch holds them.
+        whole = stream.fields and took.modified_count == len(docs)
+        batches[batch] = docs if whole else None
     return batches, len(pending) - waiting, waiting
 
 
@@ -162,8 +170,8 @@ async def fold(storage: Any, stream: Stream, name: str, target: str, count: Coun
     5, `_one`), page by page (`pages`); how many."""
     facts = getattr(storage, stream.collection)
 
-    async def one(batch: str) -> None:
-        await _one(storage, facts, stream, target, batch, count, finish, now)
+    async def one(batch: str, docs: list[dict[str, Any]] | None) -> None:
+        await _one(storage, facts, stream, target, batch, docs, count, finish, now)
 
     return await pages(facts, stream, name, one, shop_id, skip, until)
 
@@ -196,7 +204,7 @@ async def pages(facts: Any, stream: Stream, name: str, one: Run, shop_id: int | 
             if shop_of(batch) in broken:
                 continue
             try:
-                await one(batch)
+                await one(batch, batches[batch])
             except Exception as exc:
                 if shop_id is not None or isinstance(exc, ConnectionFailure):
                     # A report's own fold: the failure is its answer. The store away: every
@@ -248,9 +256,10 @@ async def in_turn(runs: list[Callable[[Skip], Awaitable[int]]], shop_id: int | N
 
 
 async def _one(storage: Any, facts: Any, stream: Stream, target: str, batch: str,
-               count: Count, finish: Finish, now: datetime) -> None:
-    """Steps 2 to 5 for one batch."""
-    docs = await claimed(facts, stream, batch)
+               taken: list[dict[str, Any]] | None, count: Count, finish: Finish,
+               now: datetime) -> None:
+    """Steps 2 to 5 for one batch (its facts read back unless the claim `taken` them)."""
+    docs = taken if taken is not None else await claimed(facts, stream, batch)
     if not docs:
         return
     buckets = await count(batch, docs)

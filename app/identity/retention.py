@@ -10,17 +10,21 @@ events were stored.
 
 It deletes only events the traffic rollups have counted (their counts outlive them) and
 the co-occurrence fold has read, after both folds: a shop whose counting fails keeps its
-events until they are counted, and does not hold back the other shops' expiry."""
+events until they are counted, and does not hold back the other shops' expiry.
+
+Older versions stamped `expireAt` on events a fold had still to read; first of all, the
+job moves that expiry aside (`pendingExpireAt`), so the TTL index waits for the folds."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from pymongo.errors import ConnectionFailure
 
 from app import analytics, recommendations
-from app.core import CO_PENDING
+from app.core import CO_PENDING, PENDING_EXPIRY
 from app.platform import Platform
 from app.shops import ShopSettings
 
@@ -36,6 +40,7 @@ async def expire_anonymous(platform: Platform) -> int:
         shops_by_window.setdefault(days, []).append(doc["_id"])
     if not shops_by_window:
         return 0
+    await _expiry_aside_while_unread(storage, now)
     try:
         await analytics.fold(storage, now)  # what is deleted has been counted
     except Exception as exc:
@@ -60,3 +65,19 @@ async def expire_anonymous(platform: Platform) -> int:
         {"shopId": {"$in": ids}, "occurredAt": {"$lt": now - timedelta(days=days)}}
         for days, ids in shops_by_window.items()]})
     return result.deleted_count
+
+
+async def _expiry_aside_while_unread(storage: Any, now: datetime) -> None:
+    """Events an older version left a fold to read, with `expireAt`, keep it aside."""
+    # Versions before `pendingExpireAt` stamped every anonymous event at its insert, and
+    # those before the co-occurrence counted in it stamped a view once the rollups had
+    # counted it, unread or not: MongoDB's TTL index could take either before its fold.
+    # Each fold's finish moves the expiry back in the same per-document write that ends
+    # the wait (these filters then no longer select the event). Two updates, not one with
+    # `$or`: each is served by its fold's partial index (rollups_pending, cooccurrence_due),
+    # on the embedded store too. Only anonymous events carry `expireAt` (filing removes
+    # it), so `userId` is not asked: that would leave the index's fields for a filter.
+    aside = {"$rename": {"expireAt": PENDING_EXPIRY}}
+    await storage.events.update_many({"rolled": False, "expireAt": {"$exists": True}}, aside)
+    await storage.events.update_many(  # the co-occurrence fold's own bounds (its index)
+        {CO_PENDING: {"$type": "date", "$lte": now}, "expireAt": {"$exists": True}}, aside)

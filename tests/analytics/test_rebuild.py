@@ -514,9 +514,9 @@ async def test_the_command_says_why_it_refuses(storage: Storage, clock: FakeCloc
     assert await rebuild_cli.run(backwards, storage, clock, io.StringIO(), err) == 2
 
 
-async def test_the_command_refuses_days_retention_may_have_emptied_unless_told(
-        storage: Storage, clock: FakeClock) -> None:
-    """Day 1 counted live, then its anonymous events expired: a rebuild would lose them."""
+async def live_with_a_window_of_three_days(
+        storage: Storage, clock: FakeClock) -> dict[str, Any]:
+    """The history counted live, then shop 1's window cut to 3 days; the counters then."""
     await live(storage, clock)
     before = await counters(storage)
     platform = await start(storage, clock, rollups=True)
@@ -524,6 +524,13 @@ async def test_the_command_refuses_days_retention_may_have_emptied_unless_told(
         await platform.shops.update_settings(1, {"anonymous_history_days": 3})
     finally:
         await platform.stop()
+    return before
+
+
+async def test_the_command_refuses_days_retention_may_have_emptied_unless_told(
+        storage: Storage, clock: FakeClock) -> None:
+    """Day 1 counted live, then its anonymous events expired: a rebuild would lose them."""
+    before = await live_with_a_window_of_three_days(storage, clock)
     await storage.events.delete_many({"userId": None, "occurredAt": {"$lt": at(2, 12)}})
     argv = ["--shop", "1", "--from", "2026-03-01", "--to", "2026-03-05", "--grace", "0"]
     err = io.StringIO()
@@ -541,13 +548,7 @@ async def test_the_command_refuses_days_whose_events_expire_while_it_would_run(
     """Day 3's anonymous events expire within a day (window 3 days, now the 5th at noon):
     MongoDB's TTL index could take them between the rebuild's count and its reset, and the
     counts with them. Day 4's expire later than that: rebuilt."""
-    await live(storage, clock)
-    before = await counters(storage)
-    platform = await start(storage, clock, rollups=True)
-    try:
-        await platform.shops.update_settings(1, {"anonymous_history_days": 3})
-    finally:
-        await platform.stop()
+    before = await live_with_a_window_of_three_days(storage, clock)
     err = io.StringIO()
     refused = ["--shop", "1", "--from", "2026-03-03", "--to", "2026-03-05", "--grace", "0"]
     assert await rebuild_cli.run(rebuild_cli.parser().parse_args(refused), storage, clock,

@@ -549,6 +549,40 @@ async def test_a_login_batch_sent_twice_at_once_counts_once() -> None:
     await race_both_ways(upto(2), login_batch, login_batch)
 
 
+async def test_a_shops_report_racing_the_workers_page_counts_what_each_claimed_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 4 events of two shops: the worker's page holds some of shop 1's events, a
+    report's (shop 1 only) those and more. Whichever claims second takes part of what
+    it read, and counts only what it took."""
+
+    async def setup(platform: Platform) -> None:
+        await make_shop(platform)
+        await platform.shops.create("Other", shop_id=2)
+        for _, batch in evening():
+            for shop in (SHOP, 2):
+                await tracking.track(platform, [
+                    replace(e, context=replace(e.context, shop_id=shop)) for e in batch])
+
+    async def report(platform: Platform) -> Any:
+        return await analytics.fold(platform.storage, platform.clock.now(), SHOP)
+
+    async def workers_page(platform: Platform) -> Any:
+        return await analytics.fold(platform.storage, platform.clock.now(), seconds=0)
+
+    async def both_shops(platform: Platform, *results: Any) -> list[str]:
+        await analytics.fold(platform.storage, platform.clock.now())  # what is left
+        return (await equal_to_recount(platform, *results)
+                + await rollups_differ_from_recount(platform, 2, RANGES))
+
+    monkeypatch.setattr(folds, "PAGE", 4)
+    runs, failures = 0, []
+    for held, other in ((report, workers_page), (workers_page, report)):
+        done, failed = await interleavings(setup, held, other, both_shops)
+        runs, failures = runs + done, failures + failed
+    assert runs > 10, runs
+    assert not failures, f"{len(failures)} of {runs} interleavings:\n" + "\n".join(failures)
+
+
 async def test_a_buckets_guard_marks_are_pulled_once_old() -> None:
     # A bucket keeps a mark per batch applied (the guard against applying one twice);
     # marks older than KEEP_APPLIED are pulled when the bucket is folded into again, at

@@ -53,6 +53,10 @@ SCATTER_GATHER = {
     # retention, every shop (only events the traffic rollups counted and the
     # co-occurrence fold read)
     "events.delete_many($or[occurredAt~, shopId in], coAt!, rolled!, userId=)",
+    # ... whose first step moves aside the expiry older versions stamped on events a fold
+    # had still to read (app/identity/retention.py)
+    "events.update_many(expireAt!, rolled=)",
+    "events.update_many(coAt~, expireAt!)",
     "visitors.find(userId!, wDueMs~) sort wDueMs+",  # abandoned sessions: current ones
     "sessions.find(userId!, wDueMs~) sort wDueMs+",  # ... and closed ones
     "webhooks.find(updatedAt~)",  # every process syncs the endpoints changed lately

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from pymongo.errors import OperationFailure
 
+from app import analytics
 from app.backends import folds
+from app.core import PENDING_EXPIRY
 from app.core.clock import FakeClock, utc
 from app.identity.retention import expire_anonymous
 from app.indexes import INDEXES
 from app.platform import Platform
 from app.server.workers import Workers
 from tests.support.api import Api
+from tests.support.faults import refuse_apply_for_shop
 from tests.support.ttl import mongodb_ttl_monitor, read_by_both_folds
 
 VIEW = """mutation($c: TrackContext!) {
   viewProduct(context: $c, categoryId: "c1", productId: "p1") { eventId } }"""
 LOGIN = "mutation($c: TrackContext!) { login(context: $c, userId: \"alice\") { userId } }"
+STATS = ("query($f: DateTime!, $t: DateTime!) { stats(shopId: 1, from: $f, to: $t) "
+         "{ totals { productViews categoryViews visitors } } }")
 EVENTS = """query($v: String!) { events(shopId: 1, visitorId: $v) { nodes { eventId userId } } }"""
 
 
@@ -214,14 +220,7 @@ async def test_a_shop_whose_counting_fails_keeps_its_events_and_the_others_expir
     await view(api, "v1", "in-1")
     await api.data(VIEW, {"c": {"shopId": 2, "visitorId": "v1", "eventId": "in-2"}})
     clock.advance(days=61)
-    real = folds.apply
-
-    async def refusing(target: Any, batch: str, buckets: Any, now: Any) -> None:
-        if folds.shop_of(batch) == 2:  # say, a counter document the store refuses
-            raise OperationFailure("object to update too large", code=10334)
-        await real(target, batch, buckets, now)
-
-    monkeypatch.setattr(folds, "apply", refusing)
+    real = refuse_apply_for_shop(monkeypatch, 2)
     assert await expire_anonymous(platform) == 1  # shop 1's, counted: its counts outlive it
     # Shop 2's event was never counted: it stays until it is.
     assert [e["eventId"] for e in await platform.storage.events.find({}).to_list(None)] \
@@ -245,12 +244,64 @@ async def test_mongodb_deletes_no_anonymous_event_before_the_rollups_count_it(
                 "context": ctx("v1", "seventy-c", occurredAt=day.isoformat())}]},
         key=shop["key"])
     assert await mongodb_ttl_monitor(platform.storage, clock.now()) == 0  # not counted yet
-    stats = ("query($f: DateTime!, $t: DateTime!) { stats(shopId: 1, from: $f, to: $t) "
-             "{ totals { productViews categoryViews visitors } } }")
     window = {"f": (day - timedelta(days=1)).isoformat(), "t": clock.now().isoformat()}
     totals = {"productViews": 1, "categoryViews": 1, "visitors": 1}
-    assert (await api.data(stats, window, key=shop["key"]))["stats"]["totals"] == totals
+    assert (await api.data(STATS, window, key=shop["key"]))["stats"]["totals"] == totals
     # Counted, and the view read by the co-occurrence: now they go, their counts stay.
     await read_by_both_folds(platform)
     assert await mongodb_ttl_monitor(platform.storage, clock.now()) == 2
-    assert (await api.data(stats, window, key=shop["key"]))["stats"]["totals"] == totals
+    assert (await api.data(STATS, window, key=shop["key"]))["stats"]["totals"] == totals
+
+
+async def older_version_stamped(platform: Platform, event_id: str) -> None:
+    """The event as versions before `pendingExpireAt` left it: its expiry in `expireAt`."""
+    await platform.storage.events.update_one(
+        {"eventId": event_id}, {"$rename": {PENDING_EXPIRY: "expireAt"}})
+
+
+async def test_an_uncounted_event_an_older_version_stamped_waits_for_its_count_on_mongodb(
+    api: Api, shop: dict, platform: Platform, clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retention job moves its expiry aside: the TTL index waits for the rollups
+    even while the shop's counting fails. (A category view: no co-occurrence to wait for.)"""
+    await api.data('mutation($c: TrackContext!) { viewCategory(context: $c, categoryId: "c1") '
+                   "{ eventId } }", {"c": ctx("v1", "older")})
+    await older_version_stamped(platform, "older")
+    clock.advance(days=61)
+    real = refuse_apply_for_shop(monkeypatch, 1)
+    assert await expire_anonymous(platform) == 0  # not counted: kept
+    assert await mongodb_ttl_monitor(platform.storage, clock.now()) == 0
+    monkeypatch.setattr(folds, "apply", real)
+    await read_by_both_folds(platform)
+    assert await mongodb_ttl_monitor(platform.storage, clock.now()) == 1
+    window = {"f": (clock.now() - timedelta(days=62)).isoformat(), "t": clock.now().isoformat()}
+    totals = await api.data(STATS, window, key=shop["key"])
+    assert totals["stats"]["totals"]["categoryViews"] == 1
+
+
+async def test_a_view_an_older_version_stamped_waits_for_the_co_occurrence_on_mongodb(
+    api: Api, shop: dict, platform: Platform, clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted by an older version, which then stamped `expireAt` though the co-occurrence
+    fold had not read the view: the retention job moves it aside until the fold has."""
+    cooccurrence = importlib.import_module("app.recommendations.fold")
+    await view(api, "v1", "older")
+    await analytics.fold(platform.storage, clock.now())
+    await older_version_stamped(platform, "older")
+    clock.advance(days=61)
+    real = cooccurrence.write
+
+    async def refusing(collection: Any, shop_id: int, touches: Any) -> None:
+        raise OperationFailure("object to update too large", code=10334)
+
+    monkeypatch.setattr(cooccurrence, "write", refusing)
+    assert await expire_anonymous(platform) == 0  # not read: kept
+    assert await mongodb_ttl_monitor(platform.storage, clock.now()) == 0
+    monkeypatch.setattr(cooccurrence, "write", real)
+    clock.advance(seconds=cooccurrence.REST_SECONDS)
+    await read_by_both_folds(platform)
+    [doc] = await platform.storage.events.find({"eventId": "older"}).to_list(None)
+    assert "coAt" not in doc  # read
+    assert await mongodb_ttl_monitor(platform.storage, clock.now()) == 1

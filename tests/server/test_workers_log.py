@@ -8,16 +8,14 @@ then names them, without a second copy of the same traceback.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
-from pymongo.errors import OperationFailure
 
 from app import tracking
-from app.backends import folds
 from app.core.events import Context, EventInput, EventType
 from app.platform import Platform
 from app.server.workers import Workers
+from tests.support.faults import refuse_apply_for_shop
 from tests.support.live import eventually
 
 
@@ -29,14 +27,7 @@ async def test_a_shop_whose_counting_fails_is_logged_once_per_run_with_its_trace
         await tracking.track(platform, [EventInput(
             type=EventType.PRODUCT_VIEW, category_id="c1", product_id="p1",
             context=Context(shop_id=shop_id, visitor_id="v1", event_id="e1"))])
-    real = folds.apply
-
-    async def refusing(target: Any, batch: str, buckets: Any, now: Any) -> None:
-        if folds.shop_of(batch) == 2:  # say, a counter document the store refuses
-            raise OperationFailure("object to update too large", code=10334)
-        await real(target, batch, buckets, now)
-
-    monkeypatch.setattr(folds, "apply", refusing)
+    refuse_apply_for_shop(monkeypatch, 2)
     workers = Workers(platform)
     with caplog.at_level(logging.WARNING):
         workers.start()

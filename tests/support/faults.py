@@ -5,6 +5,8 @@ storage call of the run raises `AutoReconnect` (what a primary step-down looks
 like to the driver) before it reaches the store, exactly once. `snapshot` reads
 every collection straight from the database (no round trip counted, no fault),
 without the bookkeeping fields that only say *how* a state was reached.
+`refuse_apply_for_shop` makes one shop's counting fail every time (the folds' write of
+its batch, app/backends/folds.py), the other shops' counted as usual.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo.errors import AutoReconnect
+import pytest
+from pymongo.errors import AutoReconnect, OperationFailure
 
+from app.backends import folds
 from app.core.clock import FakeClock
 from app.indexes import INDEXES
 from app.platform import Platform, open_store
@@ -44,6 +48,20 @@ class FailOnce:
         if self.calls == self.n:
             self.fired = collection
             raise AutoReconnect(f"injected fault on call {self.n} ({collection})")
+
+
+def refuse_apply_for_shop(monkeypatch: pytest.MonkeyPatch, shop_id: int) -> Any:
+    """Every batch of the shop is refused when applied (say, a counter document the store
+    refuses); returns the real `folds.apply`, for a test to put back."""
+    real = folds.apply
+
+    async def refusing(target: Any, batch: str, buckets: Any, now: Any) -> None:
+        if folds.shop_of(batch) == shop_id:
+            raise OperationFailure("object to update too large", code=10334)
+        await real(target, batch, buckets, now)
+
+    monkeypatch.setattr(folds, "apply", refusing)
+    return real
 
 
 async def fresh_platform(clock: FakeClock | None = None, **changes: Any) -> Platform:
